@@ -1,0 +1,430 @@
+//! The audit trail: [`AuditQueue`], a bounded lock-free queue of
+//! [`AuditEvent`]s that the executor fills and a consumer thread drains.
+//!
+//! # Contract
+//!
+//! * Every decision of the [`SafetyExecutor`](crate::SafetyExecutor)
+//!   produces exactly one event, enqueued **before** the decision takes
+//!   effect, with a sequence number that increases by one per event.
+//! * Event details are structured data ([`AuditDetails`]), built without
+//!   allocation for configurations of up to
+//!   [`INLINE_PARAMS`](crate::INLINE_PARAMS) parameters; formatting happens
+//!   on the consumer's side.
+//! * Nothing is dropped silently. The executor keeps the top eighth of the
+//!   capacity (the *reserve*) for safety events (refusals, rollbacks, safe
+//!   mode), and refuses any change whose event would have to use it
+//!   (`Violation::AuditQueueFull`, which latches safe mode until the queue
+//!   has drained to half its capacity). A safety event that finds even the
+//!   reserve full is counted; the next event that gets through is preceded
+//!   by an [`AuditDetails::EventsDropped`] record carrying the count, and
+//!   dropped events take no sequence number, so numbering stays gap-free.
+//!
+//! The queue is `crossbeam_queue::ArrayQueue`: bounded, lock-free, one
+//! allocation at construction.
+
+use crate::error::ConfigError;
+use crate::proposal::ProposalKind;
+use crate::safe_mode::{ReasonSet, SafeModeExit, SafeModeReason};
+use crate::violation::Violation;
+use crate::ParamVec;
+use crossbeam_queue::ArrayQueue;
+use serde::{Deserialize, Serialize};
+
+/// One audited decision.
+///
+/// ```
+/// use hotpath::{AuditDetails, AuditEvent, EventType, ParamVec};
+///
+/// let e = AuditEvent {
+///     seq: 0,
+///     timestamp_us: 0,
+///     generation: 0,
+///     details: AuditDetails::Started { params: ParamVec::from_slice(&[0.5]) },
+/// };
+/// assert_eq!(e.event_type(), EventType::Started);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Position in the executor's event sequence: 0, 1, 2, … without gaps.
+    pub seq: u64,
+    /// When the decision was taken (the executor's clock, µs).
+    pub timestamp_us: u64,
+    /// The live generation after the decision.
+    pub generation: u64,
+    /// What was decided, with its data.
+    pub details: AuditDetails,
+}
+
+impl AuditEvent {
+    /// The kind of event (the seed's `event_type`), derived from the details
+    /// so the two can never disagree.
+    pub fn event_type(&self) -> EventType {
+        match self.details {
+            AuditDetails::Started { .. } => EventType::Started,
+            AuditDetails::Applied { .. } => EventType::Applied,
+            AuditDetails::Rejected { .. } => EventType::Rejected,
+            AuditDetails::RolledBack { .. } => EventType::RolledBack,
+            AuditDetails::BaselineSet { .. } => EventType::BaselineSet,
+            AuditDetails::Outcome { .. } => EventType::Outcome,
+            AuditDetails::SafeModeEntered { .. } => EventType::SafeModeEntered,
+            AuditDetails::SafeModeExited { .. } => EventType::SafeModeExited,
+            AuditDetails::Resumed { .. } => EventType::Resumed,
+            AuditDetails::EventsDropped { .. } => EventType::EventsDropped,
+        }
+    }
+}
+
+/// The kind of an [`AuditEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum EventType {
+    /// The executor took charge of the configuration.
+    Started,
+    /// A proposal changed the live configuration.
+    Applied,
+    /// A request was refused.
+    Rejected,
+    /// The baseline was restored.
+    RolledBack,
+    /// A baseline was recorded.
+    BaselineSet,
+    /// An outcome (objective) report was judged.
+    Outcome,
+    /// Safe mode latched for a reason.
+    SafeModeEntered,
+    /// A safe-mode reason exited by itself.
+    SafeModeExited,
+    /// An operator resumed from safe mode.
+    Resumed,
+    /// Events could not be recorded.
+    EventsDropped,
+}
+
+/// What a refused request was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RequestKind {
+    /// `apply` of a proposal of this kind.
+    Proposal(ProposalKind),
+    /// `rollback`.
+    Rollback,
+    /// `set_baseline`.
+    SetBaseline,
+    /// `report_outcome`.
+    Outcome,
+}
+
+/// Why a rollback happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum RollbackReason {
+    /// Requested through [`rollback`](crate::SafetyExecutor::rollback).
+    Manual,
+    /// `max_consecutive_regressions` regressed outcomes.
+    Regressions,
+    /// A constraint was violated beyond its emergency threshold.
+    ConstraintEmergency,
+}
+
+/// The verdict on one outcome report.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum OutcomeVerdict {
+    /// The centre is the baseline: the report refines the baseline's mean
+    /// and noise estimate.
+    BaselineSample,
+    /// Not judged: no baseline, or too few baseline reports to know its
+    /// noise yet.
+    Unjudged,
+    /// Within the allowance of the baseline.
+    Acceptable,
+    /// Worse than the baseline by more than the allowance.
+    Regressed {
+        /// Consecutive regressed reports so far, across rollbacks.
+        consecutive: u32,
+    },
+}
+
+/// The data of an [`AuditEvent`]: enough to answer "what changed, when and
+/// why" and to replay the live configuration from the first event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum AuditDetails {
+    /// The executor took charge; `params` are the live values.
+    Started {
+        /// Live values at start.
+        params: ParamVec,
+    },
+    /// A proposal was applied.
+    Applied {
+        /// Which kind of proposal.
+        kind: ProposalKind,
+        /// Perturbation id or iteration.
+        correlation_id: u64,
+        /// Generation before the change.
+        previous_generation: u64,
+        /// The proposal's delta.
+        delta: ParamVec,
+        /// The live values after the change.
+        params: ParamVec,
+    },
+    /// A request was refused; nothing changed but the safety state the
+    /// violation documents.
+    Rejected {
+        /// What was refused.
+        request: RequestKind,
+        /// Perturbation id or iteration (0 when not a proposal).
+        correlation_id: u64,
+        /// Why.
+        violation: Violation,
+        /// The proposal's delta (empty when not a proposal).
+        delta: ParamVec,
+    },
+    /// The baseline was restored bit for bit.
+    RolledBack {
+        /// Why.
+        reason: RollbackReason,
+        /// Generation before the rollback.
+        previous_generation: u64,
+        /// The restored values.
+        params: ParamVec,
+    },
+    /// The centre was recorded as the baseline.
+    BaselineSet {
+        /// The centre's generation.
+        baseline_generation: u64,
+        /// The baseline values.
+        params: ParamVec,
+    },
+    /// An outcome report was judged.
+    Outcome {
+        /// The generation it was reported for.
+        reported_generation: u64,
+        /// The objective (lower is better).
+        objective: f64,
+        /// The verdict.
+        verdict: OutcomeVerdict,
+    },
+    /// Safe mode latched.
+    SafeModeEntered {
+        /// Why.
+        reason: SafeModeReason,
+        /// How it will exit.
+        exit: SafeModeExit,
+    },
+    /// A safe-mode reason exited by itself (timer or drained queue).
+    SafeModeExited {
+        /// Which reason.
+        reason: SafeModeReason,
+    },
+    /// An operator resumed; these reasons were cleared.
+    Resumed {
+        /// Cleared reasons.
+        cleared: ReasonSet,
+    },
+    /// This many events could not be recorded since the previous event.
+    EventsDropped {
+        /// How many.
+        count: u64,
+    },
+}
+
+/// The result of [`AuditQueue::enqueue`].
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+// Boxing the returned event would allocate on the full path; the size
+// difference only costs a copy.
+#[allow(clippy::large_enum_variant)]
+pub enum EnqueueResult {
+    /// The event is in the queue.
+    Enqueued,
+    /// The queue was full; the event is handed back.
+    Full(AuditEvent),
+}
+
+/// Bounded, lock-free queue of audit events (crossbeam's `ArrayQueue`).
+///
+/// ```
+/// use hotpath::{AuditDetails, AuditEvent, AuditQueue, EnqueueResult, ParamVec};
+///
+/// let queue = AuditQueue::new(2);
+/// let event = AuditEvent {
+///     seq: 0,
+///     timestamp_us: 10,
+///     generation: 0,
+///     details: AuditDetails::EventsDropped { count: 0 },
+/// };
+/// assert_eq!(queue.enqueue(event.clone()), EnqueueResult::Enqueued);
+/// assert_eq!(queue.try_dequeue(), Some(event));
+/// assert_eq!(queue.try_dequeue(), None);
+/// ```
+#[derive(Debug)]
+pub struct AuditQueue {
+    queue: ArrayQueue<AuditEvent>,
+}
+
+impl AuditQueue {
+    /// A queue holding up to `capacity` events. A capacity of 0 is clamped
+    /// to 1 (use [`try_new`](Self::try_new) to have it refused instead).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            queue: ArrayQueue::new(capacity.max(1)),
+        }
+    }
+
+    /// A queue holding up to `capacity` events; `ZeroCapacity` for 0.
+    ///
+    /// ```
+    /// use hotpath::AuditQueue;
+    ///
+    /// assert!(AuditQueue::try_new(0).is_err());
+    /// assert_eq!(AuditQueue::try_new(8).unwrap().capacity(), 8);
+    /// ```
+    pub fn try_new(capacity: usize) -> Result<Self, ConfigError> {
+        if capacity == 0 {
+            return Err(ConfigError::ZeroCapacity {
+                what: "audit queue",
+            });
+        }
+        Ok(Self::new(capacity))
+    }
+
+    /// Adds an event if there is room; hands it back if not. Lock-free and
+    /// allocation-free either way.
+    pub fn enqueue(&self, event: AuditEvent) -> EnqueueResult {
+        match self.queue.push(event) {
+            Ok(()) => EnqueueResult::Enqueued,
+            Err(event) => EnqueueResult::Full(event),
+        }
+    }
+
+    /// Adds an event only if fewer than `limit` are queued: how the executor
+    /// keeps the reserve for safety events. Hands the event back otherwise
+    /// (by value: boxing it would allocate on the refusal path).
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn push_below(&self, event: AuditEvent, limit: usize) -> Result<(), AuditEvent> {
+        if self.queue.len() >= limit {
+            return Err(event);
+        }
+        self.queue.push(event)
+    }
+
+    /// Takes the oldest event, if any.
+    pub fn try_dequeue(&self) -> Option<AuditEvent> {
+        self.queue.pop()
+    }
+
+    /// Events currently queued.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// `true` if no event is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Maximum number of queued events.
+    pub fn capacity(&self) -> usize {
+        self.queue.capacity()
+    }
+
+    /// Queue length at or below which an `AuditQueueFull` safe mode exits:
+    /// half the capacity.
+    pub fn high_water_mark(&self) -> usize {
+        self.capacity() / 2
+    }
+
+    /// Queue length from which ordinary (non-safety) events are refused:
+    /// capacity minus the reserve of one eighth (rounded down).
+    pub fn reserve_threshold(&self) -> usize {
+        self.capacity() - self.capacity() / 8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64) -> AuditEvent {
+        AuditEvent {
+            seq,
+            timestamp_us: seq,
+            generation: 0,
+            details: AuditDetails::EventsDropped { count: 0 },
+        }
+    }
+
+    #[test]
+    fn zero_capacity_is_clamped_or_refused() {
+        assert_eq!(AuditQueue::new(0).capacity(), 1);
+        assert_eq!(
+            AuditQueue::try_new(0).unwrap_err(),
+            ConfigError::ZeroCapacity {
+                what: "audit queue"
+            }
+        );
+    }
+
+    #[test]
+    fn full_queue_hands_the_event_back_in_fifo_order() {
+        let q = AuditQueue::new(2);
+        assert_eq!(q.enqueue(event(0)), EnqueueResult::Enqueued);
+        assert_eq!(q.enqueue(event(1)), EnqueueResult::Enqueued);
+        assert_eq!(q.enqueue(event(2)), EnqueueResult::Full(event(2)));
+        assert_eq!(q.try_dequeue().map(|e| e.seq), Some(0));
+        assert_eq!(q.try_dequeue().map(|e| e.seq), Some(1));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn reserve_and_high_water_marks() {
+        let q = AuditQueue::new(16);
+        assert_eq!(q.reserve_threshold(), 14);
+        assert_eq!(q.high_water_mark(), 8);
+        for i in 0..14 {
+            assert!(q.push_below(event(i), q.reserve_threshold()).is_ok());
+        }
+        assert!(q.push_below(event(14), q.reserve_threshold()).is_err());
+        assert_eq!(q.enqueue(event(14)), EnqueueResult::Enqueued);
+    }
+
+    #[test]
+    fn events_round_trip_through_json() {
+        let e = AuditEvent {
+            seq: 3,
+            timestamp_us: 7,
+            generation: 2,
+            details: AuditDetails::Rejected {
+                request: RequestKind::Proposal(ProposalKind::Update),
+                correlation_id: 9,
+                violation: Violation::NonFinite { index: 1 },
+                delta: ParamVec::from_slice(&[0.0, 1.0]),
+            },
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<AuditEvent>(&json).unwrap(), e);
+    }
+
+    #[test]
+    fn consumer_thread_sees_every_event_in_order() {
+        let q = std::sync::Arc::new(AuditQueue::new(64));
+        let consumer = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let mut next = 0;
+                while next < 10_000 {
+                    if let Some(e) = q.try_dequeue() {
+                        assert_eq!(e.seq, next);
+                        next += 1;
+                    }
+                }
+            })
+        };
+        let mut seq = 0;
+        while seq < 10_000 {
+            if q.enqueue(event(seq)) == EnqueueResult::Enqueued {
+                seq += 1;
+            }
+        }
+        consumer.join().unwrap();
+    }
+}

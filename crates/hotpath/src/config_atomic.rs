@@ -1,0 +1,481 @@
+//! [`AtomicConfig`]: the live configuration, published lock-free by one
+//! writer and read wait-free (in practice) by any number of readers.
+//!
+//! # Model
+//!
+//! The configuration is stored twice, in two *slots* of atomic words (each
+//! `f64` as its bit pattern in an `AtomicU64`), and a published generation
+//! counter selects the live slot: generation `g` lives in slot `g & 1`.
+//!
+//! * The **writer** fills the slot that is *not* live under that slot's
+//!   sequence lock (odd sequence = being written), then stores the new
+//!   generation. Publication never waits for readers and never allocates.
+//! * A **reader** loads the generation, reads the live slot's words between
+//!   two reads of the slot's sequence, and accepts the copy only if the
+//!   sequence was even and unchanged and the slot holds the generation it
+//!   loaded. Because the writer always writes the *other* slot, a reader only
+//!   retries if two publications land inside its read, which at the rates a
+//!   [`SafetyExecutor`](crate::SafetyExecutor) allows essentially never
+//!   happens; a writer descheduled mid-write does not stall readers.
+//! * Readers make **no writes to shared memory**: they only load atomics.
+//!
+//! Every word is an atomic and every access goes through `std` (or `loom`)
+//! atomics, so the module contains no `unsafe`. The protocol is model-checked
+//! with loom (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`).
+//!
+//! # Who may write
+//!
+//! `AtomicConfig` has no public method that changes it. The only write path
+//! is a [`ConfigWriter`] handle, which is crate-private and which
+//! [`AtomicConfig::claim_writer`] hands out at most once at a time per
+//! configuration (an `AtomicBool` claim, released when the handle drops).
+//! [`SafetyExecutor`](crate::SafetyExecutor) claims it on construction, so
+//! the executor is the sole writer: a second executor on the same config is
+//! refused, and user code cannot obtain a writer at all. The seed's
+//! `AtomicConfig::update` is deliberately not public for that reason.
+//!
+//! # Which read to use
+//!
+//! | call | cost in steady state | allocates |
+//! |------|---------------------|-----------|
+//! | [`ConfigReader::get`] | one atomic load; copies only when the generation moved | no |
+//! | [`AtomicConfig::read_into`] / [`AtomicConfig::load`] | one seqlock copy | no (≤ 16 params) |
+//! | [`AtomicConfig::snapshot`] | one seqlock copy + one `Arc` | yes, one `Arc` per call |
+
+use crate::sync::{fence, spin_hint, Arc, AtomicBool, AtomicU64, Ordering};
+use crate::ParamVec;
+use serde::{Deserialize, Serialize};
+
+/// A consistent copy of the configuration: every value from one publication.
+///
+/// ```
+/// use hotpath::{AtomicConfig, ParamVec};
+///
+/// let config = AtomicConfig::new(ParamVec::from_slice(&[0.5, 0.5]));
+/// let snap = config.snapshot();
+/// assert_eq!(snap.generation, 0);
+/// assert_eq!(&snap.params[..], &[0.5, 0.5]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigSnapshot {
+    /// Publication counter: 0 for the initial values, +1 for every change.
+    /// Strictly increasing.
+    pub generation: u64,
+    /// The parameter values.
+    pub params: ParamVec,
+}
+
+struct Slot {
+    /// Even: stable. Odd: the writer is filling this slot.
+    seq: AtomicU64,
+    generation: AtomicU64,
+    words: Box<[AtomicU64]>,
+}
+
+impl Slot {
+    fn new(generation: u64, params: &[f64]) -> Self {
+        Self {
+            seq: AtomicU64::new(0),
+            generation: AtomicU64::new(generation),
+            words: params.iter().map(|v| AtomicU64::new(v.to_bits())).collect(),
+        }
+    }
+}
+
+/// The live configuration: lock-free, atomically swappable, readable from any
+/// thread. See the [module docs](self) for the publication protocol.
+///
+/// The number of parameters is fixed at construction.
+///
+/// ```
+/// use hotpath::{AtomicConfig, ParamVec};
+/// use std::sync::Arc;
+///
+/// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5, 0.25])));
+/// // Any thread can read; none can write without the executor.
+/// let reader = Arc::clone(&config);
+/// let t = std::thread::spawn(move || reader.load().params[1]);
+/// assert_eq!(t.join().unwrap(), 0.25);
+/// ```
+pub struct AtomicConfig {
+    generation: AtomicU64,
+    slots: [Slot; 2],
+    len: usize,
+    writer_claimed: AtomicBool,
+}
+
+impl AtomicConfig {
+    /// A configuration holding `initial` at generation 0.
+    pub fn new(initial: ParamVec) -> Self {
+        Self::with_generation(initial, 0)
+    }
+
+    /// A configuration holding `initial` at `generation`, for restoring a
+    /// persisted configuration so that generations keep rising across
+    /// restarts.
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, ParamVec};
+    ///
+    /// let config = AtomicConfig::with_generation(ParamVec::from_slice(&[1.0]), 41);
+    /// assert_eq!(config.generation(), 41);
+    /// ```
+    pub fn with_generation(initial: ParamVec, generation: u64) -> Self {
+        // The live slot is `generation & 1`; the other starts as a copy so a
+        // reader racing the first publication never sees uninitialised data.
+        Self {
+            generation: AtomicU64::new(generation),
+            slots: [
+                Slot::new(generation, &initial),
+                Slot::new(generation, &initial),
+            ],
+            len: initial.len(),
+            writer_claimed: AtomicBool::new(false),
+        }
+    }
+
+    /// Number of parameters.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` if the configuration has no parameters.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The generation most recently published: one atomic load.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Copies the live values into `out` (resized to [`len`](Self::len)) and
+    /// returns their generation. Allocation-free when `out` is inline
+    /// (≤ [`INLINE_PARAMS`](crate::INLINE_PARAMS) values) or already large
+    /// enough.
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, ParamVec};
+    ///
+    /// let config = AtomicConfig::new(ParamVec::from_slice(&[3.0, 4.0]));
+    /// let mut buf = ParamVec::new();
+    /// assert_eq!(config.read_into(&mut buf), 0);
+    /// assert_eq!(&buf[..], &[3.0, 4.0]);
+    /// ```
+    pub fn read_into(&self, out: &mut ParamVec) -> u64 {
+        out.resize(self.len, 0.0);
+        loop {
+            let generation = self.generation.load(Ordering::Acquire);
+            let slot = &self.slots[(generation & 1) as usize];
+            let before = slot.seq.load(Ordering::Acquire);
+            if before & 1 == 1 {
+                spin_hint();
+                continue;
+            }
+            let slot_generation = slot.generation.load(Ordering::Relaxed);
+            for (dst, word) in out.iter_mut().zip(slot.words.iter()) {
+                *dst = f64::from_bits(word.load(Ordering::Relaxed));
+            }
+            // Orders the word loads before the re-check of the sequence: if
+            // any load saw a write of a newer publication, the writer's
+            // release fence makes its odd sequence visible below.
+            fence(Ordering::Acquire);
+            let after = slot.seq.load(Ordering::Relaxed);
+            // `slot_generation != generation` means the writer lapped us and
+            // refilled this slot with a newer generation; returning it could
+            // make a later read return an older one, so retry instead.
+            if before == after && slot_generation == generation {
+                return generation;
+            }
+            spin_hint();
+        }
+    }
+
+    /// A consistent copy of the live configuration, by value. Allocation-free
+    /// for up to [`INLINE_PARAMS`](crate::INLINE_PARAMS) parameters.
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, ParamVec};
+    ///
+    /// let config = AtomicConfig::new(ParamVec::from_slice(&[1.0, 2.0]));
+    /// let snap = config.load();
+    /// assert_eq!((snap.generation, snap.params[0]), (0, 1.0));
+    /// ```
+    pub fn load(&self) -> ConfigSnapshot {
+        let mut params = ParamVec::zeros(self.len);
+        let generation = self.read_into(&mut params);
+        ConfigSnapshot { generation, params }
+    }
+
+    /// The seed's convenience read: a consistent copy behind an `Arc`, cheap
+    /// to pass around. Allocates the `Arc` on every call; on a hot path use a
+    /// [`ConfigReader`] or [`load`](Self::load) instead.
+    pub fn snapshot(&self) -> std::sync::Arc<ConfigSnapshot> {
+        std::sync::Arc::new(self.load())
+    }
+
+    /// A cached reader for one thread's hot path. See [`ConfigReader`].
+    pub fn reader(self: &Arc<Self>) -> ConfigReader {
+        ConfigReader::new(Arc::clone(self))
+    }
+
+    /// Takes the single writer handle, or `None` if another holder (an
+    /// executor) has it. Crate-private: only the executor writes.
+    pub(crate) fn claim_writer(self: &Arc<Self>) -> Option<ConfigWriter> {
+        self.writer_claimed
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| ConfigWriter {
+                config: Arc::clone(self),
+            })
+    }
+}
+
+impl std::fmt::Debug for AtomicConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let snap = self.load();
+        f.debug_struct("AtomicConfig")
+            .field("generation", &snap.generation)
+            .field("params", &snap.params)
+            .finish()
+    }
+}
+
+/// The one handle that can publish to an [`AtomicConfig`]. Not `Clone`;
+/// `publish` takes `&mut self`, so publications are serialised by the borrow
+/// checker and the generation is strictly increasing.
+pub(crate) struct ConfigWriter {
+    config: Arc<AtomicConfig>,
+}
+
+impl ConfigWriter {
+    /// Publishes `params` as the next generation and returns it.
+    ///
+    /// The executor checks the length before calling; a mismatched slice
+    /// writes only the common prefix (never panics), which no caller in the
+    /// crate can produce.
+    pub(crate) fn publish(&mut self, params: &[f64]) -> u64 {
+        debug_assert_eq!(params.len(), self.config.len);
+        let config = &*self.config;
+        // Only this handle stores `generation`, so a relaxed load is exact.
+        let generation = config.generation.load(Ordering::Relaxed) + 1;
+        let slot = &config.slots[(generation & 1) as usize];
+        let seq = slot.seq.load(Ordering::Relaxed);
+        slot.seq.store(seq + 1, Ordering::Relaxed);
+        // Keeps the odd sequence ahead of the data stores (see `read_into`).
+        fence(Ordering::Release);
+        slot.generation.store(generation, Ordering::Relaxed);
+        for (word, value) in slot.words.iter().zip(params) {
+            word.store(value.to_bits(), Ordering::Relaxed);
+        }
+        slot.seq.store(seq + 2, Ordering::Release);
+        config.generation.store(generation, Ordering::Release);
+        generation
+    }
+}
+
+impl Drop for ConfigWriter {
+    fn drop(&mut self) {
+        self.config.writer_claimed.store(false, Ordering::Release);
+    }
+}
+
+/// A per-thread cached view of an [`AtomicConfig`] for hot paths.
+///
+/// [`get`](ConfigReader::get) costs one atomic load of the generation while
+/// the configuration is unchanged, and re-reads the values only when the
+/// generation moved. It never writes to memory shared with other threads and
+/// never allocates for up to [`INLINE_PARAMS`](crate::INLINE_PARAMS)
+/// parameters. Each thread keeps its own reader (it is `Send`, and `get`
+/// takes `&mut self`).
+///
+/// ```
+/// use hotpath::{AtomicConfig, ParamVec};
+/// use std::sync::Arc;
+///
+/// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[64.0, 8.0])));
+/// let mut reader = config.reader();
+/// let snap = reader.get();
+/// let batch_size = snap.params[0] as usize;
+/// assert_eq!(batch_size, 64);
+/// ```
+pub struct ConfigReader {
+    config: Arc<AtomicConfig>,
+    cached: ConfigSnapshot,
+}
+
+impl ConfigReader {
+    /// A reader over `config`, primed with its current values.
+    pub fn new(config: Arc<AtomicConfig>) -> Self {
+        let cached = config.load();
+        Self { config, cached }
+    }
+
+    /// The current configuration. One atomic load when nothing changed.
+    #[inline]
+    pub fn get(&mut self) -> &ConfigSnapshot {
+        if self.config.generation() != self.cached.generation {
+            self.cached.generation = self.config.read_into(&mut self.cached.params);
+        }
+        &self.cached
+    }
+
+    /// The configuration as last read by [`get`](Self::get), without
+    /// checking for a newer one.
+    pub fn cached(&self) -> &ConfigSnapshot {
+        &self.cached
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool as StdAtomicBool;
+
+    #[test]
+    fn only_one_writer_at_a_time() {
+        let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[1.0])));
+        let w = config.claim_writer();
+        assert!(w.is_some());
+        assert!(config.claim_writer().is_none());
+        drop(w);
+        assert!(config.claim_writer().is_some());
+    }
+
+    #[test]
+    fn publish_increments_generation_and_values() {
+        let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[1.0, 2.0])));
+        let mut w = config.claim_writer().unwrap();
+        assert_eq!(w.publish(&[3.0, 4.0]), 1);
+        assert_eq!(w.publish(&[5.0, 6.0]), 2);
+        let snap = config.load();
+        assert_eq!(snap.generation, 2);
+        assert_eq!(&snap.params[..], &[5.0, 6.0]);
+        assert_eq!(config.snapshot().generation, 2);
+    }
+
+    #[test]
+    fn read_into_resizes_the_buffer() {
+        let config = AtomicConfig::new(ParamVec::from_slice(&[1.0, 2.0, 3.0]));
+        let mut buf = ParamVec::from_slice(&[9.0]);
+        config.read_into(&mut buf);
+        assert_eq!(&buf[..], &[1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn reader_follows_publications() {
+        let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[1.0])));
+        let mut reader = config.reader();
+        let mut w = config.claim_writer().unwrap();
+        assert_eq!(reader.get().params[0], 1.0);
+        w.publish(&[2.0]);
+        assert_eq!(reader.cached().params[0], 1.0);
+        let snap = reader.get();
+        assert_eq!((snap.generation, snap.params[0]), (1, 2.0));
+    }
+
+    #[test]
+    fn restored_generation_keeps_rising() {
+        let config = Arc::new(AtomicConfig::with_generation(
+            ParamVec::from_slice(&[1.0]),
+            7,
+        ));
+        let mut w = config.claim_writer().unwrap();
+        assert_eq!(w.publish(&[2.0]), 8);
+        assert_eq!(config.load().params[0], 2.0);
+    }
+
+    /// Real threads: readers on every core while one writer publishes
+    /// vectors whose values are all equal to the generation. A torn read
+    /// would mix values; a stale one would go backwards.
+    #[test]
+    fn stress_readers_never_see_torn_or_older_snapshots() {
+        const PARAMS: usize = 16;
+        const PUBLICATIONS: u64 = 200_000;
+        let config = Arc::new(AtomicConfig::new(ParamVec::zeros(PARAMS)));
+        let done = Arc::new(StdAtomicBool::new(false));
+        let readers: Vec<_> = (0..std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .map(|_| {
+                let config = Arc::clone(&config);
+                let done = Arc::clone(&done);
+                std::thread::spawn(move || {
+                    let mut reader = config.reader();
+                    let mut buf = ParamVec::new();
+                    let (mut last, mut reads) = (0u64, 0u64);
+                    while !done.load(Ordering::Relaxed) {
+                        let g = config.read_into(&mut buf);
+                        assert!(g >= last, "generation went backwards: {g} < {last}");
+                        assert!(
+                            buf.iter().all(|v| *v == g as f64),
+                            "torn read at {g}: {buf:?}"
+                        );
+                        let snap = reader.get();
+                        assert!(snap.generation >= g);
+                        assert!(snap.params.iter().all(|v| *v == snap.generation as f64));
+                        last = g;
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        let mut writer = config.claim_writer().unwrap();
+        let mut values = [0.0; PARAMS];
+        for g in 1..=PUBLICATIONS {
+            values.fill(g as f64);
+            assert_eq!(writer.publish(&values), g);
+        }
+        done.store(true, Ordering::Relaxed);
+        let total: u64 = readers.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(total > 0);
+        assert_eq!(config.generation(), PUBLICATIONS);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+
+    /// Two publications race two reads on another thread: each read must
+    /// return one whole publication (all values equal to its generation) and
+    /// generations must not go backwards.
+    #[test]
+    fn loom_reader_sees_whole_snapshots_in_order() {
+        loom::model(|| {
+            let config = Arc::new(AtomicConfig::new(ParamVec::zeros(2)));
+            let mut writer = config.claim_writer().unwrap();
+            let reader_config = Arc::clone(&config);
+            let reader = loom::thread::spawn(move || {
+                let mut buf = ParamVec::new();
+                let first = reader_config.read_into(&mut buf);
+                assert!(buf.iter().all(|v| *v == first as f64));
+                let second = reader_config.read_into(&mut buf);
+                assert!(buf.iter().all(|v| *v == second as f64));
+                assert!(second >= first);
+            });
+            writer.publish(&[1.0, 1.0]);
+            writer.publish(&[2.0, 2.0]);
+            reader.join().unwrap();
+            assert_eq!(config.generation(), 2);
+        });
+    }
+
+    /// Three publications, so the writer laps the reader's slot.
+    #[test]
+    fn loom_writer_lapping_a_reader_is_detected() {
+        loom::model(|| {
+            let config = Arc::new(AtomicConfig::new(ParamVec::zeros(1)));
+            let mut writer = config.claim_writer().unwrap();
+            let reader_config = Arc::clone(&config);
+            let reader = loom::thread::spawn(move || {
+                let mut buf = ParamVec::new();
+                let g = reader_config.read_into(&mut buf);
+                assert_eq!(buf[0], g as f64);
+            });
+            for g in 1..=3 {
+                writer.publish(&[g as f64]);
+            }
+            reader.join().unwrap();
+        });
+    }
+}

@@ -1,0 +1,84 @@
+//! [`ConfigError`]: why a [`Guardrails`](crate::Guardrails),
+//! [`RollbackPolicy`](crate::RollbackPolicy) or executor setup was refused.
+
+/// A setting that cannot be used. Returned by the `validate` methods and by
+/// [`ExecutorBuilder::build`](crate::ExecutorBuilder::build); never a panic.
+///
+/// ```
+/// use hotpath::{ConfigError, Guardrails};
+///
+/// let g = Guardrails { max_delta_per_step: f64::NAN, ..Guardrails::default() };
+/// assert!(matches!(g.validate(), Err(ConfigError::InvalidField { field: "max_delta_per_step", .. })));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A numeric setting is NaN, infinite or outside its range.
+    #[error("{field} = {value} is invalid: expected {expected}")]
+    InvalidField {
+        /// The field's name.
+        field: &'static str,
+        /// The value given (as `f64`).
+        value: f64,
+        /// What is accepted, in words.
+        expected: &'static str,
+    },
+    /// A parameter's bounds are not finite or not `min < max`.
+    #[error("bounds[{index}] = ({min}, {max}) is invalid: expected finite min < max")]
+    InvalidBounds {
+        /// Parameter index.
+        index: usize,
+        /// Lower bound given.
+        min: f64,
+        /// Upper bound given.
+        max: f64,
+    },
+    /// The number of bounds differs from the number of parameters.
+    #[error("{got} bounds given for {expected} parameters")]
+    BoundsLength {
+        /// Number of parameters in the configuration.
+        expected: usize,
+        /// Number of bounds given.
+        got: usize,
+    },
+    /// A live value lies outside its bounds or is not finite.
+    #[error("initial value params[{index}] = {value} is outside its bounds ({min}, {max})")]
+    InitialOutOfBounds {
+        /// Parameter index.
+        index: usize,
+        /// The live value.
+        value: f64,
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
+    /// Another executor already holds this configuration's writer.
+    #[error("the configuration already has a writer (another SafetyExecutor owns it)")]
+    WriterTaken,
+    /// A capacity of zero was given.
+    #[error("{what} capacity must be at least 1")]
+    ZeroCapacity {
+        /// What the capacity is for.
+        what: &'static str,
+    },
+}
+
+/// Checks `value` lies in `[min, max]` and is not NaN.
+pub(crate) fn check_range(
+    field: &'static str,
+    value: f64,
+    min: f64,
+    max: f64,
+    expected: &'static str,
+) -> Result<(), ConfigError> {
+    if value >= min && value <= max {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidField {
+            field,
+            value,
+            expected,
+        })
+    }
+}

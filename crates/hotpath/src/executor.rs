@@ -1,0 +1,1887 @@
+//! [`SafetyExecutor`]: the sole writer of the live configuration.
+//!
+//! # What `apply` checks, in order
+//!
+//! The first failing check refuses the proposal with its [`Violation`]:
+//!
+//! 1. **Safe mode** (`InSafeMode`): any latched reason refuses everything
+//!    but rollback. Timer and queue-drain exits are evaluated first.
+//! 2. **Shape**: `WrongLength`, then `NonFinite` (first offending index).
+//! 3. **Step size** (`DeltaTooLarge`): `|delta[i]| ≤ max_delta_per_step ·
+//!    range[i]` for every parameter, perturbations included.
+//! 4. **Bounds** (`OutOfBounds`): the result must be finite and within
+//!    `bounds`. The executor rejects, it never clamps: what is applied is
+//!    exactly what was proposed.
+//! 5. **Excursion** (`ExcursionTooLarge`, probes only): the result stays
+//!    within `max_delta_per_step · range[i]` of the centre.
+//! 6. **Stabilisation** (`StabilizationPending`): `min_stable_time_us` after
+//!    a rollback.
+//! 7. **Rate** (`RateLimitExceeded`): `min_interval_us` since the last
+//!    apply, then at most ⌊`max_updates_per_second`⌋ applies in any 1 s.
+//! 8. **Direction flips** (`DirectionFlipViolation`, `Update` only): the
+//!    committed move must not reverse a dimension more than
+//!    `direction_flip_limit` times per minute; otherwise safe mode
+//!    (`Thrashing`) for `cooldown_after_flip_us`.
+//! 9. **Budget** (`CumulativeDeltaViolation`, `Update` only): committed
+//!    movement per dimension per minute within
+//!    `max_cumulative_delta_per_minute`; otherwise safe mode
+//!    (`BudgetExhausted`) until the window has cleared.
+//! 10. **Audit** (`AuditQueueFull`): the decision's event must fit below the
+//!     queue's reserve; otherwise safe mode until it drains.
+//!
+//! Content checks (2–5) come before timing checks (6–9) so that a proposal
+//! that can never pass is reported as such, not as "retry later".
+//!
+//! A refused proposal leaves the live config, the centre, the rate window,
+//! the flip history and the budget untouched. What a refusal may change is
+//! the safety state it reports: the latches of rules 8, 9 and 10, and the
+//! count of consecutive malformed proposals (rules 2–5), which latches
+//! `RepeatedViolations` at `Guardrails::violation_limit`.
+//!
+//! # Centre and probes
+//!
+//! The executor keeps the *centre*, the committed configuration. `Update`
+//! moves it; `ApplyPlus`/`ApplyMinus` only move the live config around it
+//! (see [`Proposal`]). Flip and budget accounting use the committed move
+//! `new_centre − old_centre`; components smaller than 10⁻⁹ of the range are
+//! rounding, not direction.
+//!
+//! # Baseline, outcomes and rollback
+//!
+//! * [`set_baseline`](SafetyExecutor::set_baseline) records the **centre**
+//!   (not a probe point) as the baseline.
+//! * [`report_outcome`](SafetyExecutor::report_outcome) takes the objective
+//!   measured at the centre's generation (lower is better). While the centre
+//!   is the baseline, reports refine the baseline's mean and noise; otherwise
+//!   they are judged against it (see [`RollbackPolicy`]).
+//! * `max_consecutive_regressions` consecutive regressed reports roll back
+//!   automatically. `Guardrails::regression_count_limit` counts consecutive
+//!   regressed reports *across* rollbacks (only an acceptable report resets
+//!   it): when the optimiser keeps regressing after being rolled back, safe
+//!   mode (`Regressions`) latches until an operator resumes.
+//! * [`rollback`](SafetyExecutor::rollback) restores the baseline bit for
+//!   bit under a new generation. It passes in safe mode and is exempt from
+//!   the step, rate and budget rules (it returns to a known-good config);
+//!   it clears the direction memory and starts the `min_stable_time_us`
+//!   hold. A rollback that makes more than `max_rollbacks_per_hour` in an
+//!   hour still happens, then trips the circuit breaker (safe mode
+//!   `RollbackCircuitBreaker`, manual resume).
+//!
+//! # Time
+//!
+//! Time comes from the injected [`Clock`]. If it goes backwards the executor
+//! uses the latest time it has seen instead (counted in
+//! [`ExecutorStats::clock_regressions`]), so windows and timers never run in
+//! reverse.
+//!
+//! # Construction
+//!
+//! [`SafetyExecutor::builder`] validates everything and returns a
+//! [`ConfigError`] on bad settings. [`SafetyExecutor::new`], the seed's
+//! constructor, never panics: on bad settings it returns an executor that is
+//! latched in safe mode for reason `Misconfigured` (fail closed), refuses
+//! every request, and reports the error through
+//! [`misconfiguration`](SafetyExecutor::misconfiguration) and a
+//! `tracing` error event.
+
+use crate::audit::{
+    AuditDetails, AuditEvent, AuditQueue, OutcomeVerdict, RequestKind, RollbackReason,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::config_atomic::{AtomicConfig, ConfigSnapshot, ConfigWriter};
+use crate::error::ConfigError;
+use crate::guardrails::Guardrails;
+use crate::limits::{BudgetWindow, TimeRing, BUDGET_CLEAR_US};
+use crate::proposal::{Proposal, ProposalKind};
+use crate::rollback::RollbackPolicy;
+use crate::safe_mode::{ControlSafety, ReasonSet, SafeModeExit, SafeModeReason};
+use crate::sync::Arc;
+use crate::violation::{RateRule, Violation};
+use crate::ParamVec;
+use serde::{Deserialize, Serialize};
+
+/// Baseline reports needed before outcomes are judged against it.
+pub const MIN_BASELINE_REPORTS: u64 = 2;
+/// Default [`AuditQueue`] capacity when the builder is given none.
+pub const DEFAULT_AUDIT_CAPACITY: usize = 4096;
+
+const SECOND_US: u64 = 1_000_000;
+const MINUTE_US: u64 = 60 * SECOND_US;
+const HOUR_US: u64 = 60 * MINUTE_US;
+/// Committed moves smaller than this fraction of the range have no direction.
+const DIRECTION_EPSILON: f64 = 1e-9;
+
+/// The seed's executor interface.
+///
+/// ```
+/// use hotpath::{AtomicConfig, Guardrails, ParamVec, Proposal, SafeExecutor, SafetyExecutor};
+/// use std::sync::Arc;
+///
+/// fn nudge(executor: &mut impl SafeExecutor) -> bool {
+///     executor
+///         .apply(Proposal::Update {
+///             iteration: 1,
+///             delta: ParamVec::from_slice(&[0.01]),
+///             gradient_estimate: ParamVec::from_slice(&[-0.1]),
+///         })
+///         .is_ok()
+/// }
+///
+/// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+/// let mut executor = SafetyExecutor::new(config, Guardrails::default());
+/// assert!(nudge(&mut executor));
+/// ```
+pub trait SafeExecutor {
+    /// Apply a proposal through the guardrails.
+    fn apply(&mut self, proposal: Proposal) -> Result<ApplyReceipt, Violation>;
+    /// Restore the baseline.
+    fn rollback(&mut self) -> Result<RollbackReceipt, Violation>;
+    /// Record the current centre as the baseline.
+    fn set_baseline(&mut self) -> Result<u64, Violation>;
+    /// The live configuration, by value (no allocation up to 16 params).
+    fn snapshot(&self) -> ConfigSnapshot;
+}
+
+/// Proof that a proposal was judged and applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyReceipt {
+    /// The proposal's kind.
+    pub kind: ProposalKind,
+    /// Generation before.
+    pub old_generation: u64,
+    /// Generation after (equal to `old_generation` for `NoChange`).
+    pub new_generation: u64,
+    /// When it was applied (µs).
+    pub timestamp_us: u64,
+    /// Sequence number of its audit event; `None` for `NoChange`, which
+    /// changes nothing and is not an executor decision.
+    pub audit_seq: Option<u64>,
+}
+
+/// Proof that the baseline was restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackReceipt {
+    /// Why.
+    pub reason: RollbackReason,
+    /// Generation before.
+    pub old_generation: u64,
+    /// Generation of the restored baseline.
+    pub new_generation: u64,
+    /// When (µs).
+    pub timestamp_us: u64,
+    /// Sequence number of its audit event.
+    pub audit_seq: u64,
+    /// `true` if this rollback tripped the circuit breaker.
+    pub circuit_breaker_tripped: bool,
+}
+
+/// What [`SafetyExecutor::report_outcome`] concluded and did.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeReceipt {
+    /// The verdict.
+    pub verdict: OutcomeVerdict,
+    /// The automatic rollback it caused, if any.
+    pub rollback: Option<RollbackReceipt>,
+    /// `true` if it latched safe mode (`Regressions`).
+    pub safe_mode_latched: bool,
+}
+
+/// Counters for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutorStats {
+    /// Proposals applied (`NoChange` excluded).
+    pub applied: u64,
+    /// Requests refused.
+    pub refused: u64,
+    /// Rollbacks performed.
+    pub rollbacks: u64,
+    /// Audit events that could not be recorded (reported in the trail by an
+    /// `EventsDropped` record once the queue has room).
+    pub audit_dropped: u64,
+    /// Times the clock was seen going backwards.
+    pub clock_regressions: u64,
+}
+
+/// The recorded baseline and the statistics of its outcome reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// The baseline configuration (the centre when it was set).
+    pub snapshot: ConfigSnapshot,
+    /// Reports received while the centre was the baseline.
+    pub reports: u64,
+    /// Their mean.
+    pub mean: f64,
+    /// Sum of squared deviations (Welford), for the sample variance.
+    m2: f64,
+}
+
+impl Baseline {
+    fn new(snapshot: ConfigSnapshot) -> Self {
+        Self {
+            snapshot,
+            reports: 0,
+            mean: 0.0,
+            m2: 0.0,
+        }
+    }
+
+    fn add(&mut self, x: f64) {
+        self.reports += 1;
+        let d = x - self.mean;
+        self.mean += d / self.reports as f64;
+        self.m2 += d * (x - self.mean);
+    }
+
+    /// Sample standard deviation of the reports (0 with fewer than two).
+    pub fn sd(&self) -> f64 {
+        if self.reports < 2 {
+            0.0
+        } else {
+            (self.m2 / (self.reports - 1) as f64).max(0.0).sqrt()
+        }
+    }
+}
+
+/// Builds a [`SafetyExecutor`] with validated settings.
+///
+/// ```
+/// use hotpath::{AtomicConfig, Guardrails, ManualClock, ParamVec, RollbackPolicy, SafetyExecutor};
+/// use std::sync::Arc;
+///
+/// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[100.0])));
+/// let executor = SafetyExecutor::builder(config)
+///     .guardrails(Guardrails::preset_conservative().with_bounds(vec![(10.0, 1000.0)]))
+///     .rollback_policy(RollbackPolicy::preset_conservative())
+///     .clock(ManualClock::new(0))
+///     .audit_capacity(1024)
+///     .build()
+///     .expect("valid settings");
+/// assert_eq!(executor.snapshot().params[0], 100.0);
+/// ```
+pub struct ExecutorBuilder<C = SystemClock> {
+    config: Arc<AtomicConfig>,
+    guardrails: Guardrails,
+    rollback_policy: RollbackPolicy,
+    audit_queue: Option<Arc<AuditQueue>>,
+    audit_capacity: usize,
+    clock: C,
+}
+
+impl<C: Clock> ExecutorBuilder<C> {
+    /// The guardrails (default: Balanced).
+    pub fn guardrails(mut self, guardrails: Guardrails) -> Self {
+        self.guardrails = guardrails;
+        self
+    }
+
+    /// The rollback policy (default: Balanced).
+    pub fn rollback_policy(mut self, policy: RollbackPolicy) -> Self {
+        self.rollback_policy = policy;
+        self
+    }
+
+    /// An existing audit queue to write to (shared with its consumer).
+    pub fn audit_queue(mut self, queue: Arc<AuditQueue>) -> Self {
+        self.audit_queue = Some(queue);
+        self
+    }
+
+    /// Capacity of a new audit queue (default
+    /// [`DEFAULT_AUDIT_CAPACITY`]); ignored if a queue is given.
+    pub fn audit_capacity(mut self, capacity: usize) -> Self {
+        self.audit_capacity = capacity;
+        self
+    }
+
+    /// The clock (default: [`SystemClock`]).
+    pub fn clock<C2: Clock>(self, clock: C2) -> ExecutorBuilder<C2> {
+        ExecutorBuilder {
+            config: self.config,
+            guardrails: self.guardrails,
+            rollback_policy: self.rollback_policy,
+            audit_queue: self.audit_queue,
+            audit_capacity: self.audit_capacity,
+            clock,
+        }
+    }
+
+    /// Validates the settings against the configuration, claims its writer
+    /// and records a `Started` audit event.
+    pub fn build(self) -> Result<SafetyExecutor<C>, ConfigError> {
+        let n = self.config.len();
+        self.guardrails.validate_for(n)?;
+        self.rollback_policy.validate()?;
+        let live = self.config.load();
+        for (index, &value) in live.params.iter().enumerate() {
+            let (min, max) = self.guardrails.bounds_of(index);
+            if !(value.is_finite() && value >= min && value <= max) {
+                return Err(ConfigError::InitialOutOfBounds {
+                    index,
+                    value,
+                    min,
+                    max,
+                });
+            }
+        }
+        let audit_queue = match self.audit_queue {
+            Some(q) => q,
+            None => Arc::new(AuditQueue::try_new(self.audit_capacity)?),
+        };
+        let writer = self.config.claim_writer().ok_or(ConfigError::WriterTaken)?;
+        let mut executor = SafetyExecutor::assemble(
+            self.config,
+            Some(writer),
+            self.guardrails,
+            self.rollback_policy,
+            audit_queue,
+            self.clock,
+            live,
+        );
+        let now = executor.now();
+        let params = executor.live.clone();
+        // A full queue at start is recorded as dropped, like any other event.
+        executor.record(now, AuditDetails::Started { params }, Priority::Safety);
+        Ok(executor)
+    }
+}
+
+/// Which part of the audit queue an event may use.
+#[derive(Clone, Copy, PartialEq)]
+enum Priority {
+    /// Changes and reports: refused once the reserve is reached.
+    Normal,
+    /// Refusals, rollbacks, safe mode: may use the reserve.
+    Safety,
+}
+
+/// The sole actuator of an [`AtomicConfig`]: every change passes its
+/// guardrails, safe mode, rollback policy and audit trail. See the
+/// [module docs](self) for the rules and their order.
+///
+/// ```
+/// use hotpath::{AtomicConfig, Guardrails, ParamVec, Proposal, SafetyExecutor};
+/// use std::sync::Arc;
+///
+/// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5, 0.5])));
+/// let mut executor = SafetyExecutor::new(config.clone(), Guardrails::default());
+///
+/// // Set baseline for rollback
+/// executor.set_baseline().unwrap();
+///
+/// // Apply a proposal
+/// let proposal = Proposal::Update {
+///     iteration: 1,
+///     delta: ParamVec::from_slice(&[0.01, -0.01]),
+///     gradient_estimate: ParamVec::from_slice(&[0.1, -0.1]),
+/// };
+///
+/// match executor.apply(proposal) {
+///     Ok(receipt) => println!("Applied, gen={}", receipt.new_generation),
+///     Err(violation) => println!("Rejected: {violation}"),
+/// }
+/// assert_eq!(config.generation(), 1);
+///
+/// // Too large a step is refused, and the live config is untouched.
+/// let too_big = Proposal::Update {
+///     iteration: 2,
+///     delta: ParamVec::from_slice(&[0.5, 0.0]),
+///     gradient_estimate: ParamVec::from_slice(&[0.0, 0.0]),
+/// };
+/// assert!(executor.apply(too_big).is_err());
+/// assert_eq!(config.generation(), 1);
+/// ```
+pub struct SafetyExecutor<C = SystemClock> {
+    config: Arc<AtomicConfig>,
+    writer: Option<ConfigWriter>,
+    misconfiguration: Option<ConfigError>,
+    guardrails: Guardrails,
+    rollback_policy: RollbackPolicy,
+    control_safety: ControlSafety,
+    audit_queue: Arc<AuditQueue>,
+    clock: C,
+    latest_now: u64,
+    ranges: Box<[f64]>,
+    live: ParamVec,
+    live_generation: u64,
+    centre: ParamVec,
+    centre_generation: u64,
+    /// Scratch for the candidate values, so `apply` does not allocate.
+    candidate: ParamVec,
+    baseline: Option<Baseline>,
+    centre_is_baseline: bool,
+    rate: TimeRing,
+    /// Per dimension: last committed direction (−1, 0, +1).
+    directions: Box<[i8]>,
+    /// Per dimension: times of recent direction reversals.
+    flips: Box<[TimeRing]>,
+    budget: BudgetWindow,
+    rollbacks: TimeRing,
+    stable_until_us: u64,
+    regressions_since_rollback: u32,
+    regressions_total: u32,
+    consecutive_malformed: u32,
+    next_seq: u64,
+    dropped_since_last: u64,
+    stats: ExecutorStats,
+}
+
+impl SafetyExecutor<SystemClock> {
+    /// The seed's constructor: Balanced rollback policy, system clock, a new
+    /// audit queue of [`DEFAULT_AUDIT_CAPACITY`].
+    ///
+    /// Never panics. Invalid settings (or a configuration that already has
+    /// an executor) give an executor latched in safe mode for
+    /// `Misconfigured`, which refuses everything; use
+    /// [`builder`](Self::builder) to get the [`ConfigError`] instead.
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, Guardrails, ParamVec, SafeModeReason, SafetyExecutor};
+    /// use std::sync::Arc;
+    ///
+    /// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+    /// let first = SafetyExecutor::new(config.clone(), Guardrails::default());
+    /// let second = SafetyExecutor::new(config, Guardrails::default());
+    /// assert!(first.misconfiguration().is_none());
+    /// assert!(second.control_safety().reasons().contains(SafeModeReason::Misconfigured));
+    /// ```
+    pub fn new(config: Arc<AtomicConfig>, guardrails: Guardrails) -> Self {
+        match Self::builder(Arc::clone(&config))
+            .guardrails(guardrails)
+            .build()
+        {
+            Ok(executor) => executor,
+            Err(error) => {
+                tracing::error!(%error, "SafetyExecutor misconfigured; it will refuse every request");
+                let live = config.load();
+                let mut executor = SafetyExecutor::assemble(
+                    config,
+                    None,
+                    Guardrails::preset_conservative(),
+                    RollbackPolicy::preset_conservative(),
+                    Arc::new(AuditQueue::new(DEFAULT_AUDIT_CAPACITY)),
+                    SystemClock::new(),
+                    live,
+                );
+                executor.misconfiguration = Some(error);
+                executor
+                    .control_safety
+                    .latch(SafeModeReason::Misconfigured, SafeModeExit::Never);
+                executor
+            }
+        }
+    }
+
+    /// A builder for every setting; [`ExecutorBuilder::build`] validates.
+    pub fn builder(config: Arc<AtomicConfig>) -> ExecutorBuilder<SystemClock> {
+        ExecutorBuilder {
+            config,
+            guardrails: Guardrails::default(),
+            rollback_policy: RollbackPolicy::default(),
+            audit_queue: None,
+            audit_capacity: DEFAULT_AUDIT_CAPACITY,
+            clock: SystemClock::new(),
+        }
+    }
+}
+
+impl<C: Clock> SafetyExecutor<C> {
+    fn assemble(
+        config: Arc<AtomicConfig>,
+        writer: Option<ConfigWriter>,
+        guardrails: Guardrails,
+        rollback_policy: RollbackPolicy,
+        audit_queue: Arc<AuditQueue>,
+        clock: C,
+        live: ConfigSnapshot,
+    ) -> Self {
+        let n = live.params.len();
+        let ranges = (0..n).map(|i| guardrails.range(i)).collect();
+        // Validation bounds these: rate ≤ 1000, flips as given (u32), and
+        // rollbacks ≤ 1000, so every ring is allocated once, here.
+        let rate = TimeRing::new(guardrails.max_updates_per_second as usize);
+        let flips = (0..n)
+            .map(|_| TimeRing::new(guardrails.direction_flip_limit as usize))
+            .collect();
+        let rollbacks = TimeRing::new(rollback_policy.max_rollbacks_per_hour as usize);
+        let latest_now = clock.now_us();
+        Self {
+            config,
+            writer,
+            misconfiguration: None,
+            ranges,
+            rate,
+            directions: vec![0; n].into_boxed_slice(),
+            flips,
+            budget: BudgetWindow::new(n),
+            rollbacks,
+            guardrails,
+            rollback_policy,
+            control_safety: ControlSafety::default(),
+            audit_queue,
+            clock,
+            latest_now,
+            candidate: live.params.clone(),
+            centre: live.params.clone(),
+            centre_generation: live.generation,
+            live_generation: live.generation,
+            live: live.params,
+            baseline: None,
+            centre_is_baseline: false,
+            stable_until_us: 0,
+            regressions_since_rollback: 0,
+            regressions_total: 0,
+            consecutive_malformed: 0,
+            next_seq: 0,
+            dropped_since_last: 0,
+            stats: ExecutorStats::default(),
+        }
+    }
+
+    /// Applies a proposal through the guardrails (see the [module
+    /// docs](self) for the order of checks). On refusal nothing changes but
+    /// the safety state the violation reports, and the refusal is audited.
+    ///
+    /// Allocation-free for up to 16 parameters.
+    pub fn apply(&mut self, proposal: Proposal) -> Result<ApplyReceipt, Violation> {
+        let now = self.now();
+        let kind = proposal.kind();
+        let Some(delta) = proposal.delta() else {
+            return Ok(ApplyReceipt {
+                kind,
+                old_generation: self.live_generation,
+                new_generation: self.live_generation,
+                timestamp_us: now,
+                audit_seq: None,
+            });
+        };
+        let correlation_id = proposal.correlation_id();
+        self.expire_safe_mode(now);
+        if let Err(violation) = self.check(kind, delta, now) {
+            self.refuse(
+                now,
+                RequestKind::Proposal(kind),
+                correlation_id,
+                violation,
+                delta,
+            );
+            return Err(violation);
+        }
+        let old_generation = self.live_generation;
+        let event = AuditDetails::Applied {
+            kind,
+            correlation_id,
+            previous_generation: old_generation,
+            delta: delta.clone(),
+            params: self.candidate.clone(),
+        };
+        let Some(seq) = self.record(now, event, Priority::Normal) else {
+            let violation = self.queue_full();
+            self.refuse(
+                now,
+                RequestKind::Proposal(kind),
+                correlation_id,
+                violation,
+                delta,
+            );
+            return Err(violation);
+        };
+        let new_generation = self.publish_candidate();
+        if kind == ProposalKind::Update {
+            self.commit_centre(now);
+        }
+        self.rate.push(now);
+        self.consecutive_malformed = 0;
+        self.stats.applied += 1;
+        Ok(ApplyReceipt {
+            kind,
+            old_generation,
+            new_generation,
+            timestamp_us: now,
+            audit_seq: Some(seq),
+        })
+    }
+
+    /// Every rule, without changing anything but time-driven windows; fills
+    /// `self.candidate` with the values the proposal would produce.
+    fn check(&mut self, kind: ProposalKind, delta: &[f64], now: u64) -> Result<(), Violation> {
+        if let Some((reason, until_us)) = self.control_safety.first() {
+            return Err(Violation::InSafeMode { reason, until_us });
+        }
+        let n = self.live.len();
+        if delta.len() != n {
+            return Err(Violation::WrongLength {
+                expected: n,
+                got: delta.len(),
+            });
+        }
+        if let Some(index) = delta.iter().position(|d| !d.is_finite()) {
+            return Err(Violation::NonFinite { index });
+        }
+        let g = &self.guardrails;
+        let limit = g.max_delta_per_step;
+        for (index, (&d, &range)) in delta.iter().zip(self.ranges.iter()).enumerate() {
+            let step = d.abs() / range;
+            if step > limit {
+                return Err(Violation::DeltaTooLarge {
+                    index,
+                    delta: step,
+                    limit,
+                });
+            }
+        }
+        for (index, ((c, &live), &d)) in self
+            .candidate
+            .iter_mut()
+            .zip(self.live.iter())
+            .zip(delta)
+            .enumerate()
+        {
+            let value = live + d;
+            let (min, max) = g.bounds_of(index);
+            if !(value.is_finite() && value >= min && value <= max) {
+                return Err(Violation::OutOfBounds {
+                    index,
+                    value,
+                    min,
+                    max,
+                });
+            }
+            *c = value;
+        }
+        if kind != ProposalKind::Update {
+            for (index, ((&c, &centre), &range)) in self
+                .candidate
+                .iter()
+                .zip(self.centre.iter())
+                .zip(self.ranges.iter())
+                .enumerate()
+            {
+                let excursion = (c - centre).abs() / range;
+                if excursion > limit {
+                    return Err(Violation::ExcursionTooLarge {
+                        index,
+                        excursion,
+                        limit,
+                    });
+                }
+            }
+        }
+        if now < self.stable_until_us {
+            return Err(Violation::StabilizationPending {
+                retry_at_us: self.stable_until_us,
+            });
+        }
+        if let Some(last) = self.rate.last() {
+            let next = last.saturating_add(g.min_interval_us);
+            if now < next {
+                return Err(Violation::RateLimitExceeded {
+                    rule: RateRule::MinInterval,
+                    retry_at_us: next,
+                });
+            }
+        }
+        if let Err(retry_at_us) = self.rate.admits(now, SECOND_US) {
+            return Err(Violation::RateLimitExceeded {
+                rule: RateRule::PerSecond,
+                retry_at_us,
+            });
+        }
+        if kind == ProposalKind::Update {
+            self.check_commit(now)?;
+        }
+        Ok(())
+    }
+
+    /// Flip and budget rules for the committed move `candidate − centre`.
+    fn check_commit(&mut self, now: u64) -> Result<(), Violation> {
+        let g = &self.guardrails;
+        for index in 0..self.centre.len() {
+            let direction = self.direction_of(index);
+            let last = self.directions[index];
+            if direction != 0 && last != 0 && direction != last {
+                let ring = &self.flips[index];
+                if ring.admits(now, MINUTE_US).is_err() {
+                    return Err(Violation::DirectionFlipViolation {
+                        index,
+                        flips: ring.count_within(now, MINUTE_US) as u32 + 1,
+                        limit: g.direction_flip_limit,
+                        cooldown_until_us: now.saturating_add(g.cooldown_after_flip_us),
+                    });
+                }
+            }
+        }
+        self.budget.advance(now);
+        for index in 0..self.centre.len() {
+            let spent = self.budget.total(index) + self.committed_move(index);
+            if spent > g.max_cumulative_delta_per_minute {
+                return Err(Violation::CumulativeDeltaViolation {
+                    index,
+                    spent,
+                    limit: g.max_cumulative_delta_per_minute,
+                    retry_at_us: now.saturating_add(BUDGET_CLEAR_US),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// |candidate − centre| of one dimension, as a fraction of its range.
+    fn committed_move(&self, index: usize) -> f64 {
+        (self.candidate[index] - self.centre[index]).abs() / self.ranges[index]
+    }
+
+    fn direction_of(&self, index: usize) -> i8 {
+        let m = (self.candidate[index] - self.centre[index]) / self.ranges[index];
+        if m > DIRECTION_EPSILON {
+            1
+        } else if m < -DIRECTION_EPSILON {
+            -1
+        } else {
+            0
+        }
+    }
+
+    /// Moves the centre to the (just published) candidate, recording flips
+    /// and spending budget.
+    fn commit_centre(&mut self, now: u64) {
+        for index in 0..self.centre.len() {
+            let direction = self.direction_of(index);
+            if direction != 0 {
+                if self.directions[index] != 0 && self.directions[index] != direction {
+                    self.flips[index].push(now);
+                }
+                self.directions[index] = direction;
+            }
+            let moved = self.committed_move(index);
+            self.budget.spend(index, moved);
+        }
+        self.centre.copy_from(&self.candidate);
+        self.centre_generation = self.live_generation;
+        self.centre_is_baseline = false;
+    }
+
+    /// Publishes `self.candidate` as the live config. Only called after its
+    /// audit event is queued; only an executor with a writer gets here.
+    fn publish_candidate(&mut self) -> u64 {
+        if let Some(writer) = self.writer.as_mut() {
+            self.live_generation = writer.publish(&self.candidate);
+            self.live.copy_from(&self.candidate);
+        }
+        self.live_generation
+    }
+
+    /// Audits a refusal and latches what the violation calls for.
+    fn refuse(
+        &mut self,
+        now: u64,
+        request: RequestKind,
+        correlation_id: u64,
+        violation: Violation,
+        delta: &[f64],
+    ) {
+        self.stats.refused += 1;
+        let details = AuditDetails::Rejected {
+            request,
+            correlation_id,
+            violation,
+            delta: ParamVec::from_slice(delta),
+        };
+        self.record(now, details, Priority::Safety);
+        let latch = match violation {
+            Violation::DirectionFlipViolation {
+                cooldown_until_us, ..
+            } => Some((
+                SafeModeReason::Thrashing,
+                SafeModeExit::At(cooldown_until_us),
+            )),
+            Violation::CumulativeDeltaViolation { retry_at_us, .. } => Some((
+                SafeModeReason::BudgetExhausted,
+                SafeModeExit::At(retry_at_us),
+            )),
+            Violation::AuditQueueFull { .. } => {
+                Some((SafeModeReason::AuditQueueFull, SafeModeExit::QueueDrained))
+            }
+            v if v.is_malformed() => {
+                self.consecutive_malformed = self.consecutive_malformed.saturating_add(1);
+                (self.consecutive_malformed >= self.guardrails.violation_limit)
+                    .then_some((SafeModeReason::RepeatedViolations, SafeModeExit::Manual))
+            }
+            _ => None,
+        };
+        if let Some((reason, exit)) = latch {
+            self.latch(now, reason, exit);
+        }
+    }
+
+    /// Latches safe mode for `reason` (audited, if not already latched).
+    fn latch(&mut self, now: u64, reason: SafeModeReason, exit: SafeModeExit) {
+        let was_latched = self.control_safety.exit_of(reason).is_some();
+        self.control_safety.latch(reason, exit);
+        if !was_latched {
+            tracing::warn!(%reason, "safe mode latched");
+            self.record(
+                now,
+                AuditDetails::SafeModeEntered { reason, exit },
+                Priority::Safety,
+            );
+        }
+    }
+
+    fn queue_full(&self) -> Violation {
+        Violation::AuditQueueFull {
+            capacity: self.audit_queue.capacity(),
+        }
+    }
+
+    /// Exits every reason whose timer ran out or whose queue drained, each
+    /// only once its exit event is recorded.
+    fn expire_safe_mode(&mut self, now: u64) {
+        if !self.control_safety.is_latched() {
+            return;
+        }
+        let drained = self.audit_queue.len() <= self.audit_queue.high_water_mark();
+        for reason in self.control_safety.due(now, drained).iter() {
+            if self
+                .record(
+                    now,
+                    AuditDetails::SafeModeExited { reason },
+                    Priority::Safety,
+                )
+                .is_some()
+            {
+                let mut one = ReasonSet::EMPTY;
+                one.insert(reason);
+                self.control_safety.clear(one);
+                tracing::info!(%reason, "safe mode exited");
+            }
+        }
+    }
+
+    /// Queues an event with the next sequence number, preceded by an
+    /// `EventsDropped` record if earlier events were lost. Returns its
+    /// sequence number, or `None` (counted as dropped) if it did not fit.
+    fn record(&mut self, now: u64, details: AuditDetails, priority: Priority) -> Option<u64> {
+        let limit = match priority {
+            Priority::Normal => self.audit_queue.reserve_threshold(),
+            Priority::Safety => self.audit_queue.capacity(),
+        };
+        if self.dropped_since_last > 0 {
+            // The notice needs its own slot ahead of the event.
+            if self.audit_queue.len() + 1 >= limit {
+                if priority == Priority::Safety {
+                    self.dropped(details);
+                }
+                return None;
+            }
+            let notice = AuditEvent {
+                seq: self.next_seq,
+                timestamp_us: now,
+                generation: self.live_generation,
+                details: AuditDetails::EventsDropped {
+                    count: self.dropped_since_last,
+                },
+            };
+            if self.audit_queue.push_below(notice, limit).is_err() {
+                if priority == Priority::Safety {
+                    self.dropped(details);
+                }
+                return None;
+            }
+            self.next_seq += 1;
+            self.dropped_since_last = 0;
+        }
+        let seq = self.next_seq;
+        let generation = match &details {
+            // An apply's event carries the generation it will create.
+            AuditDetails::Applied { .. } | AuditDetails::RolledBack { .. } => {
+                self.live_generation + 1
+            }
+            _ => self.live_generation,
+        };
+        let event = AuditEvent {
+            seq,
+            timestamp_us: now,
+            generation,
+            details,
+        };
+        match self.audit_queue.push_below(event, limit) {
+            Ok(()) => {
+                self.next_seq += 1;
+                Some(seq)
+            }
+            Err(event) => {
+                if priority == Priority::Safety {
+                    self.dropped(event.details);
+                }
+                None
+            }
+        }
+    }
+
+    /// Counts a safety event that could not be recorded. Normal events are
+    /// not counted: their decision is refused instead, and the refusal is
+    /// the (safety) event that gets counted if it too cannot be recorded.
+    fn dropped(&mut self, details: AuditDetails) {
+        self.dropped_since_last += 1;
+        self.stats.audit_dropped += 1;
+        tracing::error!(event = ?details, "audit event dropped: queue full");
+    }
+
+    /// The clock, clamped so it never goes backwards.
+    fn now(&mut self) -> u64 {
+        let t = self.clock.now_us();
+        if t < self.latest_now {
+            self.stats.clock_regressions += 1;
+            return self.latest_now;
+        }
+        self.latest_now = t;
+        t
+    }
+
+    /// Restores the baseline bit for bit under a new generation. Passes in
+    /// safe mode (but not in `Misconfigured`); `NoBaseline` without one.
+    pub fn rollback(&mut self) -> Result<RollbackReceipt, Violation> {
+        self.rollback_for(RollbackReason::Manual)
+    }
+
+    /// [`rollback`](Self::rollback), recording `reason` (e.g. a constraint
+    /// emergency detected by the caller).
+    pub fn rollback_for(&mut self, reason: RollbackReason) -> Result<RollbackReceipt, Violation> {
+        let now = self.now();
+        self.expire_safe_mode(now);
+        let refusal = if self.writer.is_none() {
+            Some(Violation::InSafeMode {
+                reason: SafeModeReason::Misconfigured,
+                until_us: None,
+            })
+        } else if let Some(baseline) = &self.baseline {
+            self.candidate.copy_from(&baseline.snapshot.params);
+            None
+        } else {
+            Some(Violation::NoBaseline)
+        };
+        if let Some(violation) = refusal {
+            self.refuse(now, RequestKind::Rollback, 0, violation, &[]);
+            return Err(violation);
+        }
+        let old_generation = self.live_generation;
+        let details = AuditDetails::RolledBack {
+            reason,
+            previous_generation: old_generation,
+            params: self.candidate.clone(),
+        };
+        let Some(audit_seq) = self.record(now, details, Priority::Safety) else {
+            let violation = self.queue_full();
+            self.refuse(now, RequestKind::Rollback, 0, violation, &[]);
+            return Err(violation);
+        };
+        let new_generation = self.publish_candidate();
+        self.centre.copy_from(&self.candidate);
+        self.centre_generation = new_generation;
+        self.centre_is_baseline = true;
+        self.directions.fill(0);
+        self.stable_until_us = now.saturating_add(self.rollback_policy.min_stable_time_us);
+        self.regressions_since_rollback = 0;
+        self.stats.rollbacks += 1;
+        let tripped = self.rollbacks.admits(now, HOUR_US).is_err();
+        self.rollbacks.push(now);
+        if tripped {
+            self.latch(
+                now,
+                SafeModeReason::RollbackCircuitBreaker,
+                SafeModeExit::Manual,
+            );
+        }
+        tracing::warn!(?reason, new_generation, "rolled back to baseline");
+        Ok(RollbackReceipt {
+            reason,
+            old_generation,
+            new_generation,
+            timestamp_us: now,
+            audit_seq,
+            circuit_breaker_tripped: tripped,
+        })
+    }
+
+    /// Records the centre (the committed configuration, not a probe point)
+    /// as the baseline, resetting its outcome statistics. Returns the
+    /// baseline's generation.
+    ///
+    /// The seed's `set_baseline` returns nothing; this one reports the two
+    /// ways it can be refused: `AuditQueueFull` (its event could not be
+    /// recorded) and `InSafeMode` for a misconfigured executor.
+    pub fn set_baseline(&mut self) -> Result<u64, Violation> {
+        let now = self.now();
+        if self.misconfiguration.is_some() {
+            let violation = Violation::InSafeMode {
+                reason: SafeModeReason::Misconfigured,
+                until_us: None,
+            };
+            self.refuse(now, RequestKind::SetBaseline, 0, violation, &[]);
+            return Err(violation);
+        }
+        let details = AuditDetails::BaselineSet {
+            baseline_generation: self.centre_generation,
+            params: self.centre.clone(),
+        };
+        if self.record(now, details, Priority::Normal).is_none() {
+            let violation = self.queue_full();
+            self.refuse(now, RequestKind::SetBaseline, 0, violation, &[]);
+            return Err(violation);
+        }
+        self.baseline = Some(Baseline::new(ConfigSnapshot {
+            generation: self.centre_generation,
+            params: self.centre.clone(),
+        }));
+        self.centre_is_baseline = true;
+        self.regressions_since_rollback = 0;
+        self.regressions_total = 0;
+        Ok(self.centre_generation)
+    }
+
+    /// Reports the objective measured at the centre (lower is better) for
+    /// `generation`, which must be the centre's generation. See the
+    /// [module docs](self) and [`RollbackPolicy`] for how it is judged and
+    /// what it may trigger.
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, Guardrails, ManualClock, OutcomeVerdict, ParamVec, Proposal,
+    ///               RollbackPolicy, SafetyExecutor};
+    /// use std::sync::Arc;
+    ///
+    /// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+    /// let clock = ManualClock::new(0);
+    /// let mut ex = SafetyExecutor::builder(config.clone())
+    ///     .rollback_policy(RollbackPolicy { max_consecutive_regressions: 2, ..RollbackPolicy::default() })
+    ///     .clock(clock.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// ex.set_baseline().unwrap();
+    /// for y in [1.0, 1.02, 0.98] {
+    ///     ex.report_outcome(0, y).unwrap(); // baseline: mean 1.0, sd 0.02
+    /// }
+    /// clock.advance(1_000_000);
+    /// let gen = ex.apply(Proposal::Update {
+    ///     iteration: 1,
+    ///     delta: ParamVec::from_slice(&[0.05]),
+    ///     gradient_estimate: ParamVec::from_slice(&[0.0]),
+    /// }).unwrap().new_generation;
+    /// assert!(matches!(ex.report_outcome(gen, 1.5).unwrap().verdict, OutcomeVerdict::Regressed { .. }));
+    /// let second = ex.report_outcome(gen, 1.5).unwrap();
+    /// assert!(second.rollback.is_some()); // two regressions: back to 0.5
+    /// assert_eq!(config.load().params[0], 0.5);
+    /// ```
+    pub fn report_outcome(
+        &mut self,
+        generation: u64,
+        objective: f64,
+    ) -> Result<OutcomeReceipt, Violation> {
+        let now = self.now();
+        self.expire_safe_mode(now);
+        let refusal = if self.misconfiguration.is_some() {
+            Some(Violation::InSafeMode {
+                reason: SafeModeReason::Misconfigured,
+                until_us: None,
+            })
+        } else if !objective.is_finite() {
+            Some(Violation::NonFiniteObjective)
+        } else if generation != self.centre_generation {
+            Some(Violation::StaleOutcome {
+                reported: generation,
+                centre: self.centre_generation,
+            })
+        } else {
+            None
+        };
+        if let Some(violation) = refusal {
+            self.refuse(now, RequestKind::Outcome, 0, violation, &[]);
+            return Err(violation);
+        }
+        let verdict = match &self.baseline {
+            None => OutcomeVerdict::Unjudged,
+            Some(_) if self.centre_is_baseline => OutcomeVerdict::BaselineSample,
+            Some(b) if b.reports < MIN_BASELINE_REPORTS => OutcomeVerdict::Unjudged,
+            Some(b) => {
+                let p = &self.rollback_policy;
+                let allowance =
+                    (p.regression_sigmas * b.sd()).max(p.regression_tolerance * b.mean.abs());
+                if objective > b.mean + allowance {
+                    OutcomeVerdict::Regressed {
+                        consecutive: self.regressions_total.saturating_add(1),
+                    }
+                } else {
+                    OutcomeVerdict::Acceptable
+                }
+            }
+        };
+        let details = AuditDetails::Outcome {
+            reported_generation: generation,
+            objective,
+            verdict,
+        };
+        if self.record(now, details, Priority::Normal).is_none() {
+            let violation = self.queue_full();
+            self.refuse(now, RequestKind::Outcome, 0, violation, &[]);
+            return Err(violation);
+        }
+        let mut receipt = OutcomeReceipt {
+            verdict,
+            rollback: None,
+            safe_mode_latched: false,
+        };
+        match verdict {
+            OutcomeVerdict::BaselineSample => {
+                if let Some(b) = self.baseline.as_mut() {
+                    b.add(objective);
+                }
+            }
+            OutcomeVerdict::Acceptable => {
+                self.regressions_since_rollback = 0;
+                self.regressions_total = 0;
+            }
+            OutcomeVerdict::Regressed { consecutive } => {
+                self.regressions_total = consecutive;
+                self.regressions_since_rollback += 1;
+                if self.regressions_since_rollback
+                    >= self.rollback_policy.max_consecutive_regressions
+                {
+                    receipt.rollback = self.rollback_for(RollbackReason::Regressions).ok();
+                }
+                if consecutive >= self.guardrails.regression_count_limit {
+                    self.latch(now, SafeModeReason::Regressions, SafeModeExit::Manual);
+                    receipt.safe_mode_latched = true;
+                }
+            }
+            OutcomeVerdict::Unjudged => {}
+        }
+        Ok(receipt)
+    }
+
+    /// The kill switch: latches safe mode (`Manual`) until
+    /// [`resume`](Self::resume). Always takes effect; its audit event uses
+    /// the queue's reserve and, if even that is full, is counted as dropped.
+    pub fn freeze(&mut self) {
+        let now = self.now();
+        self.latch(now, SafeModeReason::Manual, SafeModeExit::Manual);
+    }
+
+    /// Operator reset: clears every latched reason except `Misconfigured`,
+    /// and resets the regression and malformed-proposal counters. A
+    /// condition that persists latches again on the next attempt. Returns
+    /// the cleared reasons.
+    pub fn resume(&mut self) -> Result<ReasonSet, Violation> {
+        let now = self.now();
+        let cleared = self.control_safety.resumable();
+        if self
+            .record(now, AuditDetails::Resumed { cleared }, Priority::Safety)
+            .is_none()
+        {
+            return Err(self.queue_full());
+        }
+        self.control_safety.clear(cleared);
+        self.regressions_total = 0;
+        self.regressions_since_rollback = 0;
+        self.consecutive_malformed = 0;
+        tracing::info!(?cleared, "safe mode resumed by operator");
+        Ok(cleared)
+    }
+
+    /// The live configuration, from the executor's own copy (it is the only
+    /// writer, so the copy is exact). No allocation up to 16 parameters.
+    pub fn snapshot(&self) -> ConfigSnapshot {
+        ConfigSnapshot {
+            generation: self.live_generation,
+            params: self.live.clone(),
+        }
+    }
+
+    /// The committed configuration (equal to the live one except during a
+    /// probe).
+    pub fn centre(&self) -> &[f64] {
+        &self.centre
+    }
+
+    /// The generation at which the centre was committed.
+    pub fn centre_generation(&self) -> u64 {
+        self.centre_generation
+    }
+
+    /// The baseline and its outcome statistics, if set.
+    pub fn baseline(&self) -> Option<&Baseline> {
+        self.baseline.as_ref()
+    }
+
+    /// The guardrails in force.
+    pub fn guardrails(&self) -> &Guardrails {
+        &self.guardrails
+    }
+
+    /// The rollback policy in force.
+    pub fn rollback_policy(&self) -> &RollbackPolicy {
+        &self.rollback_policy
+    }
+
+    /// The safe-mode latch.
+    pub fn control_safety(&self) -> &ControlSafety {
+        &self.control_safety
+    }
+
+    /// Why [`new`](SafetyExecutor::new) failed closed, if it did.
+    pub fn misconfiguration(&self) -> Option<ConfigError> {
+        self.misconfiguration
+    }
+
+    /// The audit queue, to hand to its consumer.
+    pub fn audit_queue(&self) -> &Arc<AuditQueue> {
+        &self.audit_queue
+    }
+
+    /// The configuration this executor governs (read-only to everyone else).
+    pub fn config(&self) -> &Arc<AtomicConfig> {
+        &self.config
+    }
+
+    /// Monitoring counters.
+    pub fn stats(&self) -> ExecutorStats {
+        self.stats
+    }
+
+    /// The clock the executor reads.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Movement budget left for parameter `index` in the current window, as
+    /// a fraction of its range (what an `Update` may still spend).
+    pub fn budget_remaining(&mut self, index: usize) -> f64 {
+        let now = self.now();
+        self.budget.advance(now);
+        (self.guardrails.max_cumulative_delta_per_minute - self.budget.total(index)).max(0.0)
+    }
+
+    /// The earliest time (µs) at which the rate and stabilisation rules
+    /// would admit an apply.
+    pub fn next_apply_at(&self) -> u64 {
+        let interval = self
+            .rate
+            .last()
+            .map_or(0, |t| t.saturating_add(self.guardrails.min_interval_us));
+        // Asked at time 0, a full window reports when its oldest entry ages out.
+        let window = self.rate.admits(0, SECOND_US).err().unwrap_or(0);
+        interval.max(window).max(self.stable_until_us)
+    }
+}
+
+impl<C: Clock> SafeExecutor for SafetyExecutor<C> {
+    fn apply(&mut self, proposal: Proposal) -> Result<ApplyReceipt, Violation> {
+        SafetyExecutor::apply(self, proposal)
+    }
+
+    fn rollback(&mut self) -> Result<RollbackReceipt, Violation> {
+        SafetyExecutor::rollback(self)
+    }
+
+    fn set_baseline(&mut self) -> Result<u64, Violation> {
+        SafetyExecutor::set_baseline(self)
+    }
+
+    fn snapshot(&self) -> ConfigSnapshot {
+        SafetyExecutor::snapshot(self)
+    }
+}
+
+impl<C> std::fmt::Debug for SafetyExecutor<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SafetyExecutor")
+            .field("live_generation", &self.live_generation)
+            .field("live", &self.live)
+            .field("centre", &self.centre)
+            .field("safe_mode", &self.control_safety.reasons())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::EventType;
+
+    const MS: u64 = 1_000;
+
+    struct Rig {
+        ex: SafetyExecutor<ManualClock>,
+        clock: ManualClock,
+        config: Arc<AtomicConfig>,
+    }
+
+    fn rig_with(
+        initial: &[f64],
+        guardrails: Guardrails,
+        policy: RollbackPolicy,
+        cap: usize,
+    ) -> Rig {
+        let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(initial)));
+        let clock = ManualClock::new(1_000_000);
+        let ex = SafetyExecutor::builder(config.clone())
+            .guardrails(guardrails)
+            .rollback_policy(policy)
+            .clock(clock.clone())
+            .audit_capacity(cap)
+            .build()
+            .unwrap();
+        Rig { ex, clock, config }
+    }
+
+    fn rig(initial: &[f64], guardrails: Guardrails) -> Rig {
+        rig_with(initial, guardrails, RollbackPolicy::default(), 4096)
+    }
+
+    fn update(delta: &[f64]) -> Proposal {
+        Proposal::Update {
+            iteration: 7,
+            delta: ParamVec::from_slice(delta),
+            gradient_estimate: ParamVec::zeros(delta.len()),
+        }
+    }
+
+    fn plus(delta: &[f64]) -> Proposal {
+        Proposal::ApplyPlus {
+            perturbation_id: 3,
+            delta: ParamVec::from_slice(delta),
+        }
+    }
+
+    fn minus(delta: &[f64]) -> Proposal {
+        Proposal::ApplyMinus {
+            perturbation_id: 3,
+            delta: ParamVec::from_slice(delta),
+        }
+    }
+
+    fn drain(ex: &SafetyExecutor<ManualClock>) -> Vec<AuditEvent> {
+        std::iter::from_fn(|| ex.audit_queue().try_dequeue()).collect()
+    }
+
+    fn types(events: &[AuditEvent]) -> Vec<EventType> {
+        events.iter().map(AuditEvent::event_type).collect()
+    }
+
+    /// A fast rig: no interval, 1000/s, so rules other than rate can be hit.
+    fn permissive() -> Guardrails {
+        Guardrails {
+            min_interval_us: 0,
+            max_updates_per_second: 1000.0,
+            ..Guardrails::default()
+        }
+    }
+
+    #[test]
+    fn accepted_update_publishes_and_audits_before() {
+        let mut r = rig(&[0.5, 0.5], Guardrails::default());
+        let receipt = r.ex.apply(update(&[0.01, -0.01])).unwrap();
+        assert_eq!((receipt.old_generation, receipt.new_generation), (0, 1));
+        assert_eq!(r.config.load().params[..], [0.51, 0.49]);
+        assert_eq!(r.ex.centre(), &[0.51, 0.49]);
+        let events = drain(&r.ex);
+        assert_eq!(types(&events), [EventType::Started, EventType::Applied]);
+        assert_eq!(events[1].seq, 1);
+        assert_eq!(events[1].generation, 1);
+        assert_eq!(receipt.audit_seq, Some(1));
+    }
+
+    #[test]
+    fn no_change_is_a_no_op() {
+        let mut r = rig(&[0.5], Guardrails::default());
+        let receipt =
+            r.ex.apply(Proposal::NoChange {
+                reason: crate::NoChangeReason::CollectingSamples,
+            })
+            .unwrap();
+        assert_eq!(receipt.new_generation, 0);
+        assert_eq!(receipt.audit_seq, None);
+        assert_eq!(types(&drain(&r.ex)), [EventType::Started]);
+    }
+
+    #[test]
+    fn malformed_proposals_are_refused_untouched() {
+        let mut r = rig(&[0.5, 0.5], Guardrails::default());
+        let cases = [
+            (
+                update(&[0.01]),
+                Violation::WrongLength {
+                    expected: 2,
+                    got: 1,
+                },
+            ),
+            (
+                update(&[0.01, 0.0, 0.0]),
+                Violation::WrongLength {
+                    expected: 2,
+                    got: 3,
+                },
+            ),
+            (update(&[0.0, f64::NAN]), Violation::NonFinite { index: 1 }),
+            (
+                update(&[f64::INFINITY, 0.0]),
+                Violation::NonFinite { index: 0 },
+            ),
+        ];
+        for (proposal, expected) in cases {
+            assert_eq!(r.ex.apply(proposal), Err(expected));
+        }
+        assert_eq!(r.config.generation(), 0);
+        let events = drain(&r.ex);
+        assert_eq!(events.len(), 5);
+        assert!(events[1..]
+            .iter()
+            .all(|e| e.event_type() == EventType::Rejected));
+        assert_eq!(r.ex.stats().refused, 4);
+    }
+
+    #[test]
+    fn step_size_is_a_fraction_of_the_range() {
+        let g = Guardrails::default().with_bounds(vec![(0.0, 1000.0)]);
+        let mut r = rig(&[500.0], g);
+        assert_eq!(
+            r.ex.apply(update(&[150.0])),
+            Err(Violation::DeltaTooLarge {
+                index: 0,
+                delta: 0.15,
+                limit: 0.1
+            })
+        );
+        assert!(r.ex.apply(update(&[100.0])).is_ok());
+        assert_eq!(r.config.load().params[0], 600.0);
+    }
+
+    #[test]
+    fn out_of_bounds_is_rejected_not_clamped() {
+        let g = Guardrails::default().with_bounds(vec![(0.0, 1.0)]);
+        let mut r = rig(&[0.95], g);
+        assert_eq!(
+            r.ex.apply(update(&[0.08])),
+            Err(Violation::OutOfBounds {
+                index: 0,
+                value: 0.95 + 0.08,
+                min: 0.0,
+                max: 1.0
+            })
+        );
+        assert_eq!(r.config.load().params[0], 0.95);
+    }
+
+    #[test]
+    fn min_interval_then_per_second_window() {
+        let mut r = rig(&[0.0], Guardrails::default());
+        r.ex.apply(plus(&[0.01])).unwrap();
+        r.clock.advance(50 * MS);
+        assert_eq!(
+            r.ex.apply(minus(&[-0.02])),
+            Err(Violation::RateLimitExceeded {
+                rule: RateRule::MinInterval,
+                retry_at_us: 1_100_000
+            })
+        );
+        r.clock.advance(50 * MS);
+        assert!(r.ex.apply(minus(&[-0.02])).is_ok());
+
+        let g = Guardrails {
+            min_interval_us: 0,
+            max_updates_per_second: 3.0,
+            ..Guardrails::default()
+        };
+        let mut r = rig(&[0.0], g);
+        let start = r.clock.now_us();
+        for i in 0..3 {
+            let d = if i % 2 == 0 { 0.01 } else { -0.01 };
+            r.ex.apply(plus(&[d])).unwrap();
+            r.clock.advance(MS);
+        }
+        assert_eq!(
+            r.ex.apply(plus(&[0.01])),
+            Err(Violation::RateLimitExceeded {
+                rule: RateRule::PerSecond,
+                retry_at_us: start + 1_000_000
+            })
+        );
+        assert_eq!(r.ex.next_apply_at(), start + 1_000_000);
+        r.clock.set(start + 1_000_000);
+        assert!(r.ex.apply(plus(&[0.01])).is_ok());
+    }
+
+    #[test]
+    fn probes_stay_near_the_centre_and_spend_nothing() {
+        let mut r = rig(&[0.5], permissive());
+        // +c, then through the centre to −c in two legal steps, many times.
+        for _ in 0..50 {
+            r.ex.apply(plus(&[0.05])).unwrap();
+            r.ex.apply(minus(&[-0.05])).unwrap();
+            r.ex.apply(minus(&[-0.05])).unwrap();
+            r.ex.apply(update(&[0.05])).unwrap();
+            r.clock.advance(MS);
+        }
+        assert_eq!(r.ex.centre(), &[0.5]);
+        assert!(!r.ex.control_safety().is_latched());
+        assert!((r.ex.budget_remaining(0) - 0.5).abs() < 1e-9);
+        // A probe may not stray further than one step from the centre.
+        r.ex.apply(plus(&[0.1])).unwrap();
+        assert_eq!(
+            r.ex.apply(plus(&[0.05])),
+            Err(Violation::ExcursionTooLarge {
+                index: 0,
+                excursion: 0.15000000000000002,
+                limit: 0.1
+            })
+        );
+    }
+
+    #[test]
+    fn direction_flips_latch_thrashing_with_cooldown() {
+        let mut r = rig(&[0.5], permissive());
+        let mut d = 0.01;
+        for _ in 0..4 {
+            r.ex.apply(update(&[d])).unwrap(); // first move + 3 reversals
+            d = -d;
+            r.clock.advance(MS);
+        }
+        let now = r.clock.now_us();
+        assert_eq!(
+            r.ex.apply(update(&[d])),
+            Err(Violation::DirectionFlipViolation {
+                index: 0,
+                flips: 4,
+                limit: 3,
+                cooldown_until_us: now + 30_000_000
+            })
+        );
+        assert!(matches!(
+            r.ex.apply(update(&[-d])),
+            Err(Violation::InSafeMode {
+                reason: SafeModeReason::Thrashing,
+                until_us: Some(_)
+            })
+        ));
+        r.clock.set(now + 30_000_000);
+        // Cooldown over: moving on in the last direction passes, while a
+        // reversal still counts against the same minute.
+        assert!(matches!(
+            r.ex.apply(update(&[d])),
+            Err(Violation::DirectionFlipViolation { .. })
+        ));
+        r.clock.set(now + 60_000_000);
+        assert!(r.ex.apply(update(&[-d])).is_ok());
+        let t = types(&drain(&r.ex));
+        assert!(t.contains(&EventType::SafeModeEntered));
+        assert!(t.contains(&EventType::SafeModeExited));
+    }
+
+    #[test]
+    fn budget_latches_until_the_window_clears() {
+        let mut r = rig(&[0.0], permissive());
+        for _ in 0..5 {
+            r.ex.apply(update(&[0.1])).unwrap();
+            r.clock.advance(MS);
+        }
+        let now = r.clock.now_us();
+        let err = r.ex.apply(update(&[0.1])).unwrap_err();
+        assert!(matches!(
+            err,
+            Violation::CumulativeDeltaViolation { index: 0, .. }
+        ));
+        assert_eq!(
+            r.ex.control_safety()
+                .exit_of(SafeModeReason::BudgetExhausted),
+            Some(SafeModeExit::At(now + BUDGET_CLEAR_US))
+        );
+        r.clock.set(now + BUDGET_CLEAR_US);
+        assert!(r.ex.apply(update(&[0.1])).is_ok());
+    }
+
+    #[test]
+    fn freeze_blocks_everything_but_rollback_until_resume() {
+        let mut r = rig(&[0.5], Guardrails::default());
+        r.ex.set_baseline().unwrap();
+        r.ex.apply(update(&[0.05])).unwrap();
+        r.ex.freeze();
+        r.clock.advance(10_000_000);
+        assert_eq!(
+            r.ex.apply(update(&[0.01])),
+            Err(Violation::InSafeMode {
+                reason: SafeModeReason::Manual,
+                until_us: None
+            })
+        );
+        let receipt = r.ex.rollback().unwrap();
+        assert_eq!(receipt.new_generation, 2);
+        assert!(r.config.load().params.bit_eq(&[0.5]));
+        let cleared = r.ex.resume().unwrap();
+        assert!(cleared.contains(SafeModeReason::Manual));
+        r.clock
+            .advance(RollbackPolicy::default().min_stable_time_us);
+        assert!(r.ex.apply(update(&[0.01])).is_ok());
+    }
+
+    #[test]
+    fn rollback_needs_a_baseline_and_restores_bits() {
+        let g = Guardrails {
+            min_interval_us: 0,
+            ..Guardrails::default()
+        };
+        let mut r = rig(&[0.1 + 0.2, -0.0], g);
+        assert_eq!(r.ex.rollback(), Err(Violation::NoBaseline));
+        r.ex.set_baseline().unwrap();
+        r.ex.apply(update(&[0.07, 0.03])).unwrap();
+        let receipt = r.ex.rollback().unwrap();
+        assert_eq!((receipt.old_generation, receipt.new_generation), (1, 2));
+        assert!(r.config.load().params.bit_eq(&[0.1 + 0.2, -0.0]));
+        assert_eq!(r.ex.centre_generation(), 2);
+        // Stabilisation hold after a rollback.
+        let err = r.ex.apply(update(&[0.01, 0.0])).unwrap_err();
+        assert_eq!(
+            err,
+            Violation::StabilizationPending {
+                retry_at_us: r.clock.now_us() + 5_000_000
+            }
+        );
+    }
+
+    #[test]
+    fn rollback_circuit_breaker_needs_manual_resume() {
+        let mut r = rig(&[0.5], Guardrails::default());
+        r.ex.set_baseline().unwrap();
+        for i in 0..5 {
+            let receipt = r.ex.rollback().unwrap();
+            assert_eq!(receipt.circuit_breaker_tripped, i == 4, "rollback {i}");
+        }
+        r.clock.advance(2 * HOUR_US);
+        assert!(matches!(
+            r.ex.apply(update(&[0.01])),
+            Err(Violation::InSafeMode {
+                reason: SafeModeReason::RollbackCircuitBreaker,
+                until_us: None
+            })
+        ));
+        r.ex.resume().unwrap();
+        assert!(r.ex.apply(update(&[0.01])).is_ok());
+    }
+
+    #[test]
+    fn regressions_roll_back_then_latch_across_rollbacks() {
+        let g = Guardrails {
+            min_interval_us: 0,
+            ..Guardrails::default()
+        };
+        let policy = RollbackPolicy {
+            min_stable_time_us: 0,
+            ..RollbackPolicy::default()
+        };
+        let mut r = rig_with(&[0.5], g, policy, 4096);
+        assert_eq!(
+            r.ex.report_outcome(0, 1.0).unwrap().verdict,
+            OutcomeVerdict::Unjudged
+        );
+        r.ex.set_baseline().unwrap();
+        assert_eq!(
+            r.ex.report_outcome(0, 1.0).unwrap().verdict,
+            OutcomeVerdict::BaselineSample
+        );
+        r.ex.report_outcome(0, 1.1).unwrap();
+        let b = r.ex.baseline().unwrap();
+        assert_eq!(b.reports, 2);
+        assert!((b.mean - 1.05).abs() < 1e-12);
+        // Allowance: max(2 · sd, 1% of 1.05) = 2 · 0.0707 = 0.141.
+        r.clock.advance(MS);
+        let g = r.ex.apply(update(&[0.05])).unwrap().new_generation;
+        assert_eq!(
+            r.ex.report_outcome(g, 1.15).unwrap().verdict,
+            OutcomeVerdict::Acceptable
+        );
+        for k in 1..=3 {
+            let o = r.ex.report_outcome(g, 2.0).unwrap();
+            assert_eq!(o.verdict, OutcomeVerdict::Regressed { consecutive: k });
+            assert_eq!(o.rollback.is_some(), k == 3);
+            assert!(!o.safe_mode_latched);
+        }
+        // Rolled back; the next step regresses too, and the count carries
+        // across the rollback up to regression_count_limit (6).
+        r.clock.advance(MS);
+        let g = r.ex.apply(update(&[-0.05])).unwrap().new_generation;
+        for k in 4..=6 {
+            let o = r.ex.report_outcome(g, 2.0).unwrap();
+            assert_eq!(o.verdict, OutcomeVerdict::Regressed { consecutive: k });
+            assert_eq!(o.rollback.is_some(), k == 6);
+            assert_eq!(o.safe_mode_latched, k == 6);
+        }
+        assert!(r
+            .ex
+            .control_safety()
+            .reasons()
+            .contains(SafeModeReason::Regressions));
+    }
+
+    #[test]
+    fn bad_outcome_reports_are_refused() {
+        let mut r = rig(&[0.5], Guardrails::default());
+        assert_eq!(
+            r.ex.report_outcome(0, f64::NAN),
+            Err(Violation::NonFiniteObjective)
+        );
+        assert_eq!(
+            r.ex.report_outcome(5, 1.0),
+            Err(Violation::StaleOutcome {
+                reported: 5,
+                centre: 0
+            })
+        );
+        // A probe does not move the centre: reports still name the centre.
+        r.ex.apply(plus(&[0.05])).unwrap();
+        assert!(r.ex.report_outcome(0, 1.0).is_ok());
+    }
+
+    #[test]
+    fn repeated_malformed_proposals_latch() {
+        let mut r = rig(
+            &[0.5],
+            Guardrails {
+                violation_limit: 3,
+                ..Guardrails::default()
+            },
+        );
+        for _ in 0..3 {
+            assert!(r.ex.apply(update(&[0.5])).is_err());
+        }
+        assert!(r
+            .ex
+            .control_safety()
+            .reasons()
+            .contains(SafeModeReason::RepeatedViolations));
+    }
+
+    #[test]
+    fn full_audit_queue_refuses_latches_and_recovers() {
+        // Capacity 16: ordinary events stop at 14, safe mode exits at ≤ 8.
+        let mut r = rig_with(&[0.0], permissive(), RollbackPolicy::default(), 16);
+        let mut applied = 0;
+        let err = loop {
+            let d = if applied % 2 == 0 { 0.01 } else { -0.01 };
+            match r.ex.apply(plus(&[d])) {
+                Ok(_) => applied += 1,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err, Violation::AuditQueueFull { capacity: 16 });
+        assert_eq!(applied, 13); // Started + 13 applies = 14 = threshold
+        let generation = r.config.generation();
+        // Refusals keep coming (and use the reserve) until it is exhausted.
+        for _ in 0..5 {
+            assert!(r.ex.apply(plus(&[0.0])).is_err());
+        }
+        assert_eq!(r.config.generation(), generation);
+        assert!(r.ex.stats().audit_dropped > 0);
+        // Drain: the next apply exits safe mode and passes.
+        let first = drain(&r.ex);
+        assert!(r.ex.apply(plus(&[0.0])).is_ok());
+        let rest = drain(&r.ex);
+        let all: Vec<_> = first.iter().chain(&rest).collect();
+        for (i, e) in all.iter().enumerate() {
+            assert_eq!(e.seq, i as u64, "gap-free sequence");
+        }
+        let rest_types = types(&rest);
+        assert_eq!(
+            rest_types,
+            [
+                EventType::EventsDropped,
+                EventType::SafeModeExited,
+                EventType::Applied
+            ]
+        );
+        match rest[0].details {
+            AuditDetails::EventsDropped { count } => assert_eq!(count, r.ex.stats().audit_dropped),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn clock_going_backwards_is_clamped() {
+        let mut r = rig(&[0.0], Guardrails::default());
+        r.ex.apply(plus(&[0.01])).unwrap();
+        r.clock.set(0);
+        assert!(matches!(
+            r.ex.apply(minus(&[-0.01])),
+            Err(Violation::RateLimitExceeded {
+                rule: RateRule::MinInterval,
+                ..
+            })
+        ));
+        assert_eq!(r.ex.stats().clock_regressions, 1);
+    }
+
+    #[test]
+    fn misconfiguration_fails_closed() {
+        let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+        let bad = Guardrails {
+            max_delta_per_step: -1.0,
+            ..Guardrails::default()
+        };
+        let mut ex = SafetyExecutor::new(config.clone(), bad);
+        assert!(matches!(
+            ex.misconfiguration(),
+            Some(ConfigError::InvalidField { .. })
+        ));
+        assert!(matches!(
+            ex.apply(update(&[0.01])),
+            Err(Violation::InSafeMode {
+                reason: SafeModeReason::Misconfigured,
+                ..
+            })
+        ));
+        assert!(ex.set_baseline().is_err());
+        assert!(ex.rollback().is_err());
+        ex.resume().unwrap();
+        assert!(ex.apply(update(&[0.01])).is_err());
+        assert_eq!(config.generation(), 0);
+    }
+
+    #[test]
+    fn builder_reports_each_error() {
+        let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[2.0])));
+        let bounded = |b: Vec<(f64, f64)>| {
+            SafetyExecutor::builder(config.clone())
+                .guardrails(Guardrails::default().with_bounds(b))
+                .build()
+                .map(|_| ())
+        };
+        assert_eq!(
+            bounded(vec![(0.0, 1.0), (0.0, 1.0)]),
+            Err(ConfigError::BoundsLength {
+                expected: 1,
+                got: 2
+            })
+        );
+        assert_eq!(
+            bounded(vec![(0.0, 1.0)]),
+            Err(ConfigError::InitialOutOfBounds {
+                index: 0,
+                value: 2.0,
+                min: 0.0,
+                max: 1.0
+            })
+        );
+        let _first = SafetyExecutor::builder(config.clone()).build().unwrap();
+        assert_eq!(
+            SafetyExecutor::builder(config.clone()).build().map(|_| ()),
+            Err(ConfigError::WriterTaken)
+        );
+        assert_eq!(
+            SafetyExecutor::builder(Arc::new(AtomicConfig::new(ParamVec::new())))
+                .audit_capacity(0)
+                .build()
+                .map(|_| ()),
+            Err(ConfigError::ZeroCapacity {
+                what: "audit queue"
+            })
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! # hotpath: governed real-time tuning
+//!
+//! A running service's numeric knobs (batch size, concurrency limit,
+//! timeouts, cache TTL, …) live in an [`AtomicConfig`] that the service's
+//! hot path reads lock-free, in nanoseconds. They are changed only by a
+//! [`SafetyExecutor`], the single writer, which judges every [`Proposal`]
+//! against [`Guardrails`], rate limits, anti-thrashing rules, a movement
+//! budget, a safe-mode latch and a [`RollbackPolicy`], and records every
+//! decision in an [`AuditQueue`] before it takes effect.
+//!
+//! ```text
+//!  telemetry ──► proposer (SPSA) ──Proposal──► SafetyExecutor ──publish──► AtomicConfig ──► readers
+//!                                                 │  guardrails, safe mode,        (lock-free,
+//!                                                 │  rollback policy               no shared writes)
+//!                                                 └──AuditEvent──► AuditQueue ──► consumer thread
+//! ```
+//!
+//! # Units
+//!
+//! Parameters are plain `f64`s in a [`ParamVec`], addressed by index. Every
+//! *movement* limit is a **fraction of the parameter's range**: the width of
+//! its bounds in [`Guardrails::bounds`], or 1 when there are no bounds. That
+//! covers [`Proposal`] deltas as judged by `max_delta_per_step`,
+//! `max_cumulative_delta_per_minute`, and the excursion of probes from the
+//! centre. Proposal deltas themselves are in the parameter's own units.
+//! Times are microseconds from an injected [`Clock`].
+//!
+//! # Invariants the executor enforces
+//!
+//! * Only the executor writes the live config: the writer handle is
+//!   crate-private and claimed once per config (see [`AtomicConfig`]).
+//! * Every live change moves each parameter by at most `max_delta_per_step`
+//!   of its range and keeps it finite and within bounds (rollback, which
+//!   restores a known-good baseline, is the one change exempt from the step
+//!   size).
+//! * A refused proposal changes neither the live config nor the accounting
+//!   of accepted moves.
+//! * Every decision is one audit event, queued before it takes effect, with
+//!   a gap-free sequence number; nothing is dropped without being counted
+//!   and reported.
+//!
+//! # Embedding in ten lines
+//!
+//! ```
+//! use hotpath::{AtomicConfig, Guardrails, ParamVec, Proposal, SafetyExecutor};
+//! use std::sync::Arc;
+//!
+//! let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[64.0, 8.0])));
+//! let guardrails = Guardrails::default().with_bounds(vec![(1.0, 512.0), (1.0, 64.0)]);
+//! let mut executor = SafetyExecutor::builder(config.clone()).guardrails(guardrails).build()?;
+//! let audit = executor.audit_queue().clone(); // drain it from another thread
+//! let mut reader = config.reader();           // one per hot-path thread
+//! executor.set_baseline()?;
+//! executor.apply(Proposal::Update { iteration: 1, delta: ParamVec::from_slice(&[16.0, 0.0]),
+//!                                   gradient_estimate: ParamVec::new() })?;
+//! assert_eq!(reader.get().params[0], 80.0);
+//! while let Some(event) = audit.try_dequeue() { println!("{event:?}"); }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod audit;
+pub mod clock;
+pub mod config_atomic;
+pub mod error;
+pub mod executor;
+pub mod guardrails;
+mod limits;
+pub mod param;
+pub mod proposal;
+pub mod rollback;
+pub mod safe_mode;
+mod sync;
+pub mod violation;
+
+pub use audit::{
+    AuditDetails, AuditEvent, AuditQueue, EnqueueResult, EventType, OutcomeVerdict, RequestKind,
+    RollbackReason,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config_atomic::{AtomicConfig, ConfigReader, ConfigSnapshot};
+pub use error::ConfigError;
+pub use executor::{
+    ApplyReceipt, Baseline, ExecutorBuilder, ExecutorStats, OutcomeReceipt, RollbackReceipt,
+    SafeExecutor, SafetyExecutor, DEFAULT_AUDIT_CAPACITY, MIN_BASELINE_REPORTS,
+};
+pub use guardrails::{Guardrails, MAX_FLIP_LIMIT, MAX_UPDATES_PER_SECOND};
+pub use param::{ParamVec, INLINE_PARAMS};
+pub use proposal::{NoChangeReason, Proposal, ProposalKind};
+pub use rollback::{RollbackPolicy, MAX_ROLLBACKS_PER_HOUR};
+pub use safe_mode::{ControlSafety, ReasonSet, SafeModeExit, SafeModeReason};
+pub use violation::{RateRule, Violation};

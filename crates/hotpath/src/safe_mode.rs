@@ -1,0 +1,266 @@
+//! Safe mode: [`ControlSafety`], the latch that stops every change but
+//! rollback, and the [`SafeModeReason`]s it latches for.
+//!
+//! | reason | latched when | exits |
+//! |--------|--------------|-------|
+//! | `Thrashing` | a committed move would exceed `direction_flip_limit` | by timer, `cooldown_after_flip_us` later |
+//! | `BudgetExhausted` | a committed move would exceed `max_cumulative_delta_per_minute` | by timer, when the budget window has cleared (65 s) |
+//! | `Regressions` | `regression_count_limit` consecutive regressed outcomes | manual `resume` |
+//! | `RollbackCircuitBreaker` | more than `max_rollbacks_per_hour` rollbacks | manual `resume` |
+//! | `AuditQueueFull` | the audit queue refused an event | by itself, once the queue has drained to half its capacity |
+//! | `RepeatedViolations` | `violation_limit` consecutive malformed proposals | manual `resume` |
+//! | `Manual` | `freeze` (the kill switch) | manual `resume` |
+//! | `Misconfigured` | the executor was built from invalid settings | never: build a new executor |
+//!
+//! Several reasons may be latched at once; safe mode lasts until all have
+//! exited. `resume` clears every reason but `Misconfigured` (a condition that
+//! persists, such as a full queue, latches again on the next attempt). Every
+//! entry and exit is an audit event.
+
+use serde::{Deserialize, Serialize};
+
+/// Why safe mode latched. See the [module docs](self) for entry and exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SafeModeReason {
+    /// Direction flip limit exceeded.
+    Thrashing,
+    /// Cumulative movement budget exceeded.
+    BudgetExhausted,
+    /// Outcomes kept regressing, across rollbacks.
+    Regressions,
+    /// Too many rollbacks in an hour.
+    RollbackCircuitBreaker,
+    /// The audit queue was full.
+    AuditQueueFull,
+    /// The proposer kept sending malformed proposals.
+    RepeatedViolations,
+    /// An operator froze the executor.
+    Manual,
+    /// The executor's settings were invalid at construction.
+    Misconfigured,
+}
+
+impl SafeModeReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [SafeModeReason; 8] = [
+        SafeModeReason::Thrashing,
+        SafeModeReason::BudgetExhausted,
+        SafeModeReason::Regressions,
+        SafeModeReason::RollbackCircuitBreaker,
+        SafeModeReason::AuditQueueFull,
+        SafeModeReason::RepeatedViolations,
+        SafeModeReason::Manual,
+        SafeModeReason::Misconfigured,
+    ];
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl std::fmt::Display for SafeModeReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SafeModeReason::Thrashing => "thrashing",
+            SafeModeReason::BudgetExhausted => "movement budget exhausted",
+            SafeModeReason::Regressions => "repeated regressions",
+            SafeModeReason::RollbackCircuitBreaker => "rollback circuit breaker",
+            SafeModeReason::AuditQueueFull => "audit queue full",
+            SafeModeReason::RepeatedViolations => "repeated violations",
+            SafeModeReason::Manual => "manual freeze",
+            SafeModeReason::Misconfigured => "misconfigured",
+        })
+    }
+}
+
+/// A set of [`SafeModeReason`]s (a bit set; `Copy`, no allocation).
+///
+/// ```
+/// use hotpath::{ReasonSet, SafeModeReason};
+///
+/// let mut set = ReasonSet::EMPTY;
+/// set.insert(SafeModeReason::Manual);
+/// assert!(set.contains(SafeModeReason::Manual));
+/// assert_eq!(set.iter().collect::<Vec<_>>(), vec![SafeModeReason::Manual]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ReasonSet(u8);
+
+impl ReasonSet {
+    /// No reasons.
+    pub const EMPTY: ReasonSet = ReasonSet(0);
+
+    /// Adds a reason.
+    pub fn insert(&mut self, reason: SafeModeReason) {
+        self.0 |= reason.bit();
+    }
+
+    /// `true` if `reason` is in the set.
+    pub fn contains(self, reason: SafeModeReason) -> bool {
+        self.0 & reason.bit() != 0
+    }
+
+    /// `true` if the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The reasons in the set, in declaration order.
+    pub fn iter(self) -> impl Iterator<Item = SafeModeReason> {
+        SafeModeReason::ALL
+            .into_iter()
+            .filter(move |r| self.contains(*r))
+    }
+}
+
+/// How a latched reason ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SafeModeExit {
+    /// By itself at this time (µs).
+    At(u64),
+    /// Only by [`resume`](crate::SafetyExecutor::resume).
+    Manual,
+    /// By itself, once the audit queue has drained to its high-water mark.
+    QueueDrained,
+    /// Never.
+    Never,
+}
+
+/// The safe-mode latch of a [`SafetyExecutor`](crate::SafetyExecutor).
+/// Read it through [`SafetyExecutor::control_safety`](crate::SafetyExecutor::control_safety);
+/// only the executor changes it.
+///
+/// ```
+/// use hotpath::{AtomicConfig, Guardrails, ParamVec, SafeModeReason, SafetyExecutor};
+/// use std::sync::Arc;
+///
+/// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+/// let mut executor = SafetyExecutor::new(config, Guardrails::default());
+/// executor.freeze();
+/// assert!(executor.control_safety().is_latched());
+/// assert!(executor.control_safety().reasons().contains(SafeModeReason::Manual));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ControlSafety {
+    exits: [Option<SafeModeExit>; SafeModeReason::ALL.len()],
+}
+
+impl ControlSafety {
+    /// `true` while any reason is latched.
+    pub fn is_latched(&self) -> bool {
+        self.exits.iter().any(Option::is_some)
+    }
+
+    /// The latched reasons.
+    pub fn reasons(&self) -> ReasonSet {
+        let mut set = ReasonSet::EMPTY;
+        for reason in SafeModeReason::ALL {
+            if self.exits[reason as usize].is_some() {
+                set.insert(reason);
+            }
+        }
+        set
+    }
+
+    /// How `reason` will exit, if it is latched.
+    pub fn exit_of(&self, reason: SafeModeReason) -> Option<SafeModeExit> {
+        self.exits[reason as usize]
+    }
+
+    /// The first latched reason and, if it ends by timer, when.
+    pub fn first(&self) -> Option<(SafeModeReason, Option<u64>)> {
+        SafeModeReason::ALL.into_iter().find_map(|r| {
+            self.exits[r as usize].map(|exit| match exit {
+                SafeModeExit::At(t) => (r, Some(t)),
+                _ => (r, None),
+            })
+        })
+    }
+
+    /// Latches `reason`. A timer on an already-latched reason is extended,
+    /// never shortened; a manual exit is never downgraded to a timer.
+    pub(crate) fn latch(&mut self, reason: SafeModeReason, exit: SafeModeExit) {
+        let slot = &mut self.exits[reason as usize];
+        *slot = match (*slot, exit) {
+            (Some(SafeModeExit::At(a)), SafeModeExit::At(b)) => Some(SafeModeExit::At(a.max(b))),
+            (Some(old @ (SafeModeExit::Manual | SafeModeExit::Never)), _) => Some(old),
+            _ => Some(exit),
+        };
+    }
+
+    /// The reasons that would exit at `now` given whether the audit queue has
+    /// drained; does not clear them (the executor clears each once its exit
+    /// event is recorded).
+    pub(crate) fn due(&self, now_us: u64, queue_drained: bool) -> ReasonSet {
+        let mut set = ReasonSet::EMPTY;
+        for reason in SafeModeReason::ALL {
+            let due = match self.exits[reason as usize] {
+                Some(SafeModeExit::At(t)) => now_us >= t,
+                Some(SafeModeExit::QueueDrained) => queue_drained,
+                _ => false,
+            };
+            if due {
+                set.insert(reason);
+            }
+        }
+        set
+    }
+
+    /// Every latched reason that a resume may clear.
+    pub(crate) fn resumable(&self) -> ReasonSet {
+        let mut set = self.reasons();
+        set.0 &= !SafeModeReason::Misconfigured.bit();
+        set
+    }
+
+    pub(crate) fn clear(&mut self, reasons: ReasonSet) {
+        for reason in reasons.iter() {
+            self.exits[reason as usize] = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_extend_and_expire() {
+        let mut s = ControlSafety::default();
+        s.latch(SafeModeReason::Thrashing, SafeModeExit::At(100));
+        s.latch(SafeModeReason::Thrashing, SafeModeExit::At(50));
+        assert_eq!(
+            s.exit_of(SafeModeReason::Thrashing),
+            Some(SafeModeExit::At(100))
+        );
+        assert!(s.due(99, false).is_empty());
+        assert!(s.due(100, false).contains(SafeModeReason::Thrashing));
+        s.clear(s.due(100, false));
+        assert!(!s.is_latched());
+    }
+
+    #[test]
+    fn manual_is_not_downgraded_and_misconfigured_is_not_resumable() {
+        let mut s = ControlSafety::default();
+        s.latch(SafeModeReason::Manual, SafeModeExit::Manual);
+        s.latch(SafeModeReason::Manual, SafeModeExit::At(1));
+        assert_eq!(
+            s.exit_of(SafeModeReason::Manual),
+            Some(SafeModeExit::Manual)
+        );
+        s.latch(SafeModeReason::Misconfigured, SafeModeExit::Never);
+        let r = s.resumable();
+        assert!(r.contains(SafeModeReason::Manual));
+        assert!(!r.contains(SafeModeReason::Misconfigured));
+        assert_eq!(s.first(), Some((SafeModeReason::Manual, None)));
+    }
+
+    #[test]
+    fn queue_reason_waits_for_drain() {
+        let mut s = ControlSafety::default();
+        s.latch(SafeModeReason::AuditQueueFull, SafeModeExit::QueueDrained);
+        assert!(s.due(u64::MAX, false).is_empty());
+        assert!(s.due(0, true).contains(SafeModeReason::AuditQueueFull));
+    }
+}

@@ -1,0 +1,189 @@
+//! [`Violation`]: why the executor refused a proposal or request.
+
+use crate::safe_mode::SafeModeReason;
+use serde::{Deserialize, Serialize};
+
+/// Why [`SafetyExecutor`](crate::SafetyExecutor) refused something. Every
+/// variant carries its context (which parameter, what value, what limit,
+/// when it may pass) and none allocates: the type is `Copy`.
+///
+/// The first seven variants are the seed's; the rest cover malformed input
+/// and rules the seed implies.
+///
+/// ```
+/// use hotpath::Violation;
+///
+/// let v = Violation::DeltaTooLarge { index: 1, delta: 0.3, limit: 0.1 };
+/// assert_eq!(v.to_string(), "params[1] would move by 0.3 of its range; at most 0.1 per step");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// A parameter would move by more than `max_delta_per_step` of its range.
+    #[error("params[{index}] would move by {delta} of its range; at most {limit} per step")]
+    DeltaTooLarge {
+        /// Parameter index.
+        index: usize,
+        /// Requested move, as a fraction of the range (absolute value).
+        delta: f64,
+        /// `max_delta_per_step`.
+        limit: f64,
+    },
+    /// Too soon after the previous apply (`min_interval_us`) or too many in
+    /// the last second (`max_updates_per_second`).
+    #[error("rate limit ({rule}): retry at t={retry_at_us} µs")]
+    RateLimitExceeded {
+        /// Which rule refused.
+        rule: RateRule,
+        /// The earliest time the same proposal can pass this rule.
+        retry_at_us: u64,
+    },
+    /// A committed move would reverse a dimension's direction more than
+    /// `direction_flip_limit` times in a minute. Updates are refused for
+    /// `cooldown_after_flip_us` (safe mode, reason `Thrashing`).
+    #[error("params[{index}] would reverse direction {flips} times in a minute (limit {limit}); cooling down until t={cooldown_until_us} µs")]
+    DirectionFlipViolation {
+        /// Parameter index.
+        index: usize,
+        /// Reversals in the last minute including this one.
+        flips: u32,
+        /// `direction_flip_limit`.
+        limit: u32,
+        /// End of the cooldown.
+        cooldown_until_us: u64,
+    },
+    /// A committed move would spend more than
+    /// `max_cumulative_delta_per_minute` of a parameter's range in a minute.
+    #[error("params[{index}] would move {spent} of its range in a minute (budget {limit}); safe mode until t={retry_at_us} µs")]
+    CumulativeDeltaViolation {
+        /// Parameter index.
+        index: usize,
+        /// Movement in the budget window including this move.
+        spent: f64,
+        /// `max_cumulative_delta_per_minute`.
+        limit: f64,
+        /// When the budget window will have cleared.
+        retry_at_us: u64,
+    },
+    /// Safe mode is latched; only rollback passes.
+    #[error("in safe mode ({reason}); {}", SafeModeExit(*until_us))]
+    InSafeMode {
+        /// The reason latched first among those active.
+        reason: SafeModeReason,
+        /// When it exits by itself, if it does.
+        until_us: Option<u64>,
+    },
+    /// The audit queue could not take the decision's event, so nothing was
+    /// changed; safe mode latched until the queue drains.
+    #[error("audit queue full (capacity {capacity}); change refused")]
+    AuditQueueFull {
+        /// Queue capacity.
+        capacity: usize,
+    },
+    /// `rollback` without a baseline.
+    #[error("no baseline set")]
+    NoBaseline,
+    /// The proposal's vector length differs from the configuration's.
+    #[error("proposal has {got} values for {expected} parameters")]
+    WrongLength {
+        /// Parameters in the configuration.
+        expected: usize,
+        /// Values in the proposal.
+        got: usize,
+    },
+    /// A value in the proposal is NaN or infinite.
+    #[error("proposal value [{index}] is not finite")]
+    NonFinite {
+        /// Index of the first non-finite value.
+        index: usize,
+    },
+    /// A parameter would leave its bounds. The executor rejects rather than
+    /// clamps: it never applies anything but what was proposed.
+    #[error("params[{index}] would become {value}, outside its bounds [{min}, {max}]")]
+    OutOfBounds {
+        /// Parameter index.
+        index: usize,
+        /// The value it would take.
+        value: f64,
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
+    /// A probe (`ApplyPlus`/`ApplyMinus`) would take a parameter further
+    /// than `max_delta_per_step` of its range from the committed centre.
+    #[error(
+        "params[{index}] would stray {excursion} of its range from the centre; at most {limit}"
+    )]
+    ExcursionTooLarge {
+        /// Parameter index.
+        index: usize,
+        /// Distance from the centre, as a fraction of the range.
+        excursion: f64,
+        /// `max_delta_per_step`.
+        limit: f64,
+    },
+    /// Within `min_stable_time_us` after a rollback.
+    #[error("stabilising after rollback until t={retry_at_us} µs")]
+    StabilizationPending {
+        /// When updates may resume.
+        retry_at_us: u64,
+    },
+    /// An outcome report's objective is NaN or infinite.
+    #[error("outcome objective is not finite")]
+    NonFiniteObjective,
+    /// An outcome report names a generation other than the live centre's.
+    #[error("outcome for generation {reported}, but the centre is generation {centre}")]
+    StaleOutcome {
+        /// Generation in the report.
+        reported: u64,
+        /// The centre's generation.
+        centre: u64,
+    },
+}
+
+/// Which rate rule refused an apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RateRule {
+    /// `min_interval_us` since the previous apply.
+    MinInterval,
+    /// `max_updates_per_second` in the last second.
+    PerSecond,
+}
+
+impl std::fmt::Display for RateRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RateRule::MinInterval => "min interval",
+            RateRule::PerSecond => "updates per second",
+        })
+    }
+}
+
+/// Formats when a safe-mode latch ends, without allocating.
+struct SafeModeExit(Option<u64>);
+
+impl std::fmt::Display for SafeModeExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(t) => write!(f, "exits at t={t} µs"),
+            None => f.write_str("exits on resume or when its condition clears"),
+        }
+    }
+}
+
+impl Violation {
+    /// `true` for refusals that mean the proposal itself was bad (malformed
+    /// or outside the envelope), as opposed to "not now". These count
+    /// towards `Guardrails::violation_limit`.
+    pub fn is_malformed(&self) -> bool {
+        matches!(
+            self,
+            Violation::DeltaTooLarge { .. }
+                | Violation::WrongLength { .. }
+                | Violation::NonFinite { .. }
+                | Violation::OutOfBounds { .. }
+                | Violation::ExcursionTooLarge { .. }
+        )
+    }
+}
