@@ -74,6 +74,77 @@ impl AuditEvent {
     }
 }
 
+/// One line, for people: `#seq t=…µs gen=… <what happened>`.
+///
+/// ```
+/// use hotpath::{AuditDetails, AuditEvent, ParamVec};
+///
+/// let e = AuditEvent {
+///     seq: 4,
+///     timestamp_us: 1_500,
+///     generation: 2,
+///     details: AuditDetails::BaselineSet { baseline_generation: 2, params: ParamVec::from_slice(&[0.5]) },
+/// };
+/// assert_eq!(e.to_string(), "#4 t=1500µs gen=2 baseline set at gen 2: [0.5]");
+/// ```
+impl std::fmt::Display for AuditEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "#{} t={}µs gen={} ",
+            self.seq, self.timestamp_us, self.generation
+        )?;
+        match &self.details {
+            AuditDetails::Started { params } => write!(f, "started with {params:?}"),
+            AuditDetails::Applied {
+                kind,
+                correlation_id,
+                delta,
+                params,
+                ..
+            } => write!(
+                f,
+                "applied {kind:?} #{correlation_id}: delta {delta:?} -> {params:?}"
+            ),
+            AuditDetails::Rejected {
+                request,
+                correlation_id,
+                violation,
+                ..
+            } => write!(f, "REJECTED {request:?} #{correlation_id}: {violation}"),
+            AuditDetails::RolledBack { reason, params, .. } => {
+                write!(f, "ROLLED BACK ({reason:?}) to {params:?}")
+            }
+            AuditDetails::BaselineSet {
+                baseline_generation,
+                params,
+            } => write!(f, "baseline set at gen {baseline_generation}: {params:?}"),
+            AuditDetails::Outcome {
+                reported_generation,
+                objective,
+                verdict,
+            } => write!(
+                f,
+                "outcome {objective} for gen {reported_generation}: {verdict:?}"
+            ),
+            AuditDetails::SafeModeEntered { reason, exit } => {
+                write!(f, "SAFE MODE entered ({reason}), exit {exit:?}")
+            }
+            AuditDetails::SafeModeExited { reason } => write!(f, "safe mode exited ({reason})"),
+            AuditDetails::Resumed { cleared } => {
+                write!(
+                    f,
+                    "resumed by operator, cleared {:?}",
+                    cleared.iter().collect::<Vec<_>>()
+                )
+            }
+            AuditDetails::EventsDropped { count } => {
+                write!(f, "{count} EVENTS DROPPED (queue full)")
+            }
+        }
+    }
+}
+
 /// The kind of an [`AuditEvent`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -4,12 +4,12 @@
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
-#[cfg(loom)]
-pub(crate) use loom::sync::Arc;
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
-#[cfg(not(loom))]
+
+// `std`'s `Arc` in both builds: the model checks the publication protocol's
+// atomics, and `Arc` must stay usable as a method receiver (`config.reader()`).
 pub(crate) use std::sync::Arc;
 
 /// A busy-wait hint; under loom a yield, so the model can schedule the writer.

@@ -1,0 +1,142 @@
+//! Proves the hot path allocation-free in steady state: a counting global
+//! allocator counts allocations made by *this thread* while reads, accepted
+//! and refused applies, outcome reports, snapshots and audit enqueue/dequeue
+//! run with 16 parameters.
+
+use hotpath::{
+    AtomicConfig, AuditQueue, EnqueueResult, Guardrails, ManualClock, ParamVec, Proposal,
+    SafetyExecutor,
+};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Arc;
+
+struct CountingAllocator;
+
+thread_local! {
+    // `const` initialisation: no lazy allocation inside the allocator.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|a| a.set(a.get() + 1));
+        // SAFETY: forwards the caller's layout to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|a| a.set(a.get() + 1));
+        // SAFETY: as for `alloc`/`dealloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+const N: usize = 16;
+
+fn update(step: f64) -> Proposal {
+    Proposal::Update {
+        iteration: 1,
+        delta: ParamVec::from_slice(&[step; N]),
+        gradient_estimate: ParamVec::from_slice(&[0.0; N]),
+    }
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let count = allocations_during(|| drop(std::hint::black_box(Box::new(7u64))));
+    assert_eq!(count, 1);
+    let spilled = allocations_during(|| drop(std::hint::black_box(ParamVec::zeros(N + 1))));
+    assert_eq!(spilled, 1, "more than 16 parameters spill to the heap");
+}
+
+#[test]
+fn steady_state_hot_path_does_not_allocate() {
+    let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5; N])));
+    let clock = ManualClock::new(0);
+    let guardrails = Guardrails {
+        min_interval_us: 500,
+        max_updates_per_second: 1000.0,
+        ..Guardrails::default()
+    };
+    let mut executor = SafetyExecutor::builder(config.clone())
+        .guardrails(guardrails)
+        .clock(clock.clone())
+        .audit_capacity(1024)
+        .build()
+        .expect("valid settings");
+    let audit = executor.audit_queue().clone();
+    let mut reader = config.reader();
+    let mut buf = ParamVec::zeros(N);
+    executor.set_baseline().expect("baseline");
+
+    // Warm-up outside the measurement: first use of every path.
+    clock.advance(1_000);
+    executor.apply(update(1e-6)).expect("accepted");
+    while audit.try_dequeue().is_some() {}
+
+    let mut sum = 0.0;
+    let count = allocations_during(|| {
+        for i in 0..10_000u64 {
+            clock.advance(1_000);
+            let receipt = executor.apply(update(1e-6)).expect("accepted");
+            // Refused: too large, then too soon (same instant).
+            assert!(executor.apply(update(0.5)).is_err());
+            assert!(executor.apply(update(1e-6)).is_err());
+            if i % 100 == 0 {
+                assert!(executor.report_outcome(receipt.new_generation, 1.0).is_ok());
+            }
+            sum += reader.get().params[0];
+            sum += config.load().params[1];
+            config.read_into(&mut buf);
+            sum += buf[2];
+            sum += executor.snapshot().params[3];
+            while let Some(event) = audit.try_dequeue() {
+                assert!(audit.enqueue(event).eq(&EnqueueResult::Enqueued));
+                let again = audit.try_dequeue().expect("just enqueued");
+                sum += again.seq as f64;
+            }
+        }
+    });
+    assert!(sum > 0.0);
+    assert_eq!(executor.stats().applied, 10_001);
+    assert_eq!(count, 0, "hot path allocated {count} times");
+}
+
+#[test]
+fn audit_queue_round_trip_does_not_allocate() {
+    let queue = AuditQueue::new(64);
+    let event = hotpath::AuditEvent {
+        seq: 0,
+        timestamp_us: 0,
+        generation: 1,
+        details: hotpath::AuditDetails::Applied {
+            kind: hotpath::ProposalKind::Update,
+            correlation_id: 1,
+            previous_generation: 0,
+            delta: ParamVec::from_slice(&[0.1; N]),
+            params: ParamVec::from_slice(&[0.2; N]),
+        },
+    };
+    let count = allocations_during(|| {
+        for _ in 0..10_000 {
+            assert_eq!(queue.enqueue(event.clone()), EnqueueResult::Enqueued);
+            assert!(queue.try_dequeue().is_some());
+        }
+    });
+    assert_eq!(count, 0);
+}
