@@ -71,7 +71,9 @@ pub mod param;
 pub mod proposal;
 pub mod rollback;
 pub mod safe_mode;
+pub mod spsa;
 mod sync;
+pub mod telemetry;
 pub mod violation;
 
 pub use audit::{
@@ -90,4 +92,6 @@ pub use param::{ParamVec, INLINE_PARAMS};
 pub use proposal::{NoChangeReason, Proposal, ProposalKind};
 pub use rollback::{RollbackPolicy, MAX_ROLLBACKS_PER_HOUR};
 pub use safe_mode::{ControlSafety, ReasonSet, SafeModeExit, SafeModeReason};
+pub use spsa::{Spsa, SpsaCheckpoint, SpsaConfig, SpsaConfigError, SpsaState};
+pub use telemetry::{Aggregation, AggregationError, DigestError, TelemetryDigest};
 pub use violation::{RateRule, Violation};
