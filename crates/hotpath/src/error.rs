@@ -56,6 +56,11 @@ pub enum ConfigError {
     /// Another executor already holds this configuration's writer.
     #[error("the configuration already has a writer (another SafetyExecutor owns it)")]
     WriterTaken,
+    /// The adaptive engine's own settings (SPSA, calibration) are invalid;
+    /// [`AdaptiveEngine::misconfiguration`](crate::AdaptiveEngine::misconfiguration)
+    /// has the details.
+    #[error("invalid adaptive engine settings")]
+    InvalidEngineConfig,
     /// A capacity of zero was given.
     #[error("{what} capacity must be at least 1")]
     ZeroCapacity {

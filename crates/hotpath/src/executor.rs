@@ -95,6 +95,7 @@ use crate::limits::{BudgetWindow, TimeRing, BUDGET_CLEAR_US};
 use crate::proposal::{Proposal, ProposalKind};
 use crate::rollback::RollbackPolicy;
 use crate::safe_mode::{ControlSafety, ReasonSet, SafeModeExit, SafeModeReason};
+use crate::stats::RunningStats;
 use crate::sync::Arc;
 use crate::violation::{RateRule, Violation};
 use crate::ParamVec;
@@ -207,38 +208,30 @@ pub struct ExecutorStats {
 pub struct Baseline {
     /// The baseline configuration (the centre when it was set).
     pub snapshot: ConfigSnapshot,
-    /// Reports received while the centre was the baseline.
-    pub reports: u64,
-    /// Their mean.
-    pub mean: f64,
-    /// Sum of squared deviations (Welford), for the sample variance.
-    m2: f64,
+    reports: RunningStats,
 }
 
 impl Baseline {
     fn new(snapshot: ConfigSnapshot) -> Self {
         Self {
             snapshot,
-            reports: 0,
-            mean: 0.0,
-            m2: 0.0,
+            reports: RunningStats::default(),
         }
     }
 
-    fn add(&mut self, x: f64) {
-        self.reports += 1;
-        let d = x - self.mean;
-        self.mean += d / self.reports as f64;
-        self.m2 += d * (x - self.mean);
+    /// Outcome reports received while the centre was the baseline.
+    pub fn reports(&self) -> u64 {
+        self.reports.count()
     }
 
-    /// Sample standard deviation of the reports (0 with fewer than two).
+    /// Their mean.
+    pub fn mean(&self) -> f64 {
+        self.reports.mean()
+    }
+
+    /// Their sample standard deviation (0 with fewer than two).
     pub fn sd(&self) -> f64 {
-        if self.reports < 2 {
-            0.0
-        } else {
-            (self.m2 / (self.reports - 1) as f64).max(0.0).sqrt()
-        }
+        self.reports.sd()
     }
 }
 
@@ -352,6 +345,9 @@ enum Priority {
     Normal,
     /// Refusals, rollbacks, safe mode: may use the reserve.
     Safety,
+    /// The optimiser's notes: below the reserve, counted if dropped (the
+    /// decision they record has already been taken).
+    Note,
 }
 
 /// The sole actuator of an [`AtomicConfig`]: every change passes its
@@ -450,25 +446,29 @@ impl SafetyExecutor<SystemClock> {
             .build()
         {
             Ok(executor) => executor,
-            Err(error) => {
-                tracing::error!(%error, "SafetyExecutor misconfigured; it will refuse every request");
-                let live = config.load();
-                let mut executor = SafetyExecutor::assemble(
-                    config,
-                    None,
-                    Guardrails::preset_conservative(),
-                    RollbackPolicy::preset_conservative(),
-                    Arc::new(AuditQueue::new(DEFAULT_AUDIT_CAPACITY)),
-                    SystemClock::new(),
-                    live,
-                );
-                executor.misconfiguration = Some(error);
-                executor
-                    .control_safety
-                    .latch(SafeModeReason::Misconfigured, SafeModeExit::Never);
-                executor
-            }
+            Err(error) => Self::failed_closed(config, error),
         }
+    }
+
+    /// An executor that refuses everything (safe mode `Misconfigured`),
+    /// reporting `error`: what `new` returns on bad settings.
+    pub(crate) fn failed_closed(config: Arc<AtomicConfig>, error: ConfigError) -> Self {
+        tracing::error!(%error, "SafetyExecutor misconfigured; it will refuse every request");
+        let live = config.load();
+        let mut executor = SafetyExecutor::assemble(
+            config,
+            None,
+            Guardrails::preset_conservative(),
+            RollbackPolicy::preset_conservative(),
+            Arc::new(AuditQueue::new(DEFAULT_AUDIT_CAPACITY)),
+            SystemClock::new(),
+            live,
+        );
+        executor.misconfiguration = Some(error);
+        executor
+            .control_safety
+            .latch(SafeModeReason::Misconfigured, SafeModeExit::Never);
+        executor
     }
 
     /// A builder for every setting; [`ExecutorBuilder::build`] validates.
@@ -862,13 +862,13 @@ impl<C: Clock> SafetyExecutor<C> {
     /// sequence number, or `None` (counted as dropped) if it did not fit.
     fn record(&mut self, now: u64, details: AuditDetails, priority: Priority) -> Option<u64> {
         let limit = match priority {
-            Priority::Normal => self.audit_queue.reserve_threshold(),
+            Priority::Normal | Priority::Note => self.audit_queue.reserve_threshold(),
             Priority::Safety => self.audit_queue.capacity(),
         };
         if self.dropped_since_last > 0 {
             // The notice needs its own slot ahead of the event.
             if self.audit_queue.len() + 1 >= limit {
-                if priority == Priority::Safety {
+                if priority != Priority::Normal {
                     self.dropped(details);
                 }
                 return None;
@@ -882,7 +882,7 @@ impl<C: Clock> SafetyExecutor<C> {
                 },
             };
             if self.audit_queue.push_below(notice, limit).is_err() {
-                if priority == Priority::Safety {
+                if priority != Priority::Normal {
                     self.dropped(details);
                 }
                 return None;
@@ -910,7 +910,7 @@ impl<C: Clock> SafetyExecutor<C> {
                 Some(seq)
             }
             Err(event) => {
-                if priority == Priority::Safety {
+                if priority != Priority::Normal {
                     self.dropped(event.details);
                 }
                 None
@@ -918,9 +918,9 @@ impl<C: Clock> SafetyExecutor<C> {
         }
     }
 
-    /// Counts a safety event that could not be recorded. Normal events are
-    /// not counted: their decision is refused instead, and the refusal is
-    /// the (safety) event that gets counted if it too cannot be recorded.
+    /// Counts an event that could not be recorded. Normal events are not
+    /// counted: their decision is refused instead, and the refusal is the
+    /// (safety) event that gets counted if it too cannot be recorded.
     fn dropped(&mut self, details: AuditDetails) {
         self.dropped_since_last += 1;
         self.stats.audit_dropped += 1;
@@ -1100,12 +1100,12 @@ impl<C: Clock> SafetyExecutor<C> {
         let verdict = match &self.baseline {
             None => OutcomeVerdict::Unjudged,
             Some(_) if self.centre_is_baseline => OutcomeVerdict::BaselineSample,
-            Some(b) if b.reports < MIN_BASELINE_REPORTS => OutcomeVerdict::Unjudged,
+            Some(b) if b.reports() < MIN_BASELINE_REPORTS => OutcomeVerdict::Unjudged,
             Some(b) => {
                 let p = &self.rollback_policy;
                 let allowance =
-                    (p.regression_sigmas * b.sd()).max(p.regression_tolerance * b.mean.abs());
-                if objective > b.mean + allowance {
+                    (p.regression_sigmas * b.sd()).max(p.regression_tolerance * b.mean().abs());
+                if objective > b.mean() + allowance {
                     OutcomeVerdict::Regressed {
                         consecutive: self.regressions_total.saturating_add(1),
                     }
@@ -1132,7 +1132,7 @@ impl<C: Clock> SafetyExecutor<C> {
         match verdict {
             OutcomeVerdict::BaselineSample => {
                 if let Some(b) = self.baseline.as_mut() {
-                    b.add(objective);
+                    b.reports.add(objective);
                 }
             }
             OutcomeVerdict::Acceptable => {
@@ -1184,6 +1184,57 @@ impl<C: Clock> SafetyExecutor<C> {
         self.consecutive_malformed = 0;
         tracing::info!(?cleared, "safe mode resumed by operator");
         Ok(cleared)
+    }
+
+    /// Would `apply(proposal)` pass now? Runs every check of `apply` without
+    /// applying, auditing or latching anything, so a proposer can plan moves
+    /// that will not be refused. (It does record safe-mode exits that are
+    /// due, exactly as `apply` would.)
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, Guardrails, ParamVec, Proposal, SafetyExecutor, Violation};
+    /// use std::sync::Arc;
+    ///
+    /// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+    /// let mut ex = SafetyExecutor::new(config, Guardrails::default());
+    /// let big = Proposal::ApplyPlus { perturbation_id: 0, delta: ParamVec::from_slice(&[0.3]) };
+    /// assert!(matches!(ex.would_accept(&big), Err(Violation::DeltaTooLarge { .. })));
+    /// assert_eq!(ex.stats().refused, 0); // nothing recorded
+    /// ```
+    pub fn would_accept(&mut self, proposal: &Proposal) -> Result<(), Violation> {
+        let now = self.now();
+        let Some(delta) = proposal.delta() else {
+            return Ok(());
+        };
+        self.expire_safe_mode(now);
+        self.check(proposal.kind(), delta, now)?;
+        if self.audit_queue.len() >= self.audit_queue.reserve_threshold() {
+            return Err(self.queue_full());
+        }
+        Ok(())
+    }
+
+    /// Records an optimiser's decision in the audit trail (below the
+    /// reserve; counted as dropped if it does not fit).
+    pub(crate) fn record_note(&mut self, details: AuditDetails) -> Option<u64> {
+        let now = self.now();
+        self.record(now, details, Priority::Note)
+    }
+
+    /// Latches safe mode for a reason detected outside the executor.
+    pub(crate) fn latch_external(&mut self, reason: SafeModeReason, exit: SafeModeExit) {
+        let now = self.now();
+        self.latch(now, reason, exit);
+    }
+
+    /// The live generation.
+    pub fn generation(&self) -> u64 {
+        self.live_generation
+    }
+
+    /// The current time on the executor's clock (clamped, never backwards).
+    pub fn now_us(&mut self) -> u64 {
+        self.now()
     }
 
     /// The live configuration, from the executor's own copy (it is the only
@@ -1689,8 +1740,8 @@ mod tests {
         );
         r.ex.report_outcome(0, 1.1).unwrap();
         let b = r.ex.baseline().unwrap();
-        assert_eq!(b.reports, 2);
-        assert!((b.mean - 1.05).abs() < 1e-12);
+        assert_eq!(b.reports(), 2);
+        assert!((b.mean() - 1.05).abs() < 1e-12);
         // Allowance: max(2 · sd, 1% of 1.05) = 2 · 0.0707 = 0.141.
         r.clock.advance(MS);
         let g = r.ex.apply(update(&[0.05])).unwrap().new_generation;

@@ -67,18 +67,20 @@ pub mod error;
 pub mod executor;
 pub mod guardrails;
 mod limits;
+pub mod orchestrator;
 pub mod param;
 pub mod proposal;
 pub mod rollback;
 pub mod safe_mode;
 pub mod spsa;
+mod stats;
 mod sync;
 pub mod telemetry;
 pub mod violation;
 
 pub use audit::{
-    AuditDetails, AuditEvent, AuditQueue, EnqueueResult, EventType, OutcomeVerdict, RequestKind,
-    RollbackReason,
+    AuditDetails, AuditEvent, AuditQueue, EngineEvent, EnqueueResult, EvalPhase, EventType,
+    OutcomeVerdict, RequestKind, RollbackReason,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config_atomic::{AtomicConfig, ConfigReader, ConfigSnapshot};
@@ -88,6 +90,9 @@ pub use executor::{
     SafeExecutor, SafetyExecutor, DEFAULT_AUDIT_CAPACITY, MIN_BASELINE_REPORTS,
 };
 pub use guardrails::{Guardrails, MAX_FLIP_LIMIT, MAX_UPDATES_PER_SECOND};
+pub use orchestrator::{
+    AdaptiveEngine, AdaptiveEngineConfig, CalibrationConfig, EngineError, EngineStats, StepOutcome,
+};
 pub use param::{ParamVec, INLINE_PARAMS};
 pub use proposal::{NoChangeReason, Proposal, ProposalKind};
 pub use rollback::{RollbackPolicy, MAX_ROLLBACKS_PER_HOUR};

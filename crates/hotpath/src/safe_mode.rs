@@ -9,6 +9,7 @@
 //! | `RollbackCircuitBreaker` | more than `max_rollbacks_per_hour` rollbacks | manual `resume` |
 //! | `AuditQueueFull` | the audit queue refused an event | by itself, once the queue has drained to half its capacity |
 //! | `RepeatedViolations` | `violation_limit` consecutive malformed proposals | manual `resume` |
+//! | `TelemetryStalled` | the adaptive engine's evaluation windows timed out `max_eval_timeouts` times in a row | manual `resume` |
 //! | `Manual` | `freeze` (the kill switch) | manual `resume` |
 //! | `Misconfigured` | the executor was built from invalid settings | never: build a new executor |
 //!
@@ -34,6 +35,8 @@ pub enum SafeModeReason {
     AuditQueueFull,
     /// The proposer kept sending malformed proposals.
     RepeatedViolations,
+    /// Telemetry stopped arriving: evaluation windows kept timing out.
+    TelemetryStalled,
     /// An operator froze the executor.
     Manual,
     /// The executor's settings were invalid at construction.
@@ -42,18 +45,19 @@ pub enum SafeModeReason {
 
 impl SafeModeReason {
     /// Every reason, in declaration order.
-    pub const ALL: [SafeModeReason; 8] = [
+    pub const ALL: [SafeModeReason; 9] = [
         SafeModeReason::Thrashing,
         SafeModeReason::BudgetExhausted,
         SafeModeReason::Regressions,
         SafeModeReason::RollbackCircuitBreaker,
         SafeModeReason::AuditQueueFull,
         SafeModeReason::RepeatedViolations,
+        SafeModeReason::TelemetryStalled,
         SafeModeReason::Manual,
         SafeModeReason::Misconfigured,
     ];
 
-    fn bit(self) -> u8 {
+    fn bit(self) -> u16 {
         1 << (self as u8)
     }
 }
@@ -67,6 +71,7 @@ impl std::fmt::Display for SafeModeReason {
             SafeModeReason::RollbackCircuitBreaker => "rollback circuit breaker",
             SafeModeReason::AuditQueueFull => "audit queue full",
             SafeModeReason::RepeatedViolations => "repeated violations",
+            SafeModeReason::TelemetryStalled => "telemetry stalled",
             SafeModeReason::Manual => "manual freeze",
             SafeModeReason::Misconfigured => "misconfigured",
         })
@@ -85,7 +90,7 @@ impl std::fmt::Display for SafeModeReason {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct ReasonSet(u8);
+pub struct ReasonSet(u16);
 
 impl ReasonSet {
     /// No reasons.

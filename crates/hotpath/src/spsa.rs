@@ -373,6 +373,8 @@ pub struct Spsa {
     spare: Vec<(f64, u64)>,
     /// `c_k` the in-flight perturbation was started with.
     in_flight_scale: f64,
+    /// `y₋` of the last completed iteration.
+    last_y_minus: Option<f64>,
     /// RNG position before the in-flight `Δ` was drawn (for checkpoints).
     in_flight_word_pos: u128,
     ignored_samples: u64,
@@ -419,6 +421,7 @@ impl Spsa {
             next_perturbation_id: 0,
             state: SpsaState::Ready,
             in_flight_scale: 0.0,
+            last_y_minus: None,
             in_flight_word_pos: 0,
             ignored_samples: 0,
             degenerate_updates: 0,
@@ -656,6 +659,7 @@ impl Spsa {
                 Some(y_minus) => {
                     accumulated.clear();
                     self.spare = accumulated;
+                    self.last_y_minus = Some(y_minus);
                     let result = self.gradient_step(&delta, y_plus, y_minus);
                     self.iteration = self.iteration.saturating_add(1);
                     Some(result)
@@ -939,6 +943,23 @@ impl Spsa {
             SpsaState::WaitingMinus { y_plus, .. } => Some(y_plus),
             _ => None,
         }
+    }
+
+    /// `y₋` of the last completed iteration, if any.
+    ///
+    /// ```
+    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    ///
+    /// let mut spsa = Spsa::new(9, 1, 0.1, 0.5, SpsaConfig::default());
+    /// spsa.generate_perturbation();
+    /// spsa.record_objective(3.0);
+    /// spsa.complete_eval_window();
+    /// spsa.record_objective(1.0);
+    /// spsa.complete_eval_window();
+    /// assert_eq!(spsa.y_minus(), Some(1.0));
+    /// ```
+    pub fn y_minus(&self) -> Option<f64> {
+        self.last_y_minus
     }
 
     /// `c_k` of the in-flight perturbation (fixed when it was generated); the
