@@ -7,8 +7,10 @@
 //! 1. **Safe mode** (`InSafeMode`): any latched reason refuses everything
 //!    but rollback. Timer and queue-drain exits are evaluated first.
 //! 2. **Shape**: `WrongLength`, then `NonFinite` (first offending index).
-//! 3. **Step size** (`DeltaTooLarge`): `|delta[i]| ≤ max_delta_per_step ·
-//!    range[i]` for every parameter, perturbations included.
+//! 3. **Step size** (`DeltaTooLarge`): the change actually applied,
+//!    `|(live[i] + delta[i]) − live[i]|` after rounding, is at most
+//!    `max_delta_per_step · range[i]` for every parameter, perturbations
+//!    included.
 //! 4. **Bounds** (`OutOfBounds`): the result must be finite and within
 //!    `bounds`. The executor rejects, it never clamps: what is applied is
 //!    exactly what was proposed.
@@ -72,7 +74,9 @@
 //! Time comes from the injected [`Clock`]. If it goes backwards the executor
 //! uses the latest time it has seen instead (counted in
 //! [`ExecutorStats::clock_regressions`]), so windows and timers never run in
-//! reverse.
+//! reverse. Readings beyond [`MAX_TIME_US`] are clamped to it, so a glitched
+//! clock cannot push the windows into saturation (where they would stop
+//! limiting); it fails closed instead.
 //!
 //! # Construction
 //!
@@ -109,6 +113,11 @@ pub const DEFAULT_AUDIT_CAPACITY: usize = 4096;
 const SECOND_US: u64 = 1_000_000;
 const MINUTE_US: u64 = 60 * SECOND_US;
 const HOUR_US: u64 = 60 * MINUTE_US;
+/// Latest time the executor accepts from its clock (2⁶² µs, ~146,000
+/// years). A reading beyond it is clamped: with times near `u64::MAX` the
+/// windows' `t + window` would saturate and stop limiting anything, whereas
+/// a clamped clock fails closed (windows fill and timers never expire).
+pub const MAX_TIME_US: u64 = 1 << 62;
 /// Committed moves smaller than this fraction of the range have no direction.
 const DIRECTION_EPSILON: f64 = 1e-9;
 
@@ -503,7 +512,7 @@ impl<C: Clock> SafetyExecutor<C> {
             .map(|_| TimeRing::new(guardrails.direction_flip_limit as usize))
             .collect();
         let rollbacks = TimeRing::new(rollback_policy.max_rollbacks_per_hour as usize);
-        let latest_now = clock.now_us();
+        let latest_now = clock.now_us().min(MAX_TIME_US);
         Self {
             config,
             writer,
@@ -619,9 +628,19 @@ impl<C: Clock> SafetyExecutor<C> {
         }
         let g = &self.guardrails;
         let limit = g.max_delta_per_step;
-        for (index, (&d, &range)) in delta.iter().zip(self.ranges.iter()).enumerate() {
-            let step = d.abs() / range;
-            if step > limit {
+        // The step is measured on the value that would be applied, not on
+        // the delta: `live + delta` rounds, and may move further.
+        for (index, (((c, &live), &d), &range)) in self
+            .candidate
+            .iter_mut()
+            .zip(self.live.iter())
+            .zip(delta)
+            .zip(self.ranges.iter())
+            .enumerate()
+        {
+            *c = live + d;
+            let step = (*c - live).abs() / range;
+            if step.is_nan() || step > limit {
                 return Err(Violation::DeltaTooLarge {
                     index,
                     delta: step,
@@ -629,14 +648,7 @@ impl<C: Clock> SafetyExecutor<C> {
                 });
             }
         }
-        for (index, ((c, &live), &d)) in self
-            .candidate
-            .iter_mut()
-            .zip(self.live.iter())
-            .zip(delta)
-            .enumerate()
-        {
-            let value = live + d;
+        for (index, &value) in self.candidate.iter().enumerate() {
             let (min, max) = g.bounds_of(index);
             if !(value.is_finite() && value >= min && value <= max) {
                 return Err(Violation::OutOfBounds {
@@ -646,7 +658,6 @@ impl<C: Clock> SafetyExecutor<C> {
                     max,
                 });
             }
-            *c = value;
         }
         if kind != ProposalKind::Update {
             for (index, ((&c, &centre), &range)) in self
@@ -927,9 +938,10 @@ impl<C: Clock> SafetyExecutor<C> {
         tracing::error!(event = ?details, "audit event dropped: queue full");
     }
 
-    /// The clock, clamped so it never goes backwards.
+    /// The clock, clamped so it never goes backwards and never reaches the
+    /// saturation point of the windows' arithmetic.
     fn now(&mut self) -> u64 {
-        let t = self.clock.now_us();
+        let t = self.clock.now_us().min(MAX_TIME_US);
         if t < self.latest_now {
             self.stats.clock_regressions += 1;
             return self.latest_now;

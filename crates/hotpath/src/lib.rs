@@ -87,7 +87,7 @@ pub use config_atomic::{AtomicConfig, ConfigReader, ConfigSnapshot};
 pub use error::ConfigError;
 pub use executor::{
     ApplyReceipt, Baseline, ExecutorBuilder, ExecutorStats, OutcomeReceipt, RollbackReceipt,
-    SafeExecutor, SafetyExecutor, DEFAULT_AUDIT_CAPACITY, MIN_BASELINE_REPORTS,
+    SafeExecutor, SafetyExecutor, DEFAULT_AUDIT_CAPACITY, MAX_TIME_US, MIN_BASELINE_REPORTS,
 };
 pub use guardrails::{Guardrails, MAX_FLIP_LIMIT, MAX_UPDATES_PER_SECOND};
 pub use orchestrator::{

@@ -140,3 +140,46 @@ fn audit_queue_round_trip_does_not_allocate() {
     });
     assert_eq!(count, 0);
 }
+
+#[test]
+fn steady_state_engine_step_does_not_allocate() {
+    use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, SpsaConfig, TelemetryDigest};
+
+    let clock = ManualClock::new(0);
+    let config = AdaptiveEngineConfig {
+        spsa: SpsaConfig {
+            eval_window_digests: 3,
+            ..SpsaConfig::default()
+        },
+        ..AdaptiveEngineConfig::bounded(vec![(0.0, 1.0); N])
+    };
+    let mut engine =
+        AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5; N]), clock.clone())
+            .expect("valid settings");
+    let audit = engine.executor().audit_queue().clone();
+    let mut reader = engine.config().reader();
+    let mut step = |engine: &mut AdaptiveEngine<ManualClock>| {
+        clock.advance(100_000);
+        let live = reader.get();
+        let loss: f64 = live.params.iter().map(|p| (p - 0.3) * (p - 0.3)).sum();
+        engine
+            .step(TelemetryDigest::new(100_000, loss, 10).with_generation(live.generation))
+            .expect("valid digest");
+        while audit.try_dequeue().is_some() {}
+    };
+    // Calibration and the first iterations happen outside the measurement.
+    for _ in 0..100 {
+        step(&mut engine);
+    }
+    let gradients = engine.stats().gradients;
+    let count = allocations_during(|| {
+        for _ in 0..2_000 {
+            step(&mut engine);
+        }
+    });
+    assert!(
+        engine.stats().gradients > gradients + 100,
+        "the engine kept iterating"
+    );
+    assert_eq!(count, 0, "engine step allocated {count} times");
+}
