@@ -1642,13 +1642,14 @@ mod tests {
 
     #[test]
     fn budget_latches_until_the_window_clears() {
+        // Steps of 0.099 (0.1 would round above the step limit at 0.3).
         let mut r = rig(&[0.0], permissive());
         for _ in 0..5 {
-            r.ex.apply(update(&[0.1])).unwrap();
+            r.ex.apply(update(&[0.099])).unwrap();
             r.clock.advance(MS);
         }
         let now = r.clock.now_us();
-        let err = r.ex.apply(update(&[0.1])).unwrap_err();
+        let err = r.ex.apply(update(&[0.099])).unwrap_err();
         assert!(matches!(
             err,
             Violation::CumulativeDeltaViolation { index: 0, .. }
@@ -1659,7 +1660,7 @@ mod tests {
             Some(SafeModeExit::At(now + BUDGET_CLEAR_US))
         );
         r.clock.set(now + BUDGET_CLEAR_US);
-        assert!(r.ex.apply(update(&[0.1])).is_ok());
+        assert!(r.ex.apply(update(&[0.099])).is_ok());
     }
 
     #[test]
