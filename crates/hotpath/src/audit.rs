@@ -61,6 +61,7 @@ impl AuditEvent {
     pub fn event_type(&self) -> EventType {
         match self.details {
             AuditDetails::Started { .. } => EventType::Started,
+            AuditDetails::Restored { .. } => EventType::Restored,
             AuditDetails::Applied { .. } => EventType::Applied,
             AuditDetails::Rejected { .. } => EventType::Rejected,
             AuditDetails::RolledBack { .. } => EventType::RolledBack,
@@ -97,6 +98,11 @@ impl std::fmt::Display for AuditEvent {
         )?;
         match &self.details {
             AuditDetails::Started { params } => write!(f, "started with {params:?}"),
+            AuditDetails::Restored { params, safe_mode } => write!(
+                f,
+                "restored with {params:?}, safe mode {:?}",
+                safe_mode.iter().collect::<Vec<_>>()
+            ),
             AuditDetails::Applied {
                 kind,
                 correlation_id,
@@ -153,6 +159,8 @@ impl std::fmt::Display for AuditEvent {
 pub enum EventType {
     /// The executor took charge of the configuration.
     Started,
+    /// The executor took charge again from a persisted state.
+    Restored,
     /// A proposal changed the live configuration.
     Applied,
     /// A request was refused.
@@ -227,6 +235,14 @@ pub enum AuditDetails {
     Started {
         /// Live values at start.
         params: ParamVec,
+    },
+    /// The executor took charge again from a persisted state; `params` are
+    /// the live values, `safe_mode` the reasons still latched.
+    Restored {
+        /// Live values at restore.
+        params: ParamVec,
+        /// Safe-mode reasons restored.
+        safe_mode: ReasonSet,
     },
     /// A proposal was applied.
     Applied {

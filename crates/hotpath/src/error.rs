@@ -53,6 +53,12 @@ pub enum ConfigError {
         /// Upper bound.
         max: f64,
     },
+    /// A persisted state cannot be restored onto this configuration.
+    #[error("cannot restore the persisted state: {reason}")]
+    InvalidState {
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// Another executor already holds this configuration's writer.
     #[error("the configuration already has a writer (another SafetyExecutor owns it)")]
     WriterTaken,

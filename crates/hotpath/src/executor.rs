@@ -105,6 +105,9 @@ use crate::violation::{RateRule, Violation};
 use crate::ParamVec;
 use serde::{Deserialize, Serialize};
 
+mod persist;
+pub use persist::{ExecutorState, PersistedExit, PersistedLatch, EXECUTOR_STATE_VERSION};
+
 /// Baseline reports needed before outcomes are judged against it.
 pub const MIN_BASELINE_REPORTS: u64 = 2;
 /// Default [`AuditQueue`] capacity when the builder is given none.
@@ -267,9 +270,29 @@ pub struct ExecutorBuilder<C = SystemClock> {
     audit_queue: Option<Arc<AuditQueue>>,
     audit_capacity: usize,
     clock: C,
+    restore: Option<ExecutorState>,
+    audit_sequence_start: u64,
 }
 
 impl<C: Clock> ExecutorBuilder<C> {
+    /// Restores a persisted [`ExecutorState`] (see its docs). The
+    /// configuration must hold exactly the state's live values and
+    /// generation (build it with [`AtomicConfig::with_generation`]); the
+    /// executor then records a `Restored` audit event instead of `Started`.
+    pub fn restore(mut self, state: ExecutorState) -> Self {
+        self.restore = Some(state);
+        self
+    }
+
+    /// The sequence number of the first audit event (default 0, or the
+    /// restored state's). A durable audit log that is reopened knows the next
+    /// number its chain expects; pass it here so numbering stays gap-free
+    /// across restarts. The larger of this and the restored state's is used.
+    pub fn audit_sequence_start(mut self, seq: u64) -> Self {
+        self.audit_sequence_start = seq;
+        self
+    }
+
     /// The guardrails (default: Balanced).
     pub fn guardrails(mut self, guardrails: Guardrails) -> Self {
         self.guardrails = guardrails;
@@ -304,6 +327,8 @@ impl<C: Clock> ExecutorBuilder<C> {
             audit_queue: self.audit_queue,
             audit_capacity: self.audit_capacity,
             clock,
+            restore: self.restore,
+            audit_sequence_start: self.audit_sequence_start,
         }
     }
 
@@ -325,6 +350,18 @@ impl<C: Clock> ExecutorBuilder<C> {
                 });
             }
         }
+        if let Some(state) = &self.restore {
+            state
+                .check(|i| self.guardrails.bounds_of(i))
+                .map_err(|reason| ConfigError::InvalidState { reason })?;
+            if !(state.live.generation == live.generation && state.live.params.bit_eq(&live.params))
+            {
+                return Err(ConfigError::InvalidState {
+                    reason:
+                        "the configuration does not hold the state's live values and generation",
+                });
+            }
+        }
         let audit_queue = match self.audit_queue {
             Some(q) => q,
             None => Arc::new(AuditQueue::try_new(self.audit_capacity)?),
@@ -339,10 +376,21 @@ impl<C: Clock> ExecutorBuilder<C> {
             self.clock,
             live,
         );
+        executor.next_seq = self.audit_sequence_start;
         let now = executor.now();
         let params = executor.live.clone();
+        let details = match self.restore {
+            Some(state) => {
+                executor.load_state(state);
+                AuditDetails::Restored {
+                    params,
+                    safe_mode: executor.control_safety.reasons(),
+                }
+            }
+            None => AuditDetails::Started { params },
+        };
         // A full queue at start is recorded as dropped, like any other event.
-        executor.record(now, AuditDetails::Started { params }, Priority::Safety);
+        executor.record(now, details, Priority::Safety);
         Ok(executor)
     }
 }
@@ -489,6 +537,8 @@ impl SafetyExecutor<SystemClock> {
             audit_queue: None,
             audit_capacity: DEFAULT_AUDIT_CAPACITY,
             clock: SystemClock::new(),
+            restore: None,
+            audit_sequence_start: 0,
         }
     }
 }
@@ -1947,5 +1997,119 @@ mod tests {
                 what: "audit queue"
             })
         );
+    }
+
+    #[test]
+    fn exported_state_restores_exactly_under_another_clock() {
+        let mut r = rig(&[0.5, 0.5], permissive());
+        r.ex.set_baseline().unwrap();
+        r.ex.report_outcome(0, 1.0).unwrap();
+        r.ex.report_outcome(0, 1.2).unwrap();
+        for d in [0.02, -0.02, 0.02] {
+            r.ex.apply(update(&[d, d])).unwrap();
+            r.clock.advance(10 * MS);
+        }
+        r.ex.rollback().unwrap();
+        r.ex.freeze();
+        let state = r.ex.export_state();
+        assert_eq!(state.stabilizing_for_us, 5_000_000);
+        assert_eq!(state.rollback_ages_us, vec![0]);
+        assert_eq!(state.reversal_ages_us[0], vec![20 * MS, 10 * MS]);
+
+        // A new process whose clock starts elsewhere (with a past longer
+        // than every age in the state).
+        let config = Arc::new(AtomicConfig::with_generation(
+            state.live.params.clone(),
+            state.live.generation,
+        ));
+        let clock = ManualClock::new(7_000_077);
+        let mut restored = SafetyExecutor::builder(config)
+            .guardrails(permissive())
+            .clock(clock.clone())
+            .audit_sequence_start(1000)
+            .restore(state.clone())
+            .build()
+            .unwrap();
+        let again = restored.export_state();
+        assert_eq!(
+            again,
+            ExecutorState {
+                next_audit_seq: 1001,
+                ..state.clone()
+            }
+        );
+        let event = restored.audit_queue().try_dequeue().unwrap();
+        assert_eq!(event.seq, 1000);
+        assert!(matches!(event.details, AuditDetails::Restored { .. }));
+        // Still frozen, still stabilising after resume.
+        assert!(restored.apply(update(&[0.01, 0.0])).is_err());
+        restored.resume().unwrap();
+        assert!(matches!(
+            restored.apply(update(&[0.01, 0.0])),
+            Err(Violation::StabilizationPending {
+                retry_at_us: 12_000_077
+            })
+        ));
+
+        // A clock with no past: older events are treated as recent.
+        let config = Arc::new(AtomicConfig::with_generation(
+            state.live.params.clone(),
+            state.live.generation,
+        ));
+        let mut young = SafetyExecutor::builder(config)
+            .guardrails(permissive())
+            .clock(ManualClock::new(15 * MS))
+            .restore(state.clone())
+            .build()
+            .unwrap();
+        assert_eq!(
+            young.export_state().apply_ages_us,
+            vec![15 * MS, 15 * MS, 10 * MS]
+        );
+    }
+
+    #[test]
+    fn inconsistent_states_are_refused() {
+        let mut r = rig(&[0.5], Guardrails::default().with_bounds(vec![(0.0, 1.0)]));
+        r.ex.apply(update(&[0.05])).unwrap();
+        let state = r.ex.export_state();
+        let build = |config: Arc<AtomicConfig>, state: ExecutorState| {
+            SafetyExecutor::builder(config)
+                .guardrails(Guardrails::default().with_bounds(vec![(0.0, 1.0)]))
+                .restore(state)
+                .build()
+                .map(|_| ())
+        };
+        let fresh = || {
+            Arc::new(AtomicConfig::with_generation(
+                ParamVec::from_slice(&[0.55]),
+                1,
+            ))
+        };
+        // The configuration must hold the state's live values and generation.
+        let other = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.55])));
+        assert!(matches!(
+            build(other, state.clone()),
+            Err(ConfigError::InvalidState { .. })
+        ));
+        let mut bad = state.clone();
+        bad.version = 99;
+        assert!(matches!(
+            build(fresh(), bad),
+            Err(ConfigError::InvalidState { .. })
+        ));
+        let mut bad = state.clone();
+        bad.centre = ParamVec::from_slice(&[f64::NAN]);
+        assert!(matches!(
+            build(fresh(), bad),
+            Err(ConfigError::InvalidState { .. })
+        ));
+        let mut bad = state.clone();
+        bad.directions.push(1);
+        assert!(matches!(
+            build(fresh(), bad),
+            Err(ConfigError::InvalidState { .. })
+        ));
+        assert!(build(fresh(), state).is_ok());
     }
 }

@@ -86,8 +86,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config_atomic::{AtomicConfig, ConfigReader, ConfigSnapshot};
 pub use error::ConfigError;
 pub use executor::{
-    ApplyReceipt, Baseline, ExecutorBuilder, ExecutorStats, OutcomeReceipt, RollbackReceipt,
-    SafeExecutor, SafetyExecutor, DEFAULT_AUDIT_CAPACITY, MAX_TIME_US, MIN_BASELINE_REPORTS,
+    ApplyReceipt, Baseline, ExecutorBuilder, ExecutorState, ExecutorStats, OutcomeReceipt,
+    PersistedExit, PersistedLatch, RollbackReceipt, SafeExecutor, SafetyExecutor,
+    DEFAULT_AUDIT_CAPACITY, EXECUTOR_STATE_VERSION, MAX_TIME_US, MIN_BASELINE_REPORTS,
 };
 pub use guardrails::{Guardrails, MAX_FLIP_LIMIT, MAX_UPDATES_PER_SECOND};
 pub use orchestrator::{

@@ -69,6 +69,12 @@ impl TimeRing {
         (self.len > 0).then(|| self.times[(self.head + self.len - 1) % cap])
     }
 
+    /// The remembered events, oldest first.
+    pub(crate) fn times(&self) -> impl Iterator<Item = u64> + '_ {
+        let cap = self.times.len();
+        (0..self.len).map(move |i| self.times[(self.head + i) % cap])
+    }
+
     /// Events remembered within `(now − window_us, now]`.
     pub(crate) fn count_within(&self, now: u64, window_us: u64) -> usize {
         let cap = self.times.len();
