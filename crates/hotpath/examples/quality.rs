@@ -5,7 +5,8 @@
 //! default guardrails with bounds, 30 seeds, budgets of 200 and 1,000
 //! evaluations. For every problem it reports the median and IQR of
 //! `L(final centre)/L(θ₀)`, the mean `L` over all evaluated points (regret),
-//! and the proposals the executor refused. The drifting problem also reports
+//! and the proposals the executor refused, plus the rollbacks and safe-mode
+//! latches the safety loop triggered. The drifting problem also reports
 //! evaluations to recover after its optimum moves.
 //!
 //! ```text
@@ -164,8 +165,8 @@ fn summarise(label: &str, problem: &Problem, config: &AdaptiveEngineConfig) {
             }
         );
     }
-    eprintln!(
-        "{} {label}: rollbacks {} (runs ending in safe mode {}), steps rejected {}",
+    println!(
+        "|   | {label}: {} {} rollbacks, {} runs ending in safe mode, {} steps rejected by step control (all runs) | | | | |",
         problem.name,
         runs.iter().map(|r| r.rollbacks).sum::<u64>(),
         runs.iter().filter(|r| r.safe_mode).count(),
