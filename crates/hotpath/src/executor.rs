@@ -271,25 +271,30 @@ pub struct ExecutorBuilder<C = SystemClock> {
     audit_capacity: usize,
     clock: C,
     restore: Option<ExecutorState>,
-    audit_sequence_start: u64,
+    audit_sequence_start: Option<u64>,
 }
 
 impl<C: Clock> ExecutorBuilder<C> {
     /// Restores a persisted [`ExecutorState`] (see its docs). The
-    /// configuration must hold exactly the state's live values and
-    /// generation (build it with [`AtomicConfig::with_generation`]); the
-    /// executor then records a `Restored` audit event instead of `Started`.
+    /// configuration must hold exactly the state's live values, at the
+    /// state's generation or a later one (build it with
+    /// [`AtomicConfig::with_generation`]; later when an audit log shows
+    /// generations the state file had not caught up with, so generations keep
+    /// rising). The executor then records a `Restored` audit event instead of
+    /// `Started`.
     pub fn restore(mut self, state: ExecutorState) -> Self {
         self.restore = Some(state);
         self
     }
 
-    /// The sequence number of the first audit event (default 0, or the
-    /// restored state's). A durable audit log that is reopened knows the next
-    /// number its chain expects; pass it here so numbering stays gap-free
-    /// across restarts. The larger of this and the restored state's is used.
+    /// The sequence number of the first audit event (default: the restored
+    /// state's next number, or 0). A durable audit log that is reopened
+    /// knows the number its chain expects next; pass it here so numbering
+    /// stays gap-free across restarts. It wins over the restored state's,
+    /// which may be ahead of the log (events queued but not yet written
+    /// when the process died) or behind it (a state saved earlier).
     pub fn audit_sequence_start(mut self, seq: u64) -> Self {
-        self.audit_sequence_start = seq;
+        self.audit_sequence_start = Some(seq);
         self
     }
 
@@ -354,11 +359,10 @@ impl<C: Clock> ExecutorBuilder<C> {
             state
                 .check(|i| self.guardrails.bounds_of(i))
                 .map_err(|reason| ConfigError::InvalidState { reason })?;
-            if !(state.live.generation == live.generation && state.live.params.bit_eq(&live.params))
+            if !(state.live.generation <= live.generation && state.live.params.bit_eq(&live.params))
             {
                 return Err(ConfigError::InvalidState {
-                    reason:
-                        "the configuration does not hold the state's live values and generation",
+                    reason: "the configuration does not hold the state's live values at its generation or later",
                 });
             }
         }
@@ -376,7 +380,6 @@ impl<C: Clock> ExecutorBuilder<C> {
             self.clock,
             live,
         );
-        executor.next_seq = self.audit_sequence_start;
         let now = executor.now();
         let params = executor.live.clone();
         let details = match self.restore {
@@ -389,6 +392,9 @@ impl<C: Clock> ExecutorBuilder<C> {
             }
             None => AuditDetails::Started { params },
         };
+        if let Some(seq) = self.audit_sequence_start {
+            executor.next_seq = seq;
+        }
         // A full queue at start is recorded as dropped, like any other event.
         executor.record(now, details, Priority::Safety);
         Ok(executor)
@@ -538,7 +544,7 @@ impl SafetyExecutor<SystemClock> {
             audit_capacity: DEFAULT_AUDIT_CAPACITY,
             clock: SystemClock::new(),
             restore: None,
-            audit_sequence_start: 0,
+            audit_sequence_start: None,
         }
     }
 }

@@ -92,8 +92,8 @@ pub use executor::{
 };
 pub use guardrails::{Guardrails, MAX_FLIP_LIMIT, MAX_UPDATES_PER_SECOND};
 pub use orchestrator::{
-    AdaptiveEngine, AdaptiveEngineConfig, CalibrationConfig, EngineError, EngineState,
-    EngineStats, StepOutcome, ENGINE_STATE_VERSION,
+    AdaptiveEngine, AdaptiveEngineConfig, CalibrationConfig, EngineError, EngineState, EngineStats,
+    StepOutcome, ENGINE_STATE_VERSION,
 };
 pub use param::{ParamVec, INLINE_PARAMS};
 pub use proposal::{NoChangeReason, Proposal, ProposalKind};

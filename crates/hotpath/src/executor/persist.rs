@@ -201,7 +201,7 @@ impl<C: Clock> SafetyExecutor<C> {
         self.regressions_since_rollback = state.regressions_since_rollback;
         self.regressions_total = state.regressions_total;
         self.consecutive_malformed = state.consecutive_malformed;
-        self.next_seq = self.next_seq.max(state.next_audit_seq);
+        self.next_seq = state.next_audit_seq;
     }
 }
 

@@ -1,0 +1,162 @@
+//! The child process of the crash-injection test (`tests/crash.rs`): an
+//! executor applying proposals with an audit log attached, until it is
+//! killed.
+//!
+//! ```text
+//! hotpath-durable-crash-child <dir> [--fsync every|never|group:<ms>]
+//!                             [--max-file-bytes <n>] [--pace-us <n>] [--max-ms <n>]
+//! ```
+//!
+//! The log lives in `<dir>/audit` and the governed state in
+//! `<dir>/state.json`; an existing log is recovered and continued (the
+//! executor numbers its events from the log's `next_seq`) and an existing
+//! state is restored (generations keep rising past the log's). On stdout,
+//! one line each, flushed:
+//!
+//! * `ready <next_seq> <generation>` once the log is open and the executor
+//!   built (its `Started` or `Restored` event has that seq);
+//! * `durable <seq>` each time the log's `durable_seq` rises: every event up
+//!   to `seq` is fsync'd, so it must be in the log whenever the process dies;
+//! * `saved <generation>` after each state save (atomic: a restart finds
+//!   this state or a later one).
+//!
+//! It applies a proposal every `--pace-us` µs (default 20) on a manual
+//! clock that advances 1.1 ms per apply (so the rate limit admits them),
+//! with one refused proposal in 16, and exits by itself after `--max-ms`
+//! (default 10 000) in case its parent died.
+
+use hotpath::{
+    AtomicConfig, AuditQueue, Clock, Guardrails, ManualClock, ParamVec, Proposal, SafetyExecutor,
+    DEFAULT_AUDIT_CAPACITY,
+};
+use hotpath_durable::state::{GovernedState, StateStore};
+use hotpath_durable::{AuditLog, AuditLogOptions, FsyncPolicy};
+use std::error::Error;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Args {
+    dir: PathBuf,
+    options: AuditLogOptions,
+    pace: Duration,
+    max_run: Duration,
+}
+
+fn parse_args() -> Result<Args, Box<dyn Error>> {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(args.next().ok_or("usage: <dir> [options]")?);
+    let mut options = AuditLogOptions::default();
+    let mut pace = Duration::from_micros(20);
+    let mut max_run = Duration::from_secs(10);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--fsync" => {
+                options.fsync = match value.as_str() {
+                    "every" => FsyncPolicy::Every,
+                    "never" => FsyncPolicy::Never,
+                    other => FsyncPolicy::GroupCommit {
+                        interval_ms: other
+                            .strip_prefix("group:")
+                            .ok_or_else(|| format!("unknown fsync policy {other}"))?
+                            .parse()?,
+                    },
+                }
+            }
+            "--max-file-bytes" => options.max_file_bytes = value.parse()?,
+            "--pace-us" => pace = Duration::from_micros(value.parse()?),
+            "--max-ms" => max_run = Duration::from_millis(value.parse()?),
+            other => return Err(format!("unknown option {other}").into()),
+        }
+    }
+    Ok(Args {
+        dir,
+        options,
+        pace,
+        max_run,
+    })
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args = parse_args()?;
+    let started = Instant::now();
+    let clock = ManualClock::new(0);
+    // Saves at most every 5 ms of the manual clock (about 5 applies).
+    let mut store = StateStore::new(args.dir.join("state.json"), 5_000);
+    let persisted = store.load()?;
+    let guardrails = Guardrails {
+        min_interval_us: 0,
+        max_updates_per_second: 1000.0,
+        ..Guardrails::default()
+    };
+    // The restart order: the queue, then the log (recovering it), then an
+    // executor that continues the log's numbering.
+    let queue = Arc::new(AuditQueue::new(DEFAULT_AUDIT_CAPACITY));
+    let log = AuditLog::open(args.dir.join("audit"), args.options, Arc::clone(&queue))?;
+    let (config, restore) = match persisted {
+        Some(state) => (
+            state.config(log.open_report().last_generation),
+            Some(state.executor),
+        ),
+        None => (
+            Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5, 0.5]))),
+            None,
+        ),
+    };
+    let mut builder = SafetyExecutor::builder(config)
+        .guardrails(guardrails)
+        .clock(clock.clone())
+        .audit_queue(queue)
+        .audit_sequence_start(log.next_seq());
+    if let Some(state) = restore {
+        builder = builder.restore(state);
+    }
+    let mut executor = builder.build()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "ready {} {}",
+        log.next_seq(),
+        executor.snapshot().generation
+    )?;
+    out.flush()?;
+
+    let mut reported = None;
+    let mut i = 0u64;
+    while started.elapsed() < args.max_run {
+        i += 1;
+        clock.advance(1_100);
+        let step = if i.is_multiple_of(2) { -0.01 } else { 0.01 };
+        let delta = if i.is_multiple_of(16) {
+            ParamVec::from_slice(&[f64::NAN, 0.0]) // refused: NonFinite
+        } else {
+            ParamVec::from_slice(&[step, -step])
+        };
+        // Refusals are part of the trail (successes reset the malformed
+        // count, so one in 16 never latches safe mode); a full queue is the
+        // log's backpressure, which the executor leaves by itself.
+        let _ = executor.apply(Proposal::ApplyPlus {
+            perturbation_id: i,
+            delta,
+        });
+        let state = GovernedState::new(executor.export_state(), None);
+        if store.save_if_due(clock.now_us(), &state)? {
+            writeln!(out, "saved {}", state.executor.live.generation)?;
+            out.flush()?;
+        }
+        let durable = log.durable_seq();
+        if durable > reported {
+            if let Some(seq) = durable {
+                writeln!(out, "durable {seq}")?;
+                out.flush()?;
+            }
+            reported = durable;
+        }
+        std::thread::sleep(args.pace);
+    }
+    drop(executor);
+    log.shutdown()?;
+    Ok(())
+}
