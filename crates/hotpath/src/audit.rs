@@ -405,6 +405,12 @@ pub enum EngineEvent {
     },
     /// Constraint margins are non-negative again; optimisation resumes.
     ConstraintCleared,
+    /// A planned move would be refused for a reason waiting cannot cure;
+    /// the iteration is abandoned and the engine returns to the centre.
+    PlanAbandoned {
+        /// What the executor would refuse it for.
+        violation: Violation,
+    },
 }
 
 /// The result of [`AuditQueue::enqueue`].

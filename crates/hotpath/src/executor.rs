@@ -459,7 +459,11 @@ pub struct SafetyExecutor<C = SystemClock> {
     audit_queue: Arc<AuditQueue>,
     clock: C,
     latest_now: u64,
-    ranges: Box<[f64]>,
+    /// `1 / range` per parameter: the checks multiply rather than divide.
+    inv_ranges: Box<[f64]>,
+    /// Scratch: the signed committed move of the `Update` being checked, as
+    /// fractions of the ranges.
+    moves: Box<[f64]>,
     live: ParamVec,
     live_generation: u64,
     centre: ParamVec,
@@ -560,7 +564,7 @@ impl<C: Clock> SafetyExecutor<C> {
         live: ConfigSnapshot,
     ) -> Self {
         let n = live.params.len();
-        let ranges = (0..n).map(|i| guardrails.range(i)).collect();
+        let inv_ranges = (0..n).map(|i| 1.0 / guardrails.range(i)).collect();
         // Validation bounds these: rate ≤ 1000, flips as given (u32), and
         // rollbacks ≤ 1000, so every ring is allocated once, here.
         let rate = TimeRing::new(guardrails.max_updates_per_second as usize);
@@ -573,7 +577,8 @@ impl<C: Clock> SafetyExecutor<C> {
             config,
             writer,
             misconfiguration: None,
-            ranges,
+            inv_ranges,
+            moves: vec![0.0; n].into_boxed_slice(),
             rate,
             directions: vec![0; n].into_boxed_slice(),
             flips,
@@ -686,16 +691,16 @@ impl<C: Clock> SafetyExecutor<C> {
         let limit = g.max_delta_per_step;
         // The step is measured on the value that would be applied, not on
         // the delta: `live + delta` rounds, and may move further.
-        for (index, (((c, &live), &d), &range)) in self
+        for (index, (((c, &live), &d), &inv)) in self
             .candidate
             .iter_mut()
             .zip(self.live.iter())
             .zip(delta)
-            .zip(self.ranges.iter())
+            .zip(self.inv_ranges.iter())
             .enumerate()
         {
             *c = live + d;
-            let step = (*c - live).abs() / range;
+            let step = (*c - live).abs() * inv;
             if step.is_nan() || step > limit {
                 return Err(Violation::DeltaTooLarge {
                     index,
@@ -716,14 +721,14 @@ impl<C: Clock> SafetyExecutor<C> {
             }
         }
         if kind != ProposalKind::Update {
-            for (index, ((&c, &centre), &range)) in self
+            for (index, ((&c, &centre), &inv)) in self
                 .candidate
                 .iter()
                 .zip(self.centre.iter())
-                .zip(self.ranges.iter())
+                .zip(self.inv_ranges.iter())
                 .enumerate()
             {
-                let excursion = (c - centre).abs() / range;
+                let excursion = (c - centre).abs() * inv;
                 if excursion > limit {
                     return Err(Violation::ExcursionTooLarge {
                         index,
@@ -761,10 +766,20 @@ impl<C: Clock> SafetyExecutor<C> {
 
     /// Flip and budget rules for the committed move `candidate − centre`.
     fn check_commit(&mut self, now: u64) -> Result<(), Violation> {
+        // The signed moves are computed once here and reused by
+        // `commit_centre` (the hot loop of an accepted `Update`).
+        for (((m, &c), &centre), &inv) in self
+            .moves
+            .iter_mut()
+            .zip(self.candidate.iter())
+            .zip(self.centre.iter())
+            .zip(self.inv_ranges.iter())
+        {
+            *m = (c - centre) * inv;
+        }
         let g = &self.guardrails;
-        for index in 0..self.centre.len() {
-            let direction = self.direction_of(index);
-            let last = self.directions[index];
+        for (index, (&m, &last)) in self.moves.iter().zip(self.directions.iter()).enumerate() {
+            let direction = direction_of(m);
             if direction != 0 && last != 0 && direction != last {
                 let ring = &self.flips[index];
                 if ring.admits(now, MINUTE_US).is_err() {
@@ -778,8 +793,8 @@ impl<C: Clock> SafetyExecutor<C> {
             }
         }
         self.budget.advance(now);
-        for index in 0..self.centre.len() {
-            let spent = self.budget.total(index) + self.committed_move(index);
+        for (index, &m) in self.moves.iter().enumerate() {
+            let spent = self.budget.total(index) + m.abs();
             if spent > g.max_cumulative_delta_per_minute {
                 return Err(Violation::CumulativeDeltaViolation {
                     index,
@@ -792,35 +807,23 @@ impl<C: Clock> SafetyExecutor<C> {
         Ok(())
     }
 
-    /// |candidate − centre| of one dimension, as a fraction of its range.
-    fn committed_move(&self, index: usize) -> f64 {
-        (self.candidate[index] - self.centre[index]).abs() / self.ranges[index]
-    }
-
-    fn direction_of(&self, index: usize) -> i8 {
-        let m = (self.candidate[index] - self.centre[index]) / self.ranges[index];
-        if m > DIRECTION_EPSILON {
-            1
-        } else if m < -DIRECTION_EPSILON {
-            -1
-        } else {
-            0
-        }
-    }
-
     /// Moves the centre to the (just published) candidate, recording flips
-    /// and spending budget.
+    /// and spending budget, from the moves `check_commit` computed.
     fn commit_centre(&mut self, now: u64) {
-        for index in 0..self.centre.len() {
-            let direction = self.direction_of(index);
+        for (index, (&m, last)) in self
+            .moves
+            .iter()
+            .zip(self.directions.iter_mut())
+            .enumerate()
+        {
+            let direction = direction_of(m);
             if direction != 0 {
-                if self.directions[index] != 0 && self.directions[index] != direction {
+                if *last != 0 && *last != direction {
                     self.flips[index].push(now);
                 }
-                self.directions[index] = direction;
+                *last = direction;
             }
-            let moved = self.committed_move(index);
-            self.budget.spend(index, moved);
+            self.budget.spend(index, m.abs());
         }
         self.centre.copy_from(&self.candidate);
         self.centre_generation = self.live_generation;
@@ -1388,6 +1391,18 @@ impl<C: Clock> SafetyExecutor<C> {
         // Asked at time 0, a full window reports when its oldest entry ages out.
         let window = self.rate.admits(0, SECOND_US).err().unwrap_or(0);
         interval.max(window).max(self.stable_until_us)
+    }
+}
+
+/// The direction of a committed move (fraction of the range): moves within
+/// rounding of zero have none.
+fn direction_of(m: f64) -> i8 {
+    if m > DIRECTION_EPSILON {
+        1
+    } else if m < -DIRECTION_EPSILON {
+        -1
+    } else {
+        0
     }
 }
 

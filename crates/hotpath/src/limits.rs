@@ -55,31 +55,39 @@ impl TimeRing {
             return;
         }
         if self.len < cap {
-            self.times[(self.head + self.len) % cap] = now;
+            let slot = self.wrap(self.head + self.len);
+            self.times[slot] = now;
             self.len += 1;
         } else {
             self.times[self.head] = now;
-            self.head = (self.head + 1) % cap;
+            self.head = self.wrap(self.head + 1);
+        }
+    }
+
+    /// `i mod capacity` for `i < 2·capacity`, without a division (this is
+    /// on the path of every apply).
+    fn wrap(&self, i: usize) -> usize {
+        if i >= self.times.len() {
+            i - self.times.len()
+        } else {
+            i
         }
     }
 
     /// The most recent event, if any.
     pub(crate) fn last(&self) -> Option<u64> {
-        let cap = self.times.len();
-        (self.len > 0).then(|| self.times[(self.head + self.len - 1) % cap])
+        (self.len > 0).then(|| self.times[self.wrap(self.head + self.len - 1)])
     }
 
     /// The remembered events, oldest first.
     pub(crate) fn times(&self) -> impl Iterator<Item = u64> + '_ {
-        let cap = self.times.len();
-        (0..self.len).map(move |i| self.times[(self.head + i) % cap])
+        (0..self.len).map(move |i| self.times[self.wrap(self.head + i)])
     }
 
     /// Events remembered within `(now − window_us, now]`.
     pub(crate) fn count_within(&self, now: u64, window_us: u64) -> usize {
-        let cap = self.times.len();
-        (0..self.len)
-            .filter(|i| now.saturating_sub(self.times[(self.head + i) % cap]) < window_us)
+        self.times()
+            .filter(|&t| now.saturating_sub(t) < window_us)
             .count()
     }
 }

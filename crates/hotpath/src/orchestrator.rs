@@ -1235,12 +1235,13 @@ impl<C: Clock> AdaptiveEngine<C> {
         }
         let delta = self.spsa.generate_perturbation();
         let c = self.spsa.in_flight_scale().unwrap_or(c);
-        let target = centre
-            .iter()
-            .zip(delta.iter())
-            .zip(self.ranges.iter())
-            .map(|((&t, &d), &r)| t + c * d * r)
-            .collect();
+        let target = self.within_bounds(
+            centre
+                .iter()
+                .zip(delta.iter())
+                .zip(self.ranges.iter())
+                .map(|((&t, &d), &r)| t + c * d * r),
+        );
         self.pending = Some(Plan {
             kind: ProposalKind::ApplyPlus,
             correlation_id: self.current_perturbation_id(),
@@ -1261,14 +1262,14 @@ impl<C: Clock> AdaptiveEngine<C> {
             return;
         };
         let c = self.spsa.in_flight_scale().unwrap_or(0.0);
-        let target = self
-            .executor
-            .centre()
-            .iter()
-            .zip(delta.iter())
-            .zip(self.ranges.iter())
-            .map(|((&t, &d), &r)| t - c * d * r)
-            .collect();
+        let target = self.within_bounds(
+            self.executor
+                .centre()
+                .iter()
+                .zip(delta.iter())
+                .zip(self.ranges.iter())
+                .map(|((&t, &d), &r)| t - c * d * r),
+        );
         self.pending = Some(Plan {
             kind: ProposalKind::ApplyMinus,
             correlation_id: *perturbation_id,
@@ -1439,6 +1440,15 @@ impl<C: Clock> AdaptiveEngine<C> {
         }
     }
 
+    /// Clamps probe points into the bounds. The centre is kept `c` inside
+    /// them, so this only ever removes a rounding error of `θ ± c·range`.
+    fn within_bounds(&self, point: impl Iterator<Item = f64>) -> ParamVec {
+        point
+            .zip(self.lower.iter().zip(self.upper.iter()))
+            .map(|(v, (&lo, &hi))| v.clamp(lo, hi))
+            .collect()
+    }
+
     /// Clamps `point` into `[min + c·range, max − c·range]` per bounded
     /// parameter (the midpoint if that interval is empty).
     fn project(&self, point: &[f64], c: f64) -> ParamVec {
@@ -1471,16 +1481,34 @@ impl<C: Clock> AdaptiveEngine<C> {
             let live = self.executor.snapshot().params;
             let centre = self.executor.centre();
             let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
-            let reachable = plan
-                .target
-                .iter()
-                .zip(live.iter())
-                .zip(self.ranges.iter())
-                .all(|((&t, &l), &r)| (t - l).abs() <= limit * r);
-            let (hop, completes_plan) = if reachable {
-                (plan.target.clone(), true)
+            // Targets planned at exactly `limit` may round a hair past it;
+            // the executor's own limit is 0.1 % further out.
+            let reach = limit * (1.0 + 1e-9);
+            let within = |from: &[f64], to: &[f64]| {
+                to.iter()
+                    .zip(from)
+                    .zip(self.ranges.iter())
+                    .all(|((&t, &f), &r)| (t - f).abs() <= reach * r)
+            };
+            // Straight to the target; else back through the centre; else (at
+            // the centre already) one full step toward the target.
+            let (hop, hop_kind, completes_plan) = if within(&live, &plan.target) {
+                (plan.target.clone(), plan.kind, true)
+            } else if !live.bit_eq(centre) && within(&live, centre) {
+                let kind = if plan.kind == ProposalKind::ApplyMinus {
+                    ProposalKind::ApplyMinus
+                } else {
+                    ProposalKind::ApplyPlus
+                };
+                (ParamVec::from_slice(centre), kind, false)
             } else {
-                (ParamVec::from_slice(centre), false)
+                let partial = live
+                    .iter()
+                    .zip(plan.target.iter())
+                    .zip(self.ranges.iter())
+                    .map(|((&l, &t), &r)| l + (t - l).clamp(-limit * r, limit * r))
+                    .collect();
+                (partial, plan.kind, false)
             };
             let delta: ParamVec = hop.iter().zip(live.iter()).map(|(h, l)| h - l).collect();
             if completes_plan && delta.iter().all(|d| *d == 0.0) {
@@ -1491,13 +1519,7 @@ impl<C: Clock> AdaptiveEngine<C> {
                 self.enter(then);
                 return no_change(NoChangeReason::CollectingSamples);
             }
-            let kind = if completes_plan {
-                plan.kind
-            } else if plan.kind == ProposalKind::ApplyMinus {
-                ProposalKind::ApplyMinus
-            } else {
-                ProposalKind::ApplyPlus
-            };
+            let kind = hop_kind;
             let proposal = match kind {
                 ProposalKind::ApplyPlus => Proposal::ApplyPlus {
                     perturbation_id: plan.correlation_id,
@@ -1536,6 +1558,7 @@ impl<C: Clock> AdaptiveEngine<C> {
                 }
                 Err(violation) => {
                     tracing::warn!(%violation, "engine plan refused; returning to the centre");
+                    self.note(EngineEvent::PlanAbandoned { violation });
                     self.spsa.abort_iteration();
                     self.pending = Some(self.return_to_centre());
                     if live.bit_eq(self.executor.centre()) {

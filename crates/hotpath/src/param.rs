@@ -26,9 +26,17 @@ pub const INLINE_PARAMS: usize = 16;
 /// assert_eq!(p[1], 0.25);
 /// assert!(!p.spilled());
 /// ```
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ParamVec(SmallVec<[f64; INLINE_PARAMS]>);
+
+// SmallVec's own `Clone` goes element by element through `Extend`; a
+// vector of `f64` is copied in one `memcpy` (this is on every apply).
+impl Clone for ParamVec {
+    fn clone(&self) -> Self {
+        Self::from_slice(self)
+    }
+}
 
 impl ParamVec {
     /// An empty vector.
@@ -48,8 +56,12 @@ impl ParamVec {
 
     /// Overwrites `self` with `values`, reusing the inline storage.
     pub fn copy_from(&mut self, values: &[f64]) {
-        self.0.clear();
-        self.0.extend_from_slice(values);
+        if self.0.len() == values.len() {
+            self.0.copy_from_slice(values);
+        } else {
+            self.0.clear();
+            self.0.extend_from_slice(values);
+        }
     }
 
     /// Resizes to `len`, filling new slots with `value`. Allocation-free up

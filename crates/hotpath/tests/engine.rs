@@ -385,3 +385,45 @@ fn invalid_settings_fail_closed_or_report() {
     assert_eq!(engine.config().generation(), 0);
     assert!(AdaptiveEngine::with_clock(config(2), ParamVec::new(), ManualClock::new(0)).is_err());
 }
+
+/// An optimum outside the box drives the centre against the bounds, where
+/// probe targets and full-size steps meet rounding: every applied move must
+/// still change something, and the engine must keep iterating.
+#[test]
+fn at_the_bounds_every_move_changes_something_and_iterations_continue() {
+    let (mut engine, clock) = engine(2);
+    let corner = |p: &[f64]| (p[0] + 0.2).powi(2) + (p[1] - 1.2).powi(2);
+    let mut applied = 0;
+    for _ in 0..1500 {
+        clock.advance(TICK_US);
+        let live = engine.config().load().params;
+        let out = engine
+            .step(TelemetryDigest::new(TICK_US, corner(&live), 10))
+            .expect("valid");
+        if let Some(Ok(_)) = out.applied {
+            let delta = out.proposal.delta().expect("a move");
+            assert!(
+                delta.iter().any(|d| *d != 0.0),
+                "zero move applied: {:?}",
+                out.proposal
+            );
+            applied += 1;
+        }
+    }
+    assert!(applied > 900);
+    assert!(engine.stats().gradients > 300);
+    let centre = engine.executor().centre().to_vec();
+    assert!(centre[0] < 0.1 && centre[1] > 0.9, "centre {centre:?}");
+    let abandoned = drain(&engine)
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.details,
+                AuditDetails::Engine {
+                    event: EngineEvent::PlanAbandoned { .. }
+                }
+            )
+        })
+        .count();
+    assert_eq!(abandoned, 0);
+}
