@@ -459,7 +459,9 @@ pub struct SafetyExecutor<C = SystemClock> {
     audit_queue: Arc<AuditQueue>,
     clock: C,
     latest_now: u64,
-    /// `1 / range` per parameter: the checks multiply rather than divide.
+    /// Each parameter's range (bounds' width, or 1).
+    ranges: Box<[f64]>,
+    /// `1 / range`: the committed-move accounting multiplies.
     inv_ranges: Box<[f64]>,
     /// Scratch: the signed committed move of the `Update` being checked, as
     /// fractions of the ranges.
@@ -564,7 +566,8 @@ impl<C: Clock> SafetyExecutor<C> {
         live: ConfigSnapshot,
     ) -> Self {
         let n = live.params.len();
-        let inv_ranges = (0..n).map(|i| 1.0 / guardrails.range(i)).collect();
+        let ranges: Box<[f64]> = (0..n).map(|i| guardrails.range(i)).collect();
+        let inv_ranges = ranges.iter().map(|r| 1.0 / r).collect();
         // Validation bounds these: rate ≤ 1000, flips as given (u32), and
         // rollbacks ≤ 1000, so every ring is allocated once, here.
         let rate = TimeRing::new(guardrails.max_updates_per_second as usize);
@@ -577,6 +580,7 @@ impl<C: Clock> SafetyExecutor<C> {
             config,
             writer,
             misconfiguration: None,
+            ranges,
             inv_ranges,
             moves: vec![0.0; n].into_boxed_slice(),
             rate,
@@ -691,16 +695,18 @@ impl<C: Clock> SafetyExecutor<C> {
         let limit = g.max_delta_per_step;
         // The step is measured on the value that would be applied, not on
         // the delta: `live + delta` rounds, and may move further.
-        for (index, (((c, &live), &d), &inv)) in self
+        // Divisions, not multiplications by `inv_ranges`: refusals report
+        // exactly `|change| / range`, the documented quantity.
+        for (index, (((c, &live), &d), &range)) in self
             .candidate
             .iter_mut()
             .zip(self.live.iter())
             .zip(delta)
-            .zip(self.inv_ranges.iter())
+            .zip(self.ranges.iter())
             .enumerate()
         {
             *c = live + d;
-            let step = (*c - live).abs() * inv;
+            let step = (*c - live).abs() / range;
             if step.is_nan() || step > limit {
                 return Err(Violation::DeltaTooLarge {
                     index,
@@ -721,14 +727,14 @@ impl<C: Clock> SafetyExecutor<C> {
             }
         }
         if kind != ProposalKind::Update {
-            for (index, ((&c, &centre), &inv)) in self
+            for (index, ((&c, &centre), &range)) in self
                 .candidate
                 .iter()
                 .zip(self.centre.iter())
-                .zip(self.inv_ranges.iter())
+                .zip(self.ranges.iter())
                 .enumerate()
             {
-                let excursion = (c - centre).abs() * inv;
+                let excursion = (c - centre).abs() / range;
                 if excursion > limit {
                     return Err(Violation::ExcursionTooLarge {
                         index,
