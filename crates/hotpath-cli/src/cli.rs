@@ -1,0 +1,320 @@
+//! The command line: argument definitions and what each command does.
+
+use crate::config::{Override, Preset};
+use crate::{audit_log, config, demo, replay, CliError};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hotpath::EventType;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Governed real-time tuning from the command line.
+///
+/// Exit status: 0 on success, 1 when the command failed (bad config, bad
+/// telemetry, unwritable output, …), 2 for a usage error.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hotpath",
+    version,
+    propagate_version = true,
+    after_help = "Examples:
+  hotpath demo                                     tune a live workload for a minute
+  hotpath check tuning.toml                        validate a config
+  hotpath replay --config tuning.toml --telemetry digests.jsonl --out replay-out --preset conservative
+  hotpath audit show replay-out/audit.jsonl --type rolled-back,rejected"
+)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tune a live in-process workload for about a minute and show each
+    /// decision as it happens
+    ///
+    /// A producer offers records to a batching pipeline (parse, hash,
+    /// encode; a simulated network round trip per batch). The engine tunes
+    /// the batch size and linger time to minimise the latency per record,
+    /// through the guardrails; the offered load rises mid-run, so the best
+    /// setting moves. Ends with a summary; writes the audit log and the
+    /// final state to --out.
+    Demo(DemoArgs),
+    /// Run the engine offline over recorded telemetry (shadow evaluation)
+    ///
+    /// Feeds each digest of a JSON Lines telemetry file to the engine with
+    /// the clock set to the digest's timestamp, and writes what the engine
+    /// decided (decisions.jsonl), the executor's audit trail (audit.jsonl)
+    /// and the final state (state.json). Same inputs give byte-identical
+    /// outputs. Use --preset and --set to ask what another policy would
+    /// have done with the same telemetry.
+    ///
+    /// Telemetry lines: {"t_us": 1200000, "objective": 3.25, "samples": 480}
+    /// with optional "generation", "margin" and "window_us".
+    Replay(ReplayArgs),
+    /// Validate a tuning config and summarise it
+    ///
+    /// Reports every problem as FILE:LINE:COLUMN: KEY: what is expected.
+    Check(CheckArgs),
+    /// Read audit logs
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `--preset` and `--set`, shared by `replay` and `check`.
+#[derive(Debug, Args)]
+pub struct Overrides {
+    /// Use this preset for both the guardrails and the rollback policy
+    /// (keys set explicitly in the config still apply on top)
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// Override one config key, e.g. guardrails.max_delta_per_step=0.05 or
+    /// calibration=false (repeatable; applied after --preset, in order)
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = Override::parse)]
+    pub set: Vec<Override>,
+}
+
+impl Overrides {
+    fn layers(&self) -> Vec<Override> {
+        let mut layers = self.preset.map(Override::preset).unwrap_or_default();
+        layers.extend(self.set.iter().cloned());
+        layers
+    }
+}
+
+/// Arguments of `hotpath demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How long to run, in seconds (at least 3)
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub duration: u64,
+    /// Seed of the engine's perturbations and of the generated records
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Guardrails and rollback preset
+    #[arg(long, value_enum, default_value_t = Preset::Balanced)]
+    pub preset: Preset,
+    /// Directory for the audit log and the state file
+    #[arg(long, value_name = "DIR", default_value = "hotpath-demo-out")]
+    pub out: PathBuf,
+    /// Print plain periodic lines even on a terminal
+    #[arg(long)]
+    pub plain: bool,
+}
+
+/// Arguments of `hotpath replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The tuning config (TOML)
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The recorded telemetry (JSON Lines, one digest per line)
+    #[arg(long, value_name = "FILE")]
+    pub telemetry: PathBuf,
+    /// Output directory (created if missing) [default: the config's
+    /// [output] audit_dir]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Skip malformed or out-of-order telemetry lines, counting them,
+    /// instead of stopping at the first
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+    /// Policy overrides.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// Arguments of `hotpath check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The tuning config (TOML)
+    #[arg(value_name = "FILE")]
+    pub config: PathBuf,
+    /// Policy overrides.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// `hotpath audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print the events of an audit log, one line each
+    Show(ShowArgs),
+}
+
+/// Arguments of `hotpath audit show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The audit log (audit.jsonl)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Only events of these types (repeatable or comma-separated)
+    #[arg(long = "type", value_name = "TYPE", value_enum, value_delimiter = ',')]
+    pub types: Vec<EventKind>,
+    /// Only events at or after this time (µs, the executor's clock)
+    #[arg(long, value_name = "T_US")]
+    pub since: Option<u64>,
+    /// Only events at or before this time (µs, the executor's clock)
+    #[arg(long, value_name = "T_US")]
+    pub until: Option<u64>,
+}
+
+/// Audit event types, as `--type` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventKind {
+    /// The executor took charge
+    Started,
+    /// A change was applied
+    Applied,
+    /// A request was refused
+    Rejected,
+    /// The baseline was restored
+    RolledBack,
+    /// A baseline was recorded
+    BaselineSet,
+    /// An objective report was judged
+    Outcome,
+    /// Safe mode latched
+    SafeModeEntered,
+    /// A safe-mode reason cleared by itself
+    SafeModeExited,
+    /// An operator resumed
+    Resumed,
+    /// Events were dropped
+    EventsDropped,
+    /// A decision of the adaptive engine
+    Engine,
+}
+
+impl EventKind {
+    fn matches(self, t: EventType) -> bool {
+        let kind = match t {
+            EventType::Started => EventKind::Started,
+            EventType::Applied => EventKind::Applied,
+            EventType::Rejected => EventKind::Rejected,
+            EventType::RolledBack => EventKind::RolledBack,
+            EventType::BaselineSet => EventKind::BaselineSet,
+            EventType::Outcome => EventKind::Outcome,
+            EventType::SafeModeEntered => EventKind::SafeModeEntered,
+            EventType::SafeModeExited => EventKind::SafeModeExited,
+            EventType::Resumed => EventKind::Resumed,
+            EventType::EventsDropped => EventKind::EventsDropped,
+            EventType::Engine => EventKind::Engine,
+            _ => return false,
+        };
+        kind == self
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Replay(args) => run_replay(&args),
+        Command::Check(args) => run_check(&args),
+        Command::Audit(AuditCommand::Show(args)) => run_show(&args),
+    }
+}
+
+fn run_check(args: &CheckArgs) -> Result<(), CliError> {
+    let c = config::load(&args.config, &args.overrides.layers())?;
+    let mut out = String::new();
+    out.push_str(&format!("{}: ok\n", args.config.display()));
+    let params: Vec<String> = c
+        .params
+        .iter()
+        .map(|p| format!("{} in [{}, {}] from {}", p.name, p.min, p.max, p.initial))
+        .collect();
+    out.push_str(&format!("  parameters   {}\n", params.join("; ")));
+    let set_in = |section: &str| {
+        let keys: Vec<&str> = c
+            .explicit
+            .iter()
+            .filter_map(|k| k.strip_prefix(section))
+            .collect();
+        if keys.is_empty() {
+            String::new()
+        } else {
+            format!(", overriding {}", keys.join(", "))
+        }
+    };
+    out.push_str(&format!(
+        "  guardrails   {} preset{}\n",
+        c.guardrails_preset.name(),
+        set_in("guardrails.")
+    ));
+    out.push_str(&format!(
+        "  rollback     {} preset{}\n",
+        c.rollback_preset.name(),
+        set_in("rollback.")
+    ));
+    let s = &c.engine.spsa;
+    out.push_str(&format!(
+        "  spsa         {} digests per window, {} µs settle, {} µs window timeout\n",
+        s.eval_window_digests, s.settle_time_us, s.eval_window_us
+    ));
+    out.push_str(&format!(
+        "  calibration  {}\n",
+        if c.engine.calibration.is_some() {
+            "on"
+        } else {
+            "off"
+        }
+    ));
+    out.push_str(&format!("  seed         {}\n", c.engine.seed));
+    print(&out)
+}
+
+fn run_replay(args: &ReplayArgs) -> Result<(), CliError> {
+    let c = config::load(&args.config, &args.overrides.layers())?;
+    let out_dir = match (&args.out, &c.audit_dir) {
+        (Some(dir), _) | (None, Some(dir)) => dir.clone(),
+        (None, None) => return Err(CliError::NoOutputDir),
+    };
+    let state_file = match (&args.out, &c.state_file) {
+        (None, Some(file)) => file.clone(),
+        _ => out_dir.join(crate::state::FILE_NAME),
+    };
+    let replay = replay::Replay {
+        config: &c,
+        telemetry: &args.telemetry,
+        out_dir: &out_dir,
+        state_file,
+        skip_bad_lines: args.skip_bad_lines,
+    };
+    let mut warned = 0u32;
+    let report = replay::run(&replay, |bad| {
+        warned += 1;
+        if warned <= 10 {
+            eprintln!("warning: skipped {bad}");
+        } else if warned == 11 {
+            eprintln!("warning: more bad lines skipped; the summary counts them");
+        }
+    })?;
+    print(&format!("{report}\n"))
+}
+
+fn run_show(args: &ShowArgs) -> Result<(), CliError> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    audit_log::read(&args.file, |event| {
+        let wanted = (args.types.is_empty()
+            || args.types.iter().any(|k| k.matches(event.event_type())))
+            && args.since.is_none_or(|t| event.timestamp_us >= t)
+            && args.until.is_none_or(|t| event.timestamp_us <= t);
+        if wanted {
+            writeln!(out, "{event}").map_err(CliError::Stdout)?;
+        }
+        Ok(())
+    })?;
+    out.flush().map_err(CliError::Stdout)
+}
+
+/// Prints to standard output; a closed pipe is not an error worth a panic.
+pub(crate) fn print(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(CliError::Stdout)
+}

@@ -1,0 +1,295 @@
+//! The demo's live view: a block redrawn in place on a terminal, plain
+//! periodic lines otherwise (so CI logs stay readable).
+
+use crate::cli::print as emit;
+use crate::config::ParamSpec;
+use crate::report::{self, Tally};
+use crate::CliError;
+use hotpath::{AuditDetails, AuditEvent, EngineEvent, OutcomeVerdict, ProposalKind, RequestKind};
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+/// Decisions kept on screen.
+const RECENT: usize = 6;
+/// Redraw period on a terminal.
+const FRAME: Duration = Duration::from_millis(250);
+/// Status line period without a terminal.
+const LINE: Duration = Duration::from_secs(2);
+
+/// What the view shows, at one moment.
+pub struct Status<'a> {
+    /// Time since the start.
+    pub elapsed: Duration,
+    /// Planned run time.
+    pub total: Duration,
+    /// What the run is doing (`steady load`, `peak load`, `comparing`).
+    pub phase: &'a str,
+    /// Offered load, records per second.
+    pub rate: u64,
+    /// The parameters.
+    pub params: &'a [ParamSpec],
+    /// Their live values.
+    pub live: Vec<f64>,
+    /// Last measured objective (ms per record) and its record count.
+    pub objective: Option<(f64, u64)>,
+    /// Live config generation.
+    pub generation: u64,
+    /// SPSA iteration.
+    pub iteration: u64,
+    /// Measured noise, once calibrated.
+    pub noise: Option<f64>,
+    /// Safe-mode reasons latched, or empty.
+    pub safe_mode: String,
+    /// Decisions so far.
+    pub tally: &'a Tally,
+}
+
+/// The live view.
+pub struct View {
+    live: bool,
+    drawn: usize,
+    last: Option<Duration>,
+    recent: VecDeque<String>,
+    preset: &'static str,
+}
+
+impl View {
+    /// Redraws in place if standard output is a terminal (and not `plain`).
+    pub fn new(plain: bool, preset: &'static str) -> Self {
+        Self {
+            live: !plain && std::io::stdout().is_terminal(),
+            drawn: 0,
+            last: None,
+            recent: VecDeque::with_capacity(RECENT + 1),
+            preset,
+        }
+    }
+
+    /// Reports something that happened at `at` (seconds since the start).
+    pub fn note(&mut self, at: f64, message: &str) -> Result<(), CliError> {
+        let line = format!("[{at:5.1}s] {message}");
+        if self.live {
+            self.recent.push_back(line);
+            if self.recent.len() > RECENT {
+                self.recent.pop_front();
+            }
+            Ok(())
+        } else {
+            emit(&format!("{line}\n"))
+        }
+    }
+
+    /// Reports an audit event, if it is worth a line.
+    pub fn event(&mut self, event: &AuditEvent, params: &[ParamSpec]) -> Result<(), CliError> {
+        let Some(message) = describe(event, params) else {
+            return Ok(());
+        };
+        self.note(event.timestamp_us as f64 / 1e6, &message)
+    }
+
+    /// Shows the status: redraws on a terminal (at most every 250 ms),
+    /// prints a line every 2 s otherwise. `force` draws now.
+    pub fn frame(&mut self, status: &Status, force: bool) -> Result<(), CliError> {
+        let period = if self.live { FRAME } else { LINE };
+        if !force && self.last.is_some_and(|t| status.elapsed < t + period) {
+            return Ok(());
+        }
+        self.last = Some(status.elapsed);
+        if self.live {
+            self.redraw(status)
+        } else {
+            emit(&format!("{}\n", plain_line(status)))
+        }
+    }
+
+    fn redraw(&mut self, s: &Status) -> Result<(), CliError> {
+        let mut text = String::new();
+        if self.drawn > 0 {
+            // Back to the top of the previous frame, and clear it.
+            let _ = write!(text, "\x1b[{}F\x1b[J", self.drawn);
+        }
+        let _ = writeln!(
+            text,
+            "hotpath demo  {:5.1} s of {} s   {} {} records/s   {} preset",
+            s.elapsed.as_secs_f64(),
+            s.total.as_secs(),
+            s.phase,
+            s.rate,
+            self.preset
+        );
+        for (p, v) in s.params.iter().zip(&s.live) {
+            let _ = writeln!(text, "  {:<16}{v:>9.2}   [{}, {}]", p.name, p.min, p.max);
+        }
+        match s.objective {
+            Some((y, n)) => {
+                let _ = writeln!(
+                    text,
+                    "  {:<16}{y:>9.2} ms per record (last 100 ms, {n} records)",
+                    "latency"
+                );
+            }
+            None => text.push_str("  latency                  … measuring\n"),
+        }
+        let noise = s
+            .noise
+            .map_or("calibrating".to_string(), |n| format!("noise {n:.3} ms"));
+        let safe = if s.safe_mode.is_empty() {
+            "off".to_string()
+        } else {
+            s.safe_mode.clone()
+        };
+        let _ = writeln!(
+            text,
+            "  engine           generation {}, iteration {}, {noise}; safe mode {safe}",
+            s.generation, s.iteration
+        );
+        let _ = writeln!(
+            text,
+            "  executor         applied {}, refused {}, rollbacks {}",
+            s.tally.applied,
+            report::Breakdown(&s.tally.refused),
+            report::Breakdown(&s.tally.rollbacks)
+        );
+        text.push_str("  last decisions\n");
+        for line in &self.recent {
+            let _ = writeln!(text, "    {line}");
+        }
+        self.drawn = text.matches('\n').count();
+        emit(&text)
+    }
+}
+
+fn plain_line(s: &Status) -> String {
+    let mut line = format!(
+        "[{:5.1}s] {} {}/s ",
+        s.elapsed.as_secs_f64(),
+        s.phase,
+        s.rate
+    );
+    for (p, v) in s.params.iter().zip(&s.live) {
+        let _ = write!(line, " {}={v:.2}", p.name);
+    }
+    match s.objective {
+        Some((y, _)) => {
+            let _ = write!(line, "  latency {y:.2} ms");
+        }
+        None => line.push_str("  latency -"),
+    }
+    let _ = write!(
+        line,
+        "  gen {}  iteration {}  applied {}  refused {}  rollbacks {}  safe mode {}",
+        s.generation,
+        s.iteration,
+        s.tally.applied,
+        s.tally.refusals(),
+        s.tally.rollback_count(),
+        if s.safe_mode.is_empty() {
+            "off"
+        } else {
+            &s.safe_mode
+        }
+    );
+    line
+}
+
+/// `batch_size 48.00 -> 45.20, linger_ms …`
+fn moves(params: &[ParamSpec], after: &[f64], delta: &[f64]) -> String {
+    let mut text = String::new();
+    for ((p, a), d) in params.iter().zip(after).zip(delta) {
+        if *d != 0.0 {
+            if !text.is_empty() {
+                text.push_str(", ");
+            }
+            let _ = write!(text, "{} {:.2} -> {a:.2}", p.name, a - d);
+        }
+    }
+    if text.is_empty() {
+        text.push_str("no movement");
+    }
+    text
+}
+
+fn values(params: &[ParamSpec], values: &[f64]) -> String {
+    let parts: Vec<String> = params
+        .iter()
+        .zip(values)
+        .map(|(p, v)| format!("{} {v:.2}", p.name))
+        .collect();
+    parts.join(", ")
+}
+
+/// A line for the events worth showing: committed moves, refusals,
+/// rollbacks, safe mode, regressions and the engine's own decisions.
+fn describe(event: &AuditEvent, params: &[ParamSpec]) -> Option<String> {
+    Some(match &event.details {
+        AuditDetails::Applied {
+            kind: ProposalKind::Update,
+            correlation_id,
+            delta,
+            params: after,
+            ..
+        } => format!("update #{correlation_id}: {}", moves(params, after, delta)),
+        AuditDetails::Rejected {
+            request, violation, ..
+        } => {
+            let what = match request {
+                RequestKind::Proposal(kind) => report::kind_name(*kind),
+                RequestKind::Rollback => "rollback",
+                RequestKind::SetBaseline => "baseline",
+                RequestKind::Outcome => "outcome report",
+            };
+            format!("REFUSED {what}: {violation}")
+        }
+        AuditDetails::RolledBack {
+            reason,
+            params: restored,
+            ..
+        } => format!(
+            "ROLLED BACK ({}) to {}",
+            report::rollback_name(*reason),
+            values(params, restored)
+        ),
+        AuditDetails::SafeModeEntered { reason, .. } => format!("SAFE MODE entered: {reason}"),
+        AuditDetails::SafeModeExited { reason } => format!("safe mode exited: {reason}"),
+        AuditDetails::Outcome {
+            objective,
+            verdict: OutcomeVerdict::Regressed { consecutive },
+            ..
+        } => format!(
+            "centre regressed against the baseline: {objective:.2} ms ({consecutive} in a row)"
+        ),
+        AuditDetails::Engine { event } => match event {
+            EngineEvent::Calibrated {
+                noise_sd,
+                perturbation_scale,
+                learning_rate,
+                ..
+            } => format!(
+                "calibrated: noise {noise_sd:.3} ms, probes {:.1} % of the range, gain {learning_rate:.3}",
+                perturbation_scale * 100.0
+            ),
+            EngineEvent::StepRejected {
+                iteration,
+                objective,
+                previous,
+                ..
+            } => format!(
+                "step #{iteration} rejected: {objective:.2} ms after it, {previous:.2} ms before; moving back"
+            ),
+            EngineEvent::DriftDetected {
+                objective,
+                previous,
+                ..
+            } => format!(
+                "the workload changed: {objective:.2} ms where it was {previous:.2} ms; gains restarted"
+            ),
+            EngineEvent::EvalTimeout { phase, .. } => {
+                format!("{phase:?} window timed out")
+            }
+            _ => return None,
+        },
+        _ => return None,
+    })
+}

@@ -1,0 +1,27 @@
+//! The `hotpath` command-line tool: a live tuning demo, deterministic
+//! offline replay of recorded telemetry, config checking and audit tools.
+//!
+//! The binary is a thin wrapper over [`cli::run`]; the modules are public so
+//! the formats' parsers can be tested directly.
+//!
+//! * [`config`]: the tuning config (TOML) and its validation.
+//! * [`telemetry`]: recorded telemetry (JSON Lines).
+//! * [`replay`]: the engine run offline over recorded telemetry.
+//! * [`demo`]: a live, in-process workload tuned by the engine.
+//! * [`audit_log`]: writing and reading audit logs (the seam for the
+//!   durable log).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod audit_log;
+pub mod cli;
+pub mod config;
+pub mod demo;
+mod error;
+pub mod output;
+pub mod replay;
+pub mod report;
+pub mod state;
+pub mod telemetry;
+
+pub use error::CliError;

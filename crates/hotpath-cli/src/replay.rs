@@ -1,0 +1,385 @@
+//! `hotpath replay`: the engine run offline over recorded telemetry.
+//!
+//! The engine is built on a [`ManualClock`] set to the first digest's
+//! timestamp; before each digest is stepped the clock is set to its
+//! `t_us`. Everything the run produces is a function of the config and the
+//! telemetry, so the same inputs give byte-identical outputs.
+//!
+//! Outputs, in the output directory:
+//!
+//! * `decisions.jsonl`: one line per digest used, in input order:
+//!   `{"line":12,"t_us":1200000,"proposal":"NoChange","reason":"Settling"}`
+//!   or, for a move, `{"line":…,"t_us":…,"proposal":"ApplyPlus","id":4,
+//!   "delta":[…],"applied":true,"generation":7,"params":[…]}` (`Update`
+//!   also carries `"gradient"`; a refused move has `"applied":false` and
+//!   `"violation"` instead of `generation`/`params`). `line` is the input
+//!   line; names are hotpath's type names.
+//! * `audit.jsonl`: the executor's audit events (see [`crate::audit_log`]).
+//! * `state.json`: where the run ended (see [`crate::state`]), or the
+//!   config's `[output] state_file` when `--out` is not given.
+//!
+//! All are written to temporary files and renamed into place at the end
+//! (see [`crate::output`]): a failed replay leaves none of them behind.
+
+use crate::audit_log;
+use crate::config::TuningConfig;
+use crate::output::OutputFile;
+use crate::report::Tally;
+use crate::telemetry::{BadLine, DigestReader, ReadStats};
+use crate::CliError;
+use hotpath::{
+    AdaptiveEngine, ManualClock, NoChangeReason, ParamVec, Proposal, ProposalKind, StepOutcome,
+    Violation,
+};
+use serde::Serialize;
+use std::fmt;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The decisions file's name inside the output directory.
+pub const DECISIONS_FILE: &str = "decisions.jsonl";
+
+/// What to replay and where to.
+pub struct Replay<'a> {
+    /// The validated config.
+    pub config: &'a TuningConfig,
+    /// The telemetry file.
+    pub telemetry: &'a Path,
+    /// Directory for `decisions.jsonl` and `audit.jsonl`.
+    pub out_dir: &'a Path,
+    /// Where the state file goes.
+    pub state_file: PathBuf,
+    /// Skip bad lines (counting them) instead of stopping at the first.
+    pub skip_bad_lines: bool,
+}
+
+/// What a replay did.
+#[derive(Debug)]
+pub struct ReplayReport {
+    /// Lines and digests read, bad lines skipped.
+    pub read: ReadStats,
+    /// Digests the engine refused (counted in `read.skipped` too).
+    pub engine_refused: u64,
+    /// Proposals and executor decisions.
+    pub tally: Tally,
+    /// Engine counters.
+    pub engine: hotpath::EngineStats,
+    /// Names and final live values.
+    pub final_params: Vec<(String, f64)>,
+    /// Names and initial values.
+    pub initial_params: Vec<(String, f64)>,
+    /// Files written.
+    pub outputs: Vec<PathBuf>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+#[derive(Serialize)]
+struct Decision<'a> {
+    line: u64,
+    t_us: u64,
+    proposal: ProposalKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<NoChangeReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta: Option<&'a [f64]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gradient: Option<&'a [f64]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generation: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<&'a [f64]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    violation: Option<&'a Violation>,
+}
+
+impl<'a> Decision<'a> {
+    fn new(
+        line: u64,
+        t_us: u64,
+        outcome: &'a StepOutcome,
+        live: &'a ParamVec,
+        generation: u64,
+    ) -> Self {
+        let p = &outcome.proposal;
+        let mut d = Decision {
+            line,
+            t_us,
+            proposal: p.kind(),
+            reason: None,
+            id: None,
+            delta: p.delta().map(|d| &d[..]),
+            gradient: None,
+            applied: None,
+            generation: None,
+            params: None,
+            violation: None,
+        };
+        match p {
+            Proposal::NoChange { reason } => d.reason = Some(*reason),
+            Proposal::Update {
+                gradient_estimate, ..
+            } => d.gradient = Some(gradient_estimate),
+            _ => {}
+        }
+        if !matches!(p, Proposal::NoChange { .. }) {
+            d.id = Some(p.correlation_id());
+        }
+        match &outcome.applied {
+            Some(Ok(_)) => {
+                d.applied = Some(true);
+                d.generation = Some(generation);
+                d.params = Some(live);
+            }
+            Some(Err(v)) => {
+                d.applied = Some(false);
+                d.violation = Some(v);
+            }
+            None => {}
+        }
+        d
+    }
+}
+
+/// Runs a replay. Warnings about skipped lines go to `warn`.
+pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayReport, CliError> {
+    let started = Instant::now();
+    let config = replay.config;
+    let file =
+        std::fs::File::open(replay.telemetry).map_err(|e| CliError::read(replay.telemetry, e))?;
+    let mut reader = DigestReader::new(
+        BufReader::with_capacity(1 << 16, file),
+        replay.telemetry.display().to_string(),
+    );
+    crate::output::prepare_dir(replay.out_dir)?;
+    if let Some(dir) = replay
+        .state_file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        crate::output::prepare_dir(dir)?;
+    }
+    let mut decisions = OutputFile::create(&replay.out_dir.join(DECISIONS_FILE))?;
+    let mut audit = audit_log::create(replay.out_dir)?;
+
+    let read_error = |e| CliError::read(replay.telemetry, e);
+    let mut tally = Tally::default();
+    let mut engine_refused = 0;
+    let mut skip = |bad: BadLine| -> Result<(), CliError> {
+        if replay.skip_bad_lines {
+            warn(&bad);
+            Ok(())
+        } else {
+            Err(bad.into())
+        }
+    };
+
+    // The engine starts at the first usable digest's time.
+    let mut first = None;
+    while first.is_none() {
+        match reader.next_digest().map_err(read_error)? {
+            None => break,
+            Some(Ok(digest)) => first = Some(digest),
+            Some(Err(bad)) => skip(bad)?,
+        }
+    }
+    let clock = ManualClock::new(first.and_then(|(_, d)| d.timestamp_us).unwrap_or(0));
+    let mut engine =
+        AdaptiveEngine::with_clock(config.engine.clone(), config.initial(), clock.clone())?;
+    audit_log::drain(&engine, audit.as_mut(), |e| {
+        tally.event(e);
+        Ok(())
+    })?;
+
+    let mut live = ParamVec::new();
+    let mut line_buf = Vec::with_capacity(128);
+    let mut pending = first;
+    loop {
+        let (line, digest) = match pending.take() {
+            Some(d) => d,
+            None => match reader.next_digest().map_err(read_error)? {
+                None => break,
+                Some(Ok(d)) => d,
+                Some(Err(bad)) => {
+                    skip(bad)?;
+                    continue;
+                }
+            },
+        };
+        let t_us = digest.timestamp_us.unwrap_or(0);
+        clock.set(t_us);
+        match engine.step(digest) {
+            Ok(outcome) => {
+                tally.step(&outcome);
+                match (&outcome.proposal, reason_json(&outcome.proposal)) {
+                    (Proposal::NoChange { .. }, Some(reason)) => {
+                        no_change_line(&mut line_buf, line, t_us, reason);
+                        decisions.write_all(&line_buf)?;
+                    }
+                    _ => {
+                        let snapshot = engine.executor().snapshot();
+                        live.copy_from(&snapshot.params);
+                        let decision =
+                            Decision::new(line, t_us, &outcome, &live, snapshot.generation);
+                        decisions.write_json_line(&decision)?;
+                    }
+                }
+            }
+            Err(e) => {
+                engine_refused += 1;
+                skip(reader.bad(None, format!("refused by the engine: {e}")))?;
+            }
+        }
+        audit_log::drain(&engine, audit.as_mut(), |e| {
+            tally.event(e);
+            Ok(())
+        })?;
+    }
+
+    let state = crate::state::write(&replay.state_file, &config.params, &engine)?;
+    let mut outputs = vec![decisions.commit()?, audit.commit()?, state];
+    outputs.dedup();
+    let names = config.params.iter().map(|p| p.name.clone());
+    let final_live = engine.executor().snapshot().params;
+    Ok(ReplayReport {
+        read: reader.stats(),
+        engine_refused,
+        tally,
+        engine: engine.stats(),
+        final_params: names.clone().zip(final_live.iter().copied()).collect(),
+        initial_params: names.zip(config.initial().iter().copied()).collect(),
+        outputs,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The JSON name of a `NoChange` reason, for the hand-written line (most
+/// lines are `NoChange`); `None` sends the line through serde.
+fn reason_json(proposal: &Proposal) -> Option<&'static str> {
+    match proposal {
+        Proposal::NoChange { reason } => match reason {
+            NoChangeReason::CollectingSamples => Some("CollectingSamples"),
+            NoChangeReason::Settling => Some("Settling"),
+            NoChangeReason::EvalTimeout => Some("EvalTimeout"),
+            NoChangeReason::SafeMode => Some("SafeMode"),
+            NoChangeReason::WaitingForExecutor => Some("WaitingForExecutor"),
+            NoChangeReason::ConstraintViolated => Some("ConstraintViolated"),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Writes into `buf` exactly what serde writes for a `NoChange` decision.
+fn no_change_line(buf: &mut Vec<u8>, line: u64, t_us: u64, reason: &str) {
+    let mut numbers = itoa::Buffer::new();
+    buf.clear();
+    buf.extend_from_slice(b"{\"line\":");
+    buf.extend_from_slice(numbers.format(line).as_bytes());
+    buf.extend_from_slice(b",\"t_us\":");
+    buf.extend_from_slice(numbers.format(t_us).as_bytes());
+    buf.extend_from_slice(b",\"proposal\":\"NoChange\",\"reason\":\"");
+    buf.extend_from_slice(reason.as_bytes());
+    buf.extend_from_slice(b"\"}\n");
+}
+
+impl fmt::Display for ReplayReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.elapsed.as_secs_f64();
+        writeln!(f, "replay summary")?;
+        writeln!(
+            f,
+            "  digests          {} read, {} used, {} skipped (bad lines)",
+            self.read.digests + self.read.skipped,
+            self.read.digests - self.engine_refused,
+            self.read.skipped + self.engine_refused,
+        )?;
+        let e = &self.engine;
+        writeln!(
+            f,
+            "  engine           {} digests counted; discarded {} settling, {} stale, {} while a move was pending",
+            e.used, e.discarded_settling, e.discarded_stale, e.discarded_pending
+        )?;
+        writeln!(
+            f,
+            "                   gradients {}, steps rejected {}, window timeouts {}",
+            e.gradients, e.steps_rejected, e.eval_timeouts
+        )?;
+        writeln!(f, "{}", self.tally)?;
+        writeln!(f, "  parameters")?;
+        for ((name, start), (_, end)) in self.initial_params.iter().zip(&self.final_params) {
+            writeln!(f, "    {name:<16} {} -> {}", short(*start), short(*end))?;
+        }
+        for path in &self.outputs {
+            writeln!(f, "  wrote            {}", path.display())?;
+        }
+        write!(
+            f,
+            "  time             {:.3} s ({:.0} digests/s)",
+            secs,
+            self.read.lines as f64 / secs.max(1e-9)
+        )
+    }
+}
+
+/// `x` with at most six decimals, without trailing zeros.
+pub fn short(x: f64) -> String {
+    let s = format!("{x:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_numbers() {
+        assert_eq!(short(64.0), "64");
+        assert_eq!(short(53.181188051), "53.181188");
+        assert_eq!(short(-0.0000001), "0");
+        assert_eq!(short(0.5), "0.5");
+    }
+
+    #[test]
+    fn hand_written_no_change_lines_match_serde() {
+        let reasons = [
+            NoChangeReason::CollectingSamples,
+            NoChangeReason::Settling,
+            NoChangeReason::EvalTimeout,
+            NoChangeReason::SafeMode,
+            NoChangeReason::WaitingForExecutor,
+            NoChangeReason::ConstraintViolated,
+        ];
+        let live = ParamVec::new();
+        for reason in reasons {
+            let outcome = StepOutcome {
+                proposal: Proposal::NoChange { reason },
+                applied: None,
+            };
+            let mut expected =
+                serde_json::to_vec(&Decision::new(12, u64::MAX, &outcome, &live, 0)).unwrap();
+            expected.push(b'\n');
+            let mut buf = Vec::new();
+            no_change_line(
+                &mut buf,
+                12,
+                u64::MAX,
+                reason_json(&outcome.proposal).unwrap(),
+            );
+            assert_eq!(
+                String::from_utf8(buf).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
+    }
+}

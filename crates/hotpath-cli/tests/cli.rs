@@ -1,0 +1,694 @@
+//! End-to-end tests of the `hotpath` binary: every subcommand, each bad
+//! input, and the golden replay.
+//!
+//! The golden files in `tests/golden/` are what `hotpath replay` writes for
+//! `tests/data/{tuning.toml,digests.jsonl}`. After a deliberate change of
+//! the engine's decisions, regenerate them with
+//! `HOTPATH_BLESS=1 cargo test -p hotpath-cli --test cli golden` and review
+//! the diff.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use predicates::str::contains;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn hotpath() -> Command {
+    let mut cmd = Command::cargo_bin("hotpath").expect("the binary is built");
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn example_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tuning.toml")
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temporary directory")
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).expect("write test file");
+    path
+}
+
+const PARAMS: &str = "[[param]]\nname = \"batch_size\"\nmin = 1\nmax = 512\ninitial = 64\n";
+
+/// Names of the files in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+// ---------------------------------------------------------------- help
+
+#[test]
+fn help_lists_every_command() {
+    hotpath().arg("--help").assert().success().stdout(
+        contains("demo")
+            .and(contains("replay"))
+            .and(contains("check"))
+            .and(contains("audit")),
+    );
+    hotpath()
+        .args(["replay", "--help"])
+        .assert()
+        .success()
+        .stdout(
+            contains("--skip-bad-lines")
+                .and(contains("--set <KEY=VALUE>"))
+                .and(contains("--preset")),
+        );
+    hotpath()
+        .args(["audit", "show", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("--type"));
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    hotpath().arg("frobnicate").assert().code(2);
+    hotpath()
+        .args(["replay", "--config", "x.toml"])
+        .assert()
+        .code(2)
+        .stderr(contains("--telemetry"));
+    hotpath()
+        .args(["check", "x.toml", "--set", "novalue"])
+        .assert()
+        .code(2)
+        .stderr(contains("KEY=VALUE"));
+    hotpath().args(["demo", "--duration", "1"]).assert().code(2);
+}
+
+// ---------------------------------------------------------------- check
+
+#[test]
+fn check_accepts_the_shipped_example() {
+    hotpath()
+        .arg("check")
+        .arg(example_config())
+        .assert()
+        .success()
+        .stdout(
+            contains(": ok")
+                .and(contains("batch_size in [1, 512] from 64"))
+                .and(contains("balanced preset, overriding max_delta_per_step")),
+        );
+}
+
+#[test]
+fn check_reports_file_line_column_key_and_expectation() {
+    let dir = tempdir();
+    let cases = [
+        (
+            format!("{PARAMS}[guardrails]\nmax_delta_per_stepp = 0.1\n"),
+            ":7:1: guardrails.max_delta_per_stepp: unknown field `max_delta_per_stepp`, expected one of",
+        ),
+        (
+            format!("{PARAMS}[guardrails]\nmin_interval_us = \"fast\"\n"),
+            ":7:19: guardrails.min_interval_us: invalid type: string \"fast\", expected a non-negative integer",
+        ),
+        (
+            "[[param]]\nname = \"a\"\nmin = 10\nmax = 1\ninitial = 5\n".to_string(),
+            ":3:7: param[0].min: min (10) must be less than max (1)",
+        ),
+        (
+            "[[param]]\nname = \"a\"\nmin = 1\nmax = 10\ninitial = 50\n".to_string(),
+            ":5:11: param[0].initial: expected a value within [1, 10], got 50",
+        ),
+        (
+            format!("{PARAMS}[rollback]\npreset = \"reckless\"\n"),
+            ":7:10: rollback.preset: unknown variant `reckless`, expected one of `conservative`, `balanced`, `aggressive`",
+        ),
+        (
+            format!("{PARAMS}[guardrails]\nmax_delta_per_step = 2\n"),
+            ":7:22: guardrails.max_delta_per_step: expected a fraction of the range in (0, 1], got 2",
+        ),
+        (
+            format!("{PARAMS}[spsa]\neval_window_us = 5000\n"),
+            ":7:18: spsa.eval_window_us: settle_time_us (10000) must be shorter than eval_window_us (5000)",
+        ),
+        (
+            format!("{PARAMS}[calibration]\nnoise_windows = 1\n"),
+            ":7:17: calibration.noise_windows: expected at least 2, got 1",
+        ),
+        ("seed = 1\n".to_string(), "bad.toml: no parameters"),
+        (format!("{PARAMS}seed = \n"), ":6:8: string values must be quoted"),
+        (
+            format!("{PARAMS}[[param]]\nname = \"batch_size\"\nmin = 0\nmax = 1\ninitial = 0\n"),
+            ":7:8: param[1].name: duplicate name \"batch_size\"",
+        ),
+    ];
+    for (text, expected) in cases {
+        let path = write(dir.path(), "bad.toml", &text);
+        hotpath()
+            .arg("check")
+            .arg(&path)
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(contains(format!("error: {}", path.display())).and(contains(expected)));
+    }
+}
+
+#[test]
+fn check_reports_every_problem_at_once() {
+    let dir = tempdir();
+    let text = "[[param]]\nname = \"a\"\nmin = 10\nmax = 1\ninitial = 5\n[[param]]\nname = \"b\"\nmin = 0\nmax = 1\ninitial = 3\n[rollback]\nregression_sigmas = -1\n";
+    let path = write(dir.path(), "bad.toml", text);
+    let out = hotpath()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8_lossy(&out);
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
+    assert!(stderr.contains(":3:7: param[0].min"), "{stderr}");
+    assert!(stderr.contains(":10:11: param[1].initial"), "{stderr}");
+    assert!(
+        stderr.contains(":12:21: rollback.regression_sigmas: expected a finite number ≥ 0, got -1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_blames_overrides_by_name() {
+    hotpath()
+        .arg("check")
+        .arg(example_config())
+        .args(["--set", "guardrails.max_delta_per_step=0"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "error: --set guardrails.max_delta_per_step=0: guardrails.max_delta_per_step: expected a fraction of the range in (0, 1], got 0",
+        ));
+    hotpath()
+        .arg("check")
+        .arg(example_config())
+        .args(["--set", "spsa.windows=3"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "--set spsa.windows=3: spsa.windows: unknown field `windows`",
+        ));
+    hotpath()
+        .arg("check")
+        .arg(example_config())
+        .args(["--preset", "conservative", "--set", "calibration=false"])
+        .assert()
+        .success()
+        .stdout(contains("conservative preset").and(contains("calibration  off")));
+}
+
+#[test]
+fn check_missing_file_is_one_line() {
+    hotpath()
+        .args(["check", "/nonexistent/tuning.toml"])
+        .assert()
+        .code(1)
+        .stderr(predicate::eq(
+            "error: cannot read /nonexistent/tuning.toml: No such file or directory (os error 2)\n",
+        ));
+}
+
+// ---------------------------------------------------------------- replay
+
+fn replay(out: &Path) -> Command {
+    let mut cmd = hotpath();
+    cmd.arg("replay")
+        .arg("--config")
+        .arg(data("tuning.toml"))
+        .arg("--telemetry")
+        .arg(data("digests.jsonl"))
+        .arg("--out")
+        .arg(out);
+    cmd
+}
+
+const OUTPUTS: [&str; 3] = ["audit.jsonl", "decisions.jsonl", "state.json"];
+
+#[test]
+fn golden_replay_is_byte_identical_run_to_run_and_to_the_checked_in_outputs() {
+    let (a, b) = (tempdir(), tempdir());
+    replay(a.path()).assert().success().stdout(
+        contains("500 read, 500 used, 0 skipped")
+            .and(contains("rollbacks        1 (regressions 1)")),
+    );
+    replay(b.path()).assert().success();
+    assert_eq!(listing(a.path()), OUTPUTS);
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for name in OUTPUTS {
+        let first = fs::read(a.path().join(name)).expect("output");
+        assert_eq!(
+            first,
+            fs::read(b.path().join(name)).expect("output"),
+            "{name} differs between runs"
+        );
+        if std::env::var_os("HOTPATH_BLESS").is_some() {
+            fs::write(golden.join(name), &first).expect("bless");
+        }
+        let expected =
+            fs::read(golden.join(name)).expect("golden file (HOTPATH_BLESS=1 writes it)");
+        assert!(first == expected, "{name} differs from tests/golden/{name}; rerun with HOTPATH_BLESS=1 if the change is intended");
+    }
+}
+
+#[test]
+fn replay_prints_a_summary_with_names() {
+    let dir = tempdir();
+    replay(dir.path()).assert().success().stdout(
+        contains("moves proposed")
+            .and(contains("refused          0"))
+            .and(contains("batch_size       64 -> "))
+            .and(contains("workers          4 -> "))
+            .and(contains("decisions.jsonl")),
+    );
+    let decisions = fs::read_to_string(dir.path().join("decisions.jsonl")).expect("decisions");
+    assert_eq!(decisions.lines().count(), 500);
+    assert!(decisions.starts_with(
+        "{\"line\":1,\"t_us\":1100000,\"proposal\":\"NoChange\",\"reason\":\"Settling\"}\n"
+    ));
+    assert!(decisions.contains("\"proposal\":\"Update\""));
+}
+
+#[test]
+fn presets_and_overrides_change_the_shadow_run() {
+    let (balanced, conservative, smaller) = (tempdir(), tempdir(), tempdir());
+    replay(balanced.path()).assert().success();
+    replay(conservative.path())
+        .args(["--preset", "conservative"])
+        .assert()
+        .success();
+    replay(smaller.path())
+        .args([
+            "--set",
+            "guardrails.max_delta_per_step=0.01",
+            "--set",
+            "seed=3",
+        ])
+        .assert()
+        .success();
+    let read =
+        |d: &tempfile::TempDir| fs::read(d.path().join("decisions.jsonl")).expect("decisions");
+    assert_ne!(read(&balanced), read(&conservative));
+    assert_ne!(read(&balanced), read(&smaller));
+}
+
+fn bad_telemetry(line: &str) -> String {
+    format!(
+        "{{\"t_us\":100,\"objective\":1.5,\"samples\":10}}\n{{\"t_us\":200,\"objective\":1.5,\"samples\":10}}\n{line}\n{{\"t_us\":400,\"objective\":1.5,\"samples\":10}}\n"
+    )
+}
+
+#[test]
+fn bad_telemetry_lines_stop_the_replay_with_file_and_line() {
+    let cases = [
+        (
+            "{\"t_us\":300,\"objective\":1.5,\"samples\":",
+            ":3:38: malformed JSON: EOF while parsing a value",
+        ),
+        (
+            "{\"t_us\":300,\"objective\":\"NaN\",\"samples\":10}",
+            ":3:29: invalid type: string \"NaN\", expected a finite number",
+        ),
+        (
+            "{\"t_us\":300,\"objective\":1e400,\"samples\":10}",
+            ":3:29: malformed JSON: number out of range",
+        ),
+        (
+            "{\"t_us\":300,\"objective\":1.5,\"samples\":0}",
+            ":3: samples must be at least 1",
+        ),
+        (
+            "{\"t_us\":150,\"objective\":1.5,\"samples\":10}",
+            ":3: t_us 150 is earlier than the previous digest's 200",
+        ),
+        (
+            "{\"t_us\":300,\"objective\":1.5,\"samples\":10,\"margin\":\"-inf\"}",
+            ":3:56: invalid type: string \"-inf\", expected a finite number",
+        ),
+        (
+            "{\"t_us\":300,\"objectve\":1.5,\"samples\":10}",
+            ":3:22: unknown field `objectve`",
+        ),
+        ("not json", ":3:2: malformed JSON: expected ident"),
+    ];
+    for (line, expected) in cases {
+        let dir = tempdir();
+        let telemetry = write(dir.path(), "digests.jsonl", &bad_telemetry(line));
+        let out = dir.path().join("out");
+        hotpath()
+            .arg("replay")
+            .arg("--config")
+            .arg(data("tuning.toml"))
+            .arg("--telemetry")
+            .arg(&telemetry)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(contains(format!(
+                "error: {}{expected}",
+                telemetry.display()
+            )));
+        // Nothing that looks complete, and no temporary files either.
+        assert_eq!(listing(&out), Vec::<String>::new(), "for {line}");
+    }
+}
+
+#[test]
+fn skip_bad_lines_counts_them() {
+    let dir = tempdir();
+    let text = format!(
+        "{}{}",
+        bad_telemetry("{\"t_us\":300,\"objective\":\"NaN\",\"samples\":10}"),
+        "garbage\n{\"t_us\":10,\"objective\":1,\"samples\":1}\n\n{\"t_us\":500,\"objective\":1,\"samples\":1}\n"
+    );
+    let telemetry = write(dir.path(), "digests.jsonl", &text);
+    hotpath()
+        .arg("replay")
+        .arg("--config")
+        .arg(data("tuning.toml"))
+        .arg("--telemetry")
+        .arg(&telemetry)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg("--skip-bad-lines")
+        .assert()
+        .success()
+        .stdout(contains(
+            "digests          7 read, 4 used, 3 skipped (bad lines)",
+        ))
+        .stderr(
+            contains("warning: skipped")
+                .and(contains(":3:29: invalid type"))
+                .and(contains(":6: t_us 10 is earlier")),
+        );
+    let decisions = fs::read_to_string(dir.path().join("out/decisions.jsonl")).expect("decisions");
+    let lines: Vec<u64> = decisions
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json")["line"]
+                .as_u64()
+                .expect("line")
+        })
+        .collect();
+    assert_eq!(lines, vec![1, 2, 4, 8]);
+}
+
+#[test]
+fn empty_telemetry_gives_empty_decisions() {
+    let dir = tempdir();
+    let telemetry = write(dir.path(), "digests.jsonl", "\n  \n");
+    hotpath()
+        .arg("replay")
+        .arg("--config")
+        .arg(data("tuning.toml"))
+        .arg("--telemetry")
+        .arg(&telemetry)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .success()
+        .stdout(contains("0 read, 0 used, 0 skipped"));
+    assert_eq!(
+        fs::read(dir.path().join("out/decisions.jsonl")).expect("decisions"),
+        b""
+    );
+    let audit = fs::read_to_string(dir.path().join("out/audit.jsonl")).expect("audit");
+    assert_eq!(
+        audit.lines().count(),
+        2,
+        "started and baseline set: {audit}"
+    );
+}
+
+#[test]
+fn missing_inputs_and_unusable_output_dirs_are_one_line_errors() {
+    let dir = tempdir();
+    let file = write(dir.path(), "file.txt", "not a directory");
+    hotpath()
+        .arg("replay")
+        .arg("--config")
+        .arg(data("tuning.toml"))
+        .arg("--telemetry")
+        .arg(dir.path().join("missing.jsonl"))
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .code(1)
+        .stderr(
+            contains("error: cannot read")
+                .and(contains("missing.jsonl: No such file or directory")),
+        );
+    for out in [file.clone(), file.join("sub")] {
+        let assert = replay(&out).assert().code(1);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(
+            stderr.starts_with(&format!("error: output directory {}", out.display())),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    hotpath()
+        .arg("replay")
+        .arg("--config")
+        .arg(dir.path().join("nope.toml"))
+        .arg("--telemetry")
+        .arg(data("digests.jsonl"))
+        .assert()
+        .code(1)
+        .stderr(contains("nope.toml: No such file"));
+}
+
+#[test]
+fn replay_defaults_to_the_configs_output_section() {
+    let dir = tempdir();
+    let config = fs::read_to_string(data("tuning.toml")).expect("config")
+        + "\n[output]\naudit_dir = \"runs/today\"\nstate_file = \"state/now.json\"\n";
+    let config = write(dir.path(), "tuning.toml", &config);
+    hotpath()
+        .arg("replay")
+        .arg("--config")
+        .arg(&config)
+        .arg("--telemetry")
+        .arg(data("digests.jsonl"))
+        .assert()
+        .success();
+    assert_eq!(
+        listing(&dir.path().join("runs/today")),
+        ["audit.jsonl", "decisions.jsonl"]
+    );
+    assert!(dir.path().join("state/now.json").is_file());
+    // Neither --out nor [output]: say what to do.
+    hotpath()
+        .arg("replay")
+        .arg("--config")
+        .arg(data("tuning.toml"))
+        .arg("--telemetry")
+        .arg(data("digests.jsonl"))
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "no output directory: pass --out DIR or set [output] audit_dir",
+        ));
+}
+
+// ---------------------------------------------------------------- audit show
+
+fn golden_audit() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/audit.jsonl")
+}
+
+#[test]
+fn audit_show_prints_every_event_or_a_filtered_few() {
+    let all = hotpath()
+        .arg("audit")
+        .arg("show")
+        .arg(golden_audit())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let all = String::from_utf8(all).expect("utf-8");
+    let events = fs::read_to_string(golden_audit())
+        .expect("golden")
+        .lines()
+        .count();
+    assert_eq!(all.lines().count(), events);
+    assert!(
+        all.starts_with("#0 t=1100000µs gen=0 started with [64.0, 4.0]\n"),
+        "{all}"
+    );
+
+    let rolled = hotpath()
+        .arg("audit")
+        .arg("show")
+        .arg(golden_audit())
+        .args(["--type", "rolled-back,baseline-set"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rolled = String::from_utf8(rolled).expect("utf-8");
+    assert_eq!(rolled.lines().count(), 2, "{rolled}");
+    assert!(
+        rolled
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("ROLLED BACK (Regressions)")),
+        "{rolled}"
+    );
+
+    let window = hotpath()
+        .arg("audit")
+        .arg("show")
+        .arg(golden_audit())
+        .args([
+            "--since", "2000000", "--until", "3000000", "--type", "applied",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let window = String::from_utf8(window).expect("utf-8");
+    assert!(!window.is_empty());
+    for line in window.lines() {
+        let t: u64 = line
+            .split_once(" t=")
+            .and_then(|(_, rest)| rest.split_once("µs"))
+            .and_then(|(t, _)| t.parse().ok())
+            .expect("timestamp");
+        assert!(
+            (2_000_000..=3_000_000).contains(&t) && line.contains(" applied "),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn audit_show_rejects_bad_logs_with_the_line() {
+    let dir = tempdir();
+    let first = fs::read_to_string(golden_audit())
+        .expect("golden")
+        .lines()
+        .next()
+        .map(str::to_string)
+        .expect("one event");
+    let log = write(
+        dir.path(),
+        "audit.jsonl",
+        &format!("{first}\n{{\"seq\":1}}\n"),
+    );
+    hotpath()
+        .arg("audit")
+        .arg("show")
+        .arg(&log)
+        .assert()
+        .code(1)
+        .stdout(contains("#0 t="))
+        .stderr(contains(format!(
+            "error: {}:2: not an audit event",
+            log.display()
+        )));
+    hotpath()
+        .args(["audit", "show", "/nonexistent/audit.jsonl"])
+        .assert()
+        .code(1)
+        .stderr(contains("cannot read /nonexistent/audit.jsonl"));
+    hotpath()
+        .args(["audit", "show", "x", "--type", "bogus"])
+        .assert()
+        .code(2);
+}
+
+// ---------------------------------------------------------------- demo
+
+#[test]
+fn demo_runs_for_five_seconds_and_leaves_its_audit_log_and_state() {
+    let dir = tempdir();
+    let out = dir.path().join("demo");
+    let assert = hotpath()
+        .args([
+            "demo",
+            "--duration",
+            "5",
+            "--seed",
+            "3",
+            "--preset",
+            "aggressive",
+            "--out",
+        ])
+        .arg(&out)
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    for expected in [
+        "offered load 1500 records/s",
+        "OFFERED LOAD RISES",
+        "ROLLED BACK (manual)",
+        "objective: mean latency per record",
+        "steady load  1500 records/s",
+        "batch_size       48.00 -> ",
+        "aggressive preset",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+    // Not a terminal: plain lines, no escape sequences.
+    assert!(!stdout.contains('\x1b'), "{stdout}");
+    assert_eq!(listing(&out), ["audit.jsonl", "state.json"]);
+    let state: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("state.json")).expect("state")).expect("json");
+    assert!(state["params"]["linger_ms"].is_f64(), "{state}");
+    hotpath()
+        .arg("audit")
+        .arg("show")
+        .arg(out.join("audit.jsonl"))
+        .arg("--type")
+        .arg("rolled-back")
+        .assert()
+        .success()
+        .stdout(contains("ROLLED BACK (Manual)"));
+}
+
+#[test]
+fn demo_refuses_an_unusable_output_dir_before_running() {
+    let dir = tempdir();
+    let file = write(dir.path(), "file", "x");
+    hotpath()
+        .args(["demo", "--duration", "3", "--out"])
+        .arg(&file)
+        .timeout(std::time::Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stderr(contains("exists and is not a directory"));
+}
