@@ -1,6 +1,9 @@
 //! End-to-end replay throughput: generates N digests as JSON Lines, then
 //! times `hotpath replay` over them in-process (read and parse, engine step,
-//! decisions, audit log and state written to disk). Best of three runs.
+//! decisions, the hash-chained audit log and the state written to disk and
+//! synced, the log's writer thread shut down). Best of three runs.
+//! `taskset -c 0` on the bench binary measures it on one core (the log's
+//! writer thread then shares the core with the replay).
 //!
 //! ```text
 //! cargo bench -p hotpath-cli --bench replay            # 1,000,000 digests
@@ -46,8 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(report) = last {
         println!("{report}");
         let applied = report.tally.applied;
+        let events = report.audit_events;
         println!(
-            "\nreplay: {n} digests ({:.1} MB, {applied} applied moves) in {:.3} s, best of 3: {:.2} M digests/s",
+            "\nreplay: {n} digests ({:.1} MB, {applied} applied moves, {events} audit events) in {:.3} s, best of 3: {:.2} M digests/s",
             bytes as f64 / 1e6,
             best.as_secs_f64(),
             n as f64 / best.as_secs_f64() / 1e6

@@ -20,7 +20,8 @@ use std::path::PathBuf;
   hotpath demo                                     tune a live workload for a minute
   hotpath check tuning.toml                        validate a config
   hotpath replay --config tuning.toml --telemetry digests.jsonl --out replay-out --preset conservative
-  hotpath audit show replay-out/audit.jsonl --type rolled-back,rejected"
+  hotpath audit verify replay-out/audit                verify the hash chain
+  hotpath audit show replay-out/audit --type rolled-back,rejected"
 )]
 pub struct Cli {
     /// The command.
@@ -38,17 +39,19 @@ pub enum Command {
     /// encode; a simulated network round trip per batch). The engine tunes
     /// the batch size and linger time to minimise the latency per record,
     /// through the guardrails; the offered load rises mid-run, so the best
-    /// setting moves. Ends with a summary; writes the audit log and the
-    /// final state to --out.
+    /// setting moves. Ends with a summary; keeps a durable, hash-chained
+    /// audit log (DIR/audit/, continued across runs) and the governed state
+    /// (DIR/state.json) in --out.
     Demo(DemoArgs),
     /// Run the engine offline over recorded telemetry (shadow evaluation)
     ///
     /// Feeds each digest of a JSON Lines telemetry file to the engine with
     /// the clock set to the digest's timestamp, and writes what the engine
-    /// decided (decisions.jsonl), the executor's audit trail (audit.jsonl)
-    /// and the final state (state.json). Same inputs give byte-identical
-    /// outputs. Use --preset and --set to ask what another policy would
-    /// have done with the same telemetry.
+    /// decided (decisions.jsonl), the executor's audit trail as a
+    /// hash-chained audit log (audit/) and the final governed state
+    /// (state.json). Same inputs give byte-identical outputs. Use --preset
+    /// and --set to ask what another policy would have done with the same
+    /// telemetry.
     ///
     /// Telemetry lines: {"t_us": 1200000, "objective": 3.25, "samples": 480}
     /// with optional "generation", "margin" and "window_us".
@@ -57,7 +60,7 @@ pub enum Command {
     ///
     /// Reports every problem as FILE:LINE:COLUMN: KEY: what is expected.
     Check(CheckArgs),
-    /// Read audit logs
+    /// Verify and read audit logs
     #[command(subcommand)]
     Audit(AuditCommand),
 }
@@ -95,9 +98,15 @@ pub struct DemoArgs {
     /// Guardrails and rollback preset
     #[arg(long, value_enum, default_value_t = Preset::Balanced)]
     pub preset: Preset,
-    /// Directory for the audit log and the state file
+    /// Directory for the audit log (DIR/audit/) and the state file
+    /// (DIR/state.json)
     #[arg(long, value_name = "DIR", default_value = "hotpath-demo-out")]
     pub out: PathBuf,
+    /// Start from the state saved in DIR/state.json by an earlier run
+    /// (parameters, baseline, safe mode, SPSA iteration and gains) instead
+    /// of the initial settings
+    #[arg(long)]
+    pub resume: bool,
     /// Print plain periodic lines even on a terminal
     #[arg(long)]
     pub plain: bool,
@@ -139,16 +148,37 @@ pub struct CheckArgs {
 /// `hotpath audit …`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
+    /// Verify an audit log's hash chain
+    ///
+    /// Checks every line's hash, every link to the line before and that
+    /// sequence numbers are consecutive. Prints a one-line summary (events,
+    /// files, seq range, the head hash to keep elsewhere) and exits with 0,
+    /// or prints the first problem as FILE:LINE: what is wrong and exits
+    /// with 1.
+    Verify(VerifyArgs),
     /// Print the events of an audit log, one line each
+    ///
+    /// Verifies the chain as it reads: a line that does not verify stops
+    /// the listing with an error naming its file and line.
     Show(ShowArgs),
+}
+
+/// Arguments of `hotpath audit verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The audit log: its directory (e.g. replay-out/audit, or the run's
+    /// output directory replay-out), or one audit.NNNNNNNNNN.jsonl file
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
 }
 
 /// Arguments of `hotpath audit show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The audit log (audit.jsonl)
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    /// The audit log: its directory (e.g. replay-out/audit, or the run's
+    /// output directory replay-out), or one audit.NNNNNNNNNN.jsonl file
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
     /// Only events of these types (repeatable or comma-separated)
     #[arg(long = "type", value_name = "TYPE", value_enum, value_delimiter = ',')]
     pub types: Vec<EventKind>,
@@ -165,6 +195,8 @@ pub struct ShowArgs {
 pub enum EventKind {
     /// The executor took charge
     Started,
+    /// The executor took charge again from a saved state
+    Restored,
     /// A change was applied
     Applied,
     /// A request was refused
@@ -191,6 +223,7 @@ impl EventKind {
     fn matches(self, t: EventType) -> bool {
         let kind = match t {
             EventType::Started => EventKind::Started,
+            EventType::Restored => EventKind::Restored,
             EventType::Applied => EventKind::Applied,
             EventType::Rejected => EventKind::Rejected,
             EventType::RolledBack => EventKind::RolledBack,
@@ -213,6 +246,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo(args) => demo::run(&args),
         Command::Replay(args) => run_replay(&args),
         Command::Check(args) => run_check(&args),
+        Command::Audit(AuditCommand::Verify(args)) => run_verify(&args),
         Command::Audit(AuditCommand::Show(args)) => run_show(&args),
     }
 }
@@ -295,20 +329,43 @@ fn run_replay(args: &ReplayArgs) -> Result<(), CliError> {
     print(&format!("{report}\n"))
 }
 
+fn run_verify(args: &VerifyArgs) -> Result<(), CliError> {
+    let path = audit_log::resolve(&args.path);
+    let report = hotpath_durable::verify(&path)?;
+    if report.files == 0 {
+        return Err(CliError::NoAuditLog { path });
+    }
+    print(&format!(
+        "{}: OK: {} events in {} file{}, seq {}, head {}\n",
+        path.display(),
+        report.events,
+        report.files,
+        if report.files == 1 { "" } else { "s" },
+        audit_log::seq_range(report.first_seq, report.last_seq),
+        report.last_hash
+    ))
+}
+
 fn run_show(args: &ShowArgs) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    audit_log::read(&args.file, |event| {
-        let wanted = (args.types.is_empty()
-            || args.types.iter().any(|k| k.matches(event.event_type())))
-            && args.since.is_none_or(|t| event.timestamp_us >= t)
-            && args.until.is_none_or(|t| event.timestamp_us <= t);
-        if wanted {
-            writeln!(out, "{event}").map_err(CliError::Stdout)?;
+    let path = audit_log::resolve(&args.path);
+    let result = audit_log::read(&path, |record| {
+        let wanted_type =
+            args.types.is_empty() || args.types.iter().any(|k| k.matches(record.event_type));
+        if !wanted_type {
+            return Ok(());
+        }
+        let shown = audit_log::Shown::of(record);
+        let t = shown.timestamp_us();
+        if args.since.is_none_or(|s| t >= s) && args.until.is_none_or(|u| t <= u) {
+            writeln!(out, "{shown}").map_err(CliError::Stdout)?;
         }
         Ok(())
-    })?;
-    out.flush().map_err(CliError::Stdout)
+    });
+    // What was shown before a bad line is still shown.
+    let flushed = out.flush().map_err(CliError::Stdout);
+    result.and(flushed)
 }
 
 /// Prints to standard output; a closed pipe is not an error worth a panic.

@@ -13,16 +13,32 @@ pub enum CliError {
     /// A telemetry line is unusable (and `--skip-bad-lines` was not given).
     #[error("{0}")]
     Telemetry(#[from] crate::telemetry::BadLine),
-    /// An audit log line is unusable.
-    #[error("{file}:{line}: {message}")]
-    AuditLine {
-        /// The audit log.
-        file: String,
-        /// 1-based line number.
-        line: u64,
-        /// What is wrong.
-        message: String,
+    /// The audit log could not be opened or did not shut down cleanly.
+    #[error("{0}")]
+    AuditLog(#[from] hotpath_durable::AuditLogError),
+    /// The audit log took no event for a long time.
+    #[error("the audit log in {} took no event for {waited:?} (last write error: {})", dir.display(), last_error.as_deref().unwrap_or("none"))]
+    AuditStalled {
+        /// The log directory.
+        dir: PathBuf,
+        /// How long it was waited for.
+        waited: std::time::Duration,
+        /// The writer's last error.
+        last_error: Option<String>,
     },
+    /// An audit log does not verify (`FILE:LINE: what is wrong`), or could
+    /// not be read.
+    #[error("{0}")]
+    Verify(#[from] hotpath_durable::VerifyError),
+    /// `hotpath audit` was given a directory without log files.
+    #[error("no audit log in {}: it holds no audit.NNNNNNNNNN.jsonl files", path.display())]
+    NoAuditLog {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The state file could not be read or written.
+    #[error("{0}")]
+    State(#[from] hotpath_durable::state::StateError),
     /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {

@@ -8,8 +8,9 @@
 //! * [`telemetry`]: recorded telemetry (JSON Lines).
 //! * [`replay`]: the engine run offline over recorded telemetry.
 //! * [`demo`]: a live, in-process workload tuned by the engine.
-//! * [`audit_log`]: writing and reading audit logs (the seam for the
-//!   durable log).
+//! * [`audit_log`]: a run's durable, hash-chained audit log
+//!   (`hotpath_durable`) and reading one back.
+//! * [`state`]: the governed state file (`hotpath_durable`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -14,16 +14,23 @@
 //!   also carries `"gradient"`; a refused move has `"applied":false` and
 //!   `"violation"` instead of `generation`/`params`). `line` is the input
 //!   line; names are hotpath's type names.
-//! * `audit.jsonl`: the executor's audit events (see [`crate::audit_log`]).
+//! * `audit/`: the executor's audit trail as a `hotpath_durable` audit log
+//!   (`audit.0000000001.jsonl`, … and `audit.lock`; see
+//!   [`crate::audit_log`]), hash-chained from the genesis hash. Replay
+//!   writes it with `FsyncPolicy::Never` (nothing is synced while it runs)
+//!   and syncs every file and the directory once at the end.
 //! * `state.json`: where the run ended (see [`crate::state`]), or the
 //!   config's `[output] state_file` when `--out` is not given.
 //!
-//! All are written to temporary files and renamed into place at the end
-//! (see [`crate::output`]): a failed replay leaves none of them behind.
+//! The files are written to hidden temporary files, and the log to a
+//! hidden temporary directory (`.audit.*.tmp`), renamed into place only
+//! when the whole replay has succeeded (see [`crate::output`]): a failed
+//! replay leaves none of them behind. An existing `audit/` is replaced only
+//! if it holds nothing but log files.
 
-use crate::audit_log;
+use crate::audit_log::{self, RunLog, WhenFull};
 use crate::config::TuningConfig;
-use crate::output::OutputFile;
+use crate::output::{OutputFile, StagedDir};
 use crate::report::Tally;
 use crate::telemetry::{BadLine, DigestReader, ReadStats};
 use crate::CliError;
@@ -31,6 +38,8 @@ use hotpath::{
     AdaptiveEngine, ManualClock, NoChangeReason, ParamVec, Proposal, ProposalKind, StepOutcome,
     Violation,
 };
+use hotpath_durable::state::StateStore;
+use hotpath_durable::{AuditLogOptions, FsyncPolicy};
 use serde::Serialize;
 use std::fmt;
 use std::io::BufReader;
@@ -40,13 +49,18 @@ use std::time::{Duration, Instant};
 /// The decisions file's name inside the output directory.
 pub const DECISIONS_FILE: &str = "decisions.jsonl";
 
+/// Capacity of the queue between the replay and its audit log's writer.
+const LOG_QUEUE: usize = 1 << 15;
+/// Events the writer encodes and writes at a time.
+const LOG_BATCH: usize = 1 << 13;
+
 /// What to replay and where to.
 pub struct Replay<'a> {
     /// The validated config.
     pub config: &'a TuningConfig,
     /// The telemetry file.
     pub telemetry: &'a Path,
-    /// Directory for `decisions.jsonl` and `audit.jsonl`.
+    /// Directory for `decisions.jsonl` and `audit/`.
     pub out_dir: &'a Path,
     /// Where the state file goes.
     pub state_file: PathBuf,
@@ -69,7 +83,9 @@ pub struct ReplayReport {
     pub final_params: Vec<(String, f64)>,
     /// Names and initial values.
     pub initial_params: Vec<(String, f64)>,
-    /// Files written.
+    /// Events written to the audit log.
+    pub audit_events: u64,
+    /// Files (and the audit log directory) written.
     pub outputs: Vec<PathBuf>,
     /// Wall time.
     pub elapsed: Duration,
@@ -165,7 +181,20 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
         crate::output::prepare_dir(dir)?;
     }
     let mut decisions = OutputFile::create(&replay.out_dir.join(DECISIONS_FILE))?;
-    let mut audit = audit_log::create(replay.out_dir)?;
+    let audit_dir = StagedDir::create(
+        &replay.out_dir.join(audit_log::DIR_NAME),
+        audit_log::is_replaceable,
+    )?;
+    let mut audit = RunLog::open(
+        audit_dir.path(),
+        AuditLogOptions {
+            fsync: FsyncPolicy::Never,
+            max_pending_events: LOG_BATCH,
+            ..AuditLogOptions::default()
+        },
+        LOG_QUEUE,
+        WhenFull::Wait,
+    )?;
 
     let read_error = |e| CliError::read(replay.telemetry, e);
     let mut tally = Tally::default();
@@ -191,7 +220,7 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
     let clock = ManualClock::new(first.and_then(|(_, d)| d.timestamp_us).unwrap_or(0));
     let mut engine =
         AdaptiveEngine::with_clock(config.engine.clone(), config.initial(), clock.clone())?;
-    audit_log::drain(&engine, audit.as_mut(), |e| {
+    audit.drain(&engine, |e| {
         tally.event(e);
         Ok(())
     })?;
@@ -235,15 +264,19 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
                 skip(reader.bad(None, format!("refused by the engine: {e}")))?;
             }
         }
-        audit_log::drain(&engine, audit.as_mut(), |e| {
+        audit.drain(&engine, |e| {
             tally.event(e);
             Ok(())
         })?;
     }
 
-    let state = crate::state::write(&replay.state_file, &config.params, &engine)?;
-    let mut outputs = vec![decisions.commit()?, audit.commit()?, state];
-    outputs.dedup();
+    let logged = audit.finish(&engine, |e| {
+        tally.event(e);
+        Ok(())
+    })?;
+    let mut store = StateStore::new(&replay.state_file, 0);
+    let state = crate::state::save(&mut store, &mut engine)?;
+    let outputs = vec![decisions.commit()?, audit_dir.commit()?, state];
     let names = config.params.iter().map(|p| p.name.clone());
     let final_live = engine.executor().snapshot().params;
     Ok(ReplayReport {
@@ -253,6 +286,7 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
         engine: engine.stats(),
         final_params: names.clone().zip(final_live.iter().copied()).collect(),
         initial_params: names.zip(config.initial().iter().copied()).collect(),
+        audit_events: logged.forwarded,
         outputs,
         elapsed: started.elapsed(),
     })
@@ -315,6 +349,7 @@ impl fmt::Display for ReplayReport {
         for ((name, start), (_, end)) in self.initial_params.iter().zip(&self.final_params) {
             writeln!(f, "    {name:<16} {} -> {}", short(*start), short(*end))?;
         }
+        writeln!(f, "  audit log        {} events", self.audit_events)?;
         for path in &self.outputs {
             writeln!(f, "  wrote            {}", path.display())?;
         }

@@ -1,87 +1,45 @@
-//! The state file a run leaves behind: where the tuning ended, by name.
+//! The state file a run leaves behind: `hotpath_durable`'s
+//! [`GovernedState`] (format `hotpath-state/1`), holding the executor's
+//! exported state (live parameters and generation, centre, baseline,
+//! safe-mode latches, rate/flip/budget windows, rollback counters, the next
+//! audit seq) and the engine's (SPSA iteration, RNG position, calibrated
+//! gains), written atomically by a [`StateStore`] (temporary file, fsync,
+//! rename, directory fsync).
 //!
-//! **Seam:** this is the CLI's own summary of the engine's state. When the
-//! core crate's state export/restore lands, [`write`] is the one function to
-//! switch over to it.
+//! Parameters are stored by index, in the order of the config's
+//! `[[param]]` tables. The demo restores it with `--resume`; a service
+//! embedding `hotpath` restores it as the root README's "Durability"
+//! section shows.
 
-use crate::config::ParamSpec;
-use crate::output::OutputFile;
 use crate::CliError;
-use hotpath::{AdaptiveEngine, EngineStats, ExecutorStats, SpsaCheckpoint};
-use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
-use std::path::{Path, PathBuf};
+use hotpath::{AdaptiveEngine, Clock};
+use hotpath_durable::state::{GovernedState, StateStore};
+use std::path::PathBuf;
 
 /// The file name used inside an output directory.
 pub const FILE_NAME: &str = "state.json";
 
-/// Values keyed by parameter name, in index order.
-struct Named<'a> {
-    params: &'a [ParamSpec],
-    values: &'a [f64],
+/// The governed state of `engine` and its executor, now.
+pub fn governed<C: Clock>(engine: &mut AdaptiveEngine<C>) -> GovernedState {
+    let engine_state = engine.export_state();
+    GovernedState::new(engine.executor_mut().export_state(), Some(engine_state))
 }
 
-impl Serialize for Named<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.params.len()))?;
-        for (p, v) in self.params.iter().zip(self.values) {
-            map.serialize_entry(&p.name, v)?;
-        }
-        map.end()
-    }
-}
-
-#[derive(Serialize)]
-struct State<'a> {
-    format: &'static str,
-    /// The live configuration.
-    params: Named<'a>,
-    generation: u64,
-    /// The committed centre (equal to `params` unless a probe is live).
-    centre: Named<'a>,
-    centre_generation: u64,
-    baseline: Option<Named<'a>>,
-    safe_mode: Vec<String>,
-    spsa: SpsaCheckpoint,
-    engine_stats: EngineStats,
-    executor_stats: ExecutorStats,
-}
-
-/// Writes the engine's state to `path` (atomically).
-pub fn write<C: hotpath::Clock>(
-    path: &Path,
-    params: &[ParamSpec],
-    engine: &AdaptiveEngine<C>,
+/// Saves `engine`'s state through `store` now; returns the file's path.
+pub fn save<C: Clock>(
+    store: &mut StateStore,
+    engine: &mut AdaptiveEngine<C>,
 ) -> Result<PathBuf, CliError> {
-    let executor = engine.executor();
-    let live = executor.snapshot();
-    let baseline = executor.baseline().map(|b| b.snapshot.params.clone());
-    let state = State {
-        format: "hotpath-cli/state/v0",
-        params: Named {
-            params,
-            values: &live.params,
-        },
-        generation: live.generation,
-        centre: Named {
-            params,
-            values: executor.centre(),
-        },
-        centre_generation: executor.centre_generation(),
-        baseline: baseline.as_deref().map(|values| Named { params, values }),
-        safe_mode: executor
-            .control_safety()
-            .reasons()
-            .iter()
-            .map(|r| r.to_string())
-            .collect(),
-        spsa: engine.spsa().checkpoint(),
-        engine_stats: engine.stats(),
-        executor_stats: executor.stats(),
-    };
-    let mut out = OutputFile::create(path)?;
-    let json = serde_json::to_vec_pretty(&state).map_err(|e| CliError::write(path, e.into()))?;
-    out.write_all(&json)?;
-    out.write_all(b"\n")?;
-    out.commit()
+    store.save(&governed(engine))?;
+    Ok(store.path().to_path_buf())
+}
+
+/// Saves `engine`'s state through `store` if it changed and the store's
+/// interval has passed on the executor's clock; returns whether it saved.
+pub fn save_if_due<C: Clock>(
+    store: &mut StateStore,
+    engine: &mut AdaptiveEngine<C>,
+) -> Result<bool, CliError> {
+    let now_us = engine.executor_mut().now_us();
+    Ok(store.save_if_due(now_us, &governed(engine))?)
 }

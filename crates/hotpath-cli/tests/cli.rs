@@ -2,8 +2,9 @@
 //! input, and the golden replay.
 //!
 //! The golden files in `tests/golden/` are what `hotpath replay` writes for
-//! `tests/data/{tuning.toml,digests.jsonl}`. After a deliberate change of
-//! the engine's decisions, regenerate them with
+//! `tests/data/{tuning.toml,digests.jsonl}` (`audit/` holds the log file,
+//! not the empty lock file). After a deliberate change of the engine's
+//! decisions or of the output formats, regenerate them with
 //! `HOTPATH_BLESS=1 cargo test -p hotpath-cli --test cli golden` and review
 //! the diff.
 
@@ -246,19 +247,33 @@ fn replay(out: &Path) -> Command {
     cmd
 }
 
-const OUTPUTS: [&str; 3] = ["audit.jsonl", "decisions.jsonl", "state.json"];
+const OUTPUTS: [&str; 3] = ["audit", "decisions.jsonl", "state.json"];
+/// The files compared with the golden ones.
+const GOLDEN: [&str; 3] = [
+    "audit/audit.0000000001.jsonl",
+    "decisions.jsonl",
+    "state.json",
+];
+const LOG_FILES: [&str; 2] = ["audit.0000000001.jsonl", "audit.lock"];
+
+fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
 
 #[test]
 fn golden_replay_is_byte_identical_run_to_run_and_to_the_checked_in_outputs() {
     let (a, b) = (tempdir(), tempdir());
     replay(a.path()).assert().success().stdout(
         contains("500 read, 500 used, 0 skipped")
-            .and(contains("rollbacks        1 (regressions 1)")),
+            .and(contains("rollbacks        1 (regressions 1)"))
+            .and(contains("audit log        253 events")),
     );
     replay(b.path()).assert().success();
     assert_eq!(listing(a.path()), OUTPUTS);
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    for name in OUTPUTS {
+    assert_eq!(listing(&a.path().join("audit")), LOG_FILES);
+    for name in GOLDEN {
         let first = fs::read(a.path().join(name)).expect("output");
         assert_eq!(
             first,
@@ -266,12 +281,43 @@ fn golden_replay_is_byte_identical_run_to_run_and_to_the_checked_in_outputs() {
             "{name} differs between runs"
         );
         if std::env::var_os("HOTPATH_BLESS").is_some() {
-            fs::write(golden.join(name), &first).expect("bless");
+            let path = golden(name);
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).expect("golden directory");
+            }
+            fs::write(path, &first).expect("bless");
         }
-        let expected =
-            fs::read(golden.join(name)).expect("golden file (HOTPATH_BLESS=1 writes it)");
+        let expected = fs::read(golden(name)).expect("golden file (HOTPATH_BLESS=1 writes it)");
         assert!(first == expected, "{name} differs from tests/golden/{name}; rerun with HOTPATH_BLESS=1 if the change is intended");
     }
+}
+
+#[test]
+fn replay_replaces_its_earlier_outputs_but_nothing_else() {
+    let dir = tempdir();
+    replay(dir.path()).assert().success();
+    // The same directory again: the log is replaced, not appended to.
+    replay(dir.path()).assert().success();
+    assert_eq!(listing(dir.path()), OUTPUTS);
+    assert_eq!(listing(&dir.path().join("audit")), LOG_FILES);
+    assert_eq!(
+        fs::read(dir.path().join(GOLDEN[0])).expect("log"),
+        fs::read(golden(GOLDEN[0])).expect("golden")
+    );
+    // An `audit` directory that is not a log is not replaced.
+    let other = tempdir();
+    let notes = other.path().join("audit");
+    fs::create_dir(&notes).expect("mkdir");
+    write(&notes, "notes.txt", "mine");
+    replay(other.path())
+        .assert()
+        .code(1)
+        .stderr(contains(format!(
+            "error: output directory {}: exists and is not an earlier output of this command",
+            notes.display()
+        )));
+    assert_eq!(listing(other.path()), ["audit"]);
+    assert_eq!(listing(&notes), ["notes.txt"]);
 }
 
 #[test]
@@ -437,7 +483,8 @@ fn empty_telemetry_gives_empty_decisions() {
         fs::read(dir.path().join("out/decisions.jsonl")).expect("decisions"),
         b""
     );
-    let audit = fs::read_to_string(dir.path().join("out/audit.jsonl")).expect("audit");
+    let audit =
+        fs::read_to_string(dir.path().join("out/audit/audit.0000000001.jsonl")).expect("audit");
     assert_eq!(
         audit.lines().count(),
         2,
@@ -499,7 +546,7 @@ fn replay_defaults_to_the_configs_output_section() {
         .success();
     assert_eq!(
         listing(&dir.path().join("runs/today")),
-        ["audit.jsonl", "decisions.jsonl"]
+        ["audit", "decisions.jsonl"]
     );
     assert!(dir.path().join("state/now.json").is_file());
     // Neither --out nor [output]: say what to do.
@@ -516,45 +563,223 @@ fn replay_defaults_to_the_configs_output_section() {
         ));
 }
 
-// ---------------------------------------------------------------- audit show
+// ---------------------------------------------------------------- audit
 
+/// The golden replay's audit log (a directory).
 fn golden_audit() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/audit.jsonl")
+    golden("audit")
+}
+
+fn golden_log_lines() -> Vec<String> {
+    fs::read_to_string(golden(GOLDEN[0]))
+        .expect("golden")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A copy of the golden log, with its lines changed by `edit`.
+fn edited_log(dir: &Path, edit: impl FnOnce(&mut Vec<String>)) -> PathBuf {
+    let log = dir.join("audit");
+    fs::create_dir_all(&log).expect("mkdir");
+    let mut lines = golden_log_lines();
+    edit(&mut lines);
+    let mut text = lines.join("\n");
+    text.push('\n');
+    write(&log, "audit.0000000001.jsonl", &text);
+    log
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[test]
+fn audit_verify_accepts_a_sound_log_in_every_spelling() {
+    let expected = "OK: 253 events in 1 file, seq 0..=252, head ";
+    let dir = stdout_of(hotpath().arg("audit").arg("verify").arg(golden_audit()));
+    assert!(
+        dir.starts_with(&format!("{}: {expected}", golden_audit().display())),
+        "{dir}"
+    );
+    assert_eq!(dir.lines().count(), 1, "{dir}");
+    // The head is the last line's hash.
+    let last = golden_log_lines().pop().expect("a line");
+    let head = dir.trim_end().rsplit(' ').next().expect("head");
+    assert!(last.ends_with(&format!(",\"hash\":\"{head}\"}}")), "{dir}");
+    // One file, or the run's output directory.
+    let file = stdout_of(hotpath().arg("audit").arg("verify").arg(golden(GOLDEN[0])));
+    assert!(file.contains(expected), "{file}");
+    let run = stdout_of(
+        hotpath()
+            .arg("audit")
+            .arg("verify")
+            .arg(golden("").as_path()),
+    );
+    assert!(run.contains(expected), "{run}");
+}
+
+#[test]
+fn audit_verify_names_the_tampered_line() {
+    let file = "audit.0000000001.jsonl";
+    type Edit = fn(&mut Vec<String>);
+    let cases: [(&str, Edit, &str); 5] = [
+        (
+            "a byte edited",
+            |lines| {
+                lines[16] = lines[16].replacen("\"timestamp_us\":", "\"timestamp_us\":1", 1);
+            },
+            ":17: hash mismatch: the line states",
+        ),
+        (
+            "a digit of a parameter changed",
+            |lines| {
+                let i = lines[40].find("\"params\":[").expect("params") + 11;
+                let digit = lines[40].as_bytes()[i];
+                let other = if digit == b'9' { "8" } else { "9" };
+                lines[40].replace_range(i..=i, other);
+            },
+            ":41: hash mismatch",
+        ),
+        (
+            "a line deleted",
+            |lines| {
+                lines.remove(29);
+            },
+            ":30: broken link: prev is",
+        ),
+        (
+            "two lines swapped",
+            |lines| lines.swap(99, 100),
+            ":100: broken link",
+        ),
+        (
+            "the last line cut short",
+            |lines| {
+                let last = lines.pop().expect("a line");
+                lines.push(last[..last.len() / 2].to_string());
+            },
+            ":253: malformed line",
+        ),
+    ];
+    for (what, edit, expected) in cases {
+        eprintln!("case: {what}");
+        let dir = tempdir();
+        let log = edited_log(dir.path(), edit);
+        hotpath()
+            .arg("audit")
+            .arg("verify")
+            .arg(&log)
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(contains(format!(
+                "error: {}{expected}",
+                log.join(file).display()
+            )))
+            .stderr(predicate::function(|e: &str| e.lines().count() == 1));
+    }
+}
+
+#[test]
+fn audit_verify_detects_a_byte_edited_in_a_replays_own_log() {
+    let dir = tempdir();
+    replay(dir.path()).assert().success();
+    hotpath()
+        .arg("audit")
+        .arg("verify")
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(contains("OK: 253 events"));
+    let path = dir.path().join(GOLDEN[0]);
+    let mut bytes = fs::read(&path).expect("log");
+    // Line 120: one byte of its event, `generation` one higher.
+    let start = bytes
+        .split(|&b| b == b'\n')
+        .take(119)
+        .map(|l| l.len() + 1)
+        .sum::<usize>();
+    let at = start
+        + bytes[start..]
+            .windows(13)
+            .position(|w| w == b"\"generation\":")
+            .expect("generation")
+        + 13;
+    bytes[at] = if bytes[at] == b'9' {
+        b'8'
+    } else {
+        bytes[at] + 1
+    };
+    fs::write(&path, bytes).expect("tamper");
+    hotpath()
+        .arg("audit")
+        .arg("verify")
+        .arg(dir.path().join("audit"))
+        .assert()
+        .code(1)
+        .stderr(contains(format!(
+            "error: {}:120: hash mismatch",
+            path.display()
+        )));
+}
+
+#[test]
+fn audit_verify_reports_missing_and_foreign_files() {
+    hotpath()
+        .args(["audit", "verify", "/nonexistent/audit"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "error: cannot read /nonexistent/audit: No such file",
+        ));
+    let dir = tempdir();
+    let plain = write(dir.path(), "audit.jsonl", "{}\n");
+    hotpath()
+        .arg("audit")
+        .arg("verify")
+        .arg(&plain)
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "is not an audit log file (audit.NNNNNNNNNN.jsonl)",
+        ));
+    for command in ["verify", "show"] {
+        hotpath()
+            .args(["audit", command])
+            .arg(dir.path())
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(contains(format!(
+                "error: no audit log in {}: it holds no audit.NNNNNNNNNN.jsonl files",
+                dir.path().display()
+            )));
+    }
+    hotpath()
+        .args(["audit", "verify", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("head hash"));
 }
 
 #[test]
 fn audit_show_prints_every_event_or_a_filtered_few() {
-    let all = hotpath()
-        .arg("audit")
-        .arg("show")
-        .arg(golden_audit())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let all = String::from_utf8(all).expect("utf-8");
-    let events = fs::read_to_string(golden_audit())
-        .expect("golden")
-        .lines()
-        .count();
-    assert_eq!(all.lines().count(), events);
+    let all = stdout_of(hotpath().arg("audit").arg("show").arg(golden_audit()));
+    assert_eq!(all.lines().count(), golden_log_lines().len());
     assert!(
         all.starts_with("#0 t=1100000µs gen=0 started with [64.0, 4.0]\n"),
         "{all}"
     );
 
-    let rolled = hotpath()
-        .arg("audit")
-        .arg("show")
-        .arg(golden_audit())
-        .args(["--type", "rolled-back,baseline-set"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let rolled = String::from_utf8(rolled).expect("utf-8");
+    let rolled = stdout_of(
+        hotpath()
+            .arg("audit")
+            .arg("show")
+            .arg(golden_audit())
+            .args(["--type", "rolled-back,baseline-set"]),
+    );
     assert_eq!(rolled.lines().count(), 2, "{rolled}");
     assert!(
         rolled
@@ -564,19 +789,15 @@ fn audit_show_prints_every_event_or_a_filtered_few() {
         "{rolled}"
     );
 
-    let window = hotpath()
-        .arg("audit")
-        .arg("show")
-        .arg(golden_audit())
-        .args([
-            "--since", "2000000", "--until", "3000000", "--type", "applied",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let window = String::from_utf8(window).expect("utf-8");
+    let window = stdout_of(
+        hotpath()
+            .arg("audit")
+            .arg("show")
+            .arg(golden_audit())
+            .args([
+                "--since", "2000000", "--until", "3000000", "--type", "applied",
+            ]),
+    );
     assert!(!window.is_empty());
     for line in window.lines() {
         let t: u64 = line
@@ -589,38 +810,41 @@ fn audit_show_prints_every_event_or_a_filtered_few() {
             "{line}"
         );
     }
+
+    // A single file and the run's directory read the same.
+    let file = stdout_of(hotpath().arg("audit").arg("show").arg(golden(GOLDEN[0])));
+    assert_eq!(file, all);
+    let run = stdout_of(hotpath().arg("audit").arg("show").arg(golden("").as_path()));
+    assert_eq!(run, all);
 }
 
 #[test]
-fn audit_show_rejects_bad_logs_with_the_line() {
+fn audit_show_stops_at_a_line_that_does_not_verify() {
     let dir = tempdir();
-    let first = fs::read_to_string(golden_audit())
-        .expect("golden")
-        .lines()
-        .next()
-        .map(str::to_string)
-        .expect("one event");
-    let log = write(
-        dir.path(),
-        "audit.jsonl",
-        &format!("{first}\n{{\"seq\":1}}\n"),
-    );
+    let log = edited_log(dir.path(), |lines| {
+        lines.truncate(3);
+        lines[2] = lines[2].replacen("\"seq\":2", "\"seq\":7", 1);
+    });
     hotpath()
         .arg("audit")
         .arg("show")
         .arg(&log)
         .assert()
         .code(1)
-        .stdout(contains("#0 t="))
+        .stdout(
+            contains("#0 t=")
+                .and(contains("#1 t="))
+                .and(contains("#2 t=").not()),
+        )
         .stderr(contains(format!(
-            "error: {}:2: not an audit event",
-            log.display()
+            "error: {}:3: hash mismatch",
+            log.join("audit.0000000001.jsonl").display()
         )));
     hotpath()
-        .args(["audit", "show", "/nonexistent/audit.jsonl"])
+        .args(["audit", "show", "/nonexistent/audit"])
         .assert()
         .code(1)
-        .stderr(contains("cannot read /nonexistent/audit.jsonl"));
+        .stderr(contains("cannot read /nonexistent/audit"));
     hotpath()
         .args(["audit", "show", "x", "--type", "bogus"])
         .assert()
@@ -665,19 +889,89 @@ fn demo_runs_for_five_seconds_and_leaves_its_audit_log_and_state() {
     }
     // Not a terminal: plain lines, no escape sequences.
     assert!(!stdout.contains('\x1b'), "{stdout}");
-    assert_eq!(listing(&out), ["audit.jsonl", "state.json"]);
+    assert!(stdout.contains("chain verified: "), "{stdout}");
+    assert_eq!(listing(&out), ["audit", "state.json"]);
+    assert_eq!(listing(&out.join("audit")), LOG_FILES);
     let state: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("state.json")).expect("state")).expect("json");
-    assert!(state["params"]["linger_ms"].is_f64(), "{state}");
+    assert_eq!(state["format"], "hotpath-state/1", "{state}");
+    assert!(state["executor"]["live"]["params"][1].is_f64(), "{state}");
+    assert!(state["engine"]["spsa"]["iteration"].is_u64(), "{state}");
+    let verified = stdout_of(hotpath().arg("audit").arg("verify").arg(out.join("audit")));
+    assert!(
+        verified.contains(": OK: ") && verified.contains("seq 0..="),
+        "{verified}"
+    );
     hotpath()
         .arg("audit")
         .arg("show")
-        .arg(out.join("audit.jsonl"))
+        .arg(&out)
         .arg("--type")
         .arg("rolled-back")
         .assert()
         .success()
         .stdout(contains("ROLLED BACK (Manual)"));
+    let first_run_events = log_events(&out);
+
+    // A second run resumes from the saved state and continues the log.
+    let assert = hotpath()
+        .args(["demo", "--duration", "3", "--resume", "--out"])
+        .arg(&out)
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    for expected in [
+        "continuing the audit log in",
+        &format!("after seq {}", first_run_events - 1),
+        "resumed from",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+    let verified = stdout_of(hotpath().arg("audit").arg("verify").arg(&out));
+    assert!(
+        verified.contains(": OK: ") && verified.contains("seq 0..="),
+        "{verified}"
+    );
+    assert!(log_events(&out) > first_run_events);
+    let starts = stdout_of(
+        hotpath()
+            .arg("audit")
+            .arg("show")
+            .arg(&out)
+            .args(["--type", "started,restored"]),
+    );
+    let starts: Vec<&str> = starts.lines().collect();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert!(
+        starts[0].starts_with("#0 ") && starts[0].contains("started"),
+        "{starts:?}"
+    );
+    assert!(!starts[1].contains("started"), "{starts:?}");
+}
+
+/// Events in the log of the run directory `out`.
+fn log_events(out: &Path) -> u64 {
+    fs::read_to_string(out.join("audit/audit.0000000001.jsonl"))
+        .expect("log")
+        .lines()
+        .count() as u64
+}
+
+#[test]
+fn demo_resume_without_a_state_file_is_an_error() {
+    let dir = tempdir();
+    hotpath()
+        .args(["demo", "--duration", "3", "--resume", "--out"])
+        .arg(dir.path())
+        .timeout(std::time::Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stderr(contains("--resume: there is no state file").and(contains("state.json")));
+    assert_eq!(listing(dir.path()), Vec::<String>::new());
 }
 
 #[test]

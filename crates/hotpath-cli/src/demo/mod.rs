@@ -18,21 +18,37 @@
 //!    initial settings back, to measure them under the same peak load.
 //!
 //! The summary compares the initial and tuned settings under each load.
-//! The audit log (`audit.jsonl`, including the closing rollback) and the
-//! state as tuned (`state.json`, written before the comparison) go to
-//! `--out`. The engine's settings are the embedded `tuning.toml`, read like
-//! any config, with `--preset` and `--seed` applied on top.
+//! The engine's settings are the embedded `tuning.toml`, read like any
+//! config, with `--preset` and `--seed` applied on top.
+//!
+//! In `--out` the demo keeps what a governed service keeps:
+//!
+//! * `audit/`: a `hotpath_durable` audit log (group commit every 10 ms, the
+//!   library's default) holding every decision, the closing rollback
+//!   included. A log left by an earlier run is continued, not replaced: the
+//!   new run's events carry on its sequence numbers, generations and hash
+//!   chain (a torn final line left by a crash is cut and reported).
+//! * `state.json`: the governed state ([`crate::state`]), saved at most
+//!   once a second while tuning and once more when tuning ends (the state
+//!   as tuned: the closing comparison measures, it does not tune).
+//!   `--resume` restores it, as a restarted service would.
 
 mod view;
 mod workload;
 
+use crate::audit_log::{self, RunLog, WhenFull};
 use crate::cli::DemoArgs;
 use crate::config::{self, Override};
 use crate::report::{Breakdown, Tally};
-use crate::{audit_log, state, CliError};
-use hotpath::{AdaptiveEngine, Clock, SystemClock, TelemetryDigest};
+use crate::{state, CliError};
+use hotpath::{
+    AdaptiveEngine, AtomicConfig, Clock, EngineError, SafetyExecutor, SystemClock, TelemetryDigest,
+};
+use hotpath_durable::state::{GovernedState, StateStore};
+use hotpath_durable::AuditLogOptions;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use view::{Status, View};
 use workload::Pipeline;
@@ -49,6 +65,8 @@ const COMPARE_SETTLE: Duration = Duration::from_millis(500);
 /// up) are not fed to the engine.
 const WARM_UP: Duration = Duration::from_millis(500);
 const DEMO_CONFIG: &str = include_str!("tuning.toml");
+/// The state file is saved at most this often while tuning (µs).
+const STATE_INTERVAL_US: u64 = 1_000_000;
 
 /// When each part of the run starts and ends.
 struct Timeline {
@@ -117,8 +135,27 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let config = config::parse("demo tuning config", DEMO_CONFIG, Path::new(""), &layers)?;
     let params = &config.params;
     let clock = SystemClock::new();
-    let mut engine = AdaptiveEngine::with_clock(config.engine.clone(), config.initial(), clock)?;
-    let mut audit = audit_log::create(&args.out)?;
+    let mut store = StateStore::new(args.out.join(state::FILE_NAME), STATE_INTERVAL_US);
+    let resumed = if args.resume {
+        let state = store.load()?.ok_or_else(|| {
+            CliError::Demo(format!(
+                "--resume: there is no state file {} to resume from (run without --resume first)",
+                store.path().display()
+            ))
+        })?;
+        Some(state)
+    } else {
+        None
+    };
+    let mut audit = RunLog::open(
+        &args.out.join(audit_log::DIR_NAME),
+        AuditLogOptions::default(),
+        config.engine.audit_capacity,
+        WhenFull::Hold,
+    )?;
+    let mut engine = start_engine(&config, &audit, resumed.as_ref(), clock)?;
+    let start_generation = engine.executor().generation();
+    let start = engine.executor().centre().to_vec();
     let timeline = Timeline::new(Duration::from_secs(args.duration));
     let mut view = View::new(args.plain, args.preset.name());
     let mut tally = Tally::default();
@@ -131,6 +168,9 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let mut rate = STEADY_RATE;
     let mut last = None;
     let mut next_tick = Instant::now() + TICK;
+    for note in log_notes(&audit, resumed.as_ref(), store.path(), params) {
+        view.note(0.0, &note)?;
+    }
     view.note(
         0.0,
         &format!(
@@ -165,7 +205,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             let y = bucket.mean_ms();
             let n = bucket.records();
             if rate == STEADY_RATE {
-                if generation == 0 {
+                if generation == start_generation {
                     scores.steady_initial.add(y, n);
                 } else if at_centre && elapsed >= steady_tail {
                     scores.steady_tuned.add(y, n);
@@ -181,10 +221,11 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             tally.step(&engine.step(digest)?);
             last = Some((y, n));
         }
-        audit_log::drain(&engine, audit.as_mut(), |e| {
+        audit.drain(&engine, |e| {
             tally.event(e);
             view.event(e, params)
         })?;
+        state::save_if_due(&mut store, &mut engine)?;
         let phase = if rate == STEADY_RATE {
             "steady load"
         } else {
@@ -199,7 +240,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     }
 
     // The state as tuned, then the initial settings under the same load.
-    let state_path = state::write(&args.out.join(state::FILE_NAME), params, &engine)?;
+    let state_path = state::save(&mut store, &mut engine)?;
+    let state_saves = store.saves();
     let tuned = engine.executor().centre().to_vec();
     let tuned_tally = tally.clone();
     let iterations = engine.spsa().iteration();
@@ -230,7 +272,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             }
             last = Some((b.mean_ms(), b.records()));
         }
-        audit_log::drain(&engine, audit.as_mut(), |e| {
+        audit.drain(&engine, |e| {
             tally.event(e);
             view.event(e, params)
         })?;
@@ -253,7 +295,11 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         }
     }
     pipeline.shutdown()?;
-    let audit_path = audit.commit()?;
+    let logged = audit.finish(&engine, |e| {
+        tally.event(e);
+        view.event(e, params)
+    })?;
+    let chain = hotpath_durable::verify(&logged.dir)?;
 
     let mut out = String::new();
     let _ = writeln!(
@@ -296,7 +342,15 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         );
     }
     out.push_str("settings\n");
-    for ((p, start), end) in params.iter().zip(config.initial().iter()).zip(&tuned) {
+    if let Some(resumed) = &resumed {
+        let _ = writeln!(
+            out,
+            "  (resumed from {} at generation {}: \"initial\" is where this run started under the steady load, the baseline under the peak load)",
+            state_path.display(),
+            resumed.executor.live.generation
+        );
+    }
+    for ((p, start), end) in params.iter().zip(&start).zip(&tuned) {
         let _ = writeln!(out, "  {:<16} {start:.2} -> {end:.2}", p.name);
     }
     out.push_str("decisions\n");
@@ -323,13 +377,100 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         "  safe mode        entered {}",
         Breakdown(&tuned_tally.safe_mode)
     );
+    out.push_str("outputs\n");
     let _ = writeln!(
         out,
-        "wrote {} and {}",
-        audit_path.display(),
-        state_path.display()
+        "  audit log        {}: {} events this run; chain verified: {} events in {} file{}, seq {}, head {}",
+        logged.dir.display(),
+        logged.forwarded,
+        chain.events,
+        chain.files,
+        if chain.files == 1 { "" } else { "s" },
+        audit_log::seq_range(chain.first_seq, chain.last_seq),
+        chain.last_hash,
+    );
+    let _ = writeln!(
+        out,
+        "  state            {} (saved {state_saves} times; the state as tuned)",
+        state_path.display(),
     );
     crate::cli::print(&out)
+}
+
+/// The engine, fresh or restored from `saved` (`--resume`), on an
+/// executor that continues `audit`'s numbering and generations.
+fn start_engine(
+    config: &config::TuningConfig,
+    audit: &RunLog,
+    saved: Option<&GovernedState>,
+    clock: SystemClock,
+) -> Result<AdaptiveEngine, CliError> {
+    let logged_generation = audit.open_report().last_generation;
+    let builder = match saved {
+        Some(state) => {
+            SafetyExecutor::builder(state.config(logged_generation)).restore(state.executor.clone())
+        }
+        // A fresh start over an existing log publishes above its last
+        // generation: generations never repeat within a log.
+        None => SafetyExecutor::builder(Arc::new(AtomicConfig::with_generation(
+            config.initial(),
+            logged_generation.map_or(0, |g| g + 1),
+        ))),
+    };
+    let executor = builder
+        .guardrails(config.engine.guardrails.clone())
+        .rollback_policy(config.engine.rollback_policy)
+        .audit_capacity(config.engine.audit_capacity)
+        .audit_sequence_start(audit.next_seq())
+        .clock(clock)
+        .build()
+        .map_err(EngineError::from)?;
+    let mut engine = AdaptiveEngine::with_executor(config.engine.clone(), executor)?;
+    if let Some(engine_state) = saved.and_then(|s| s.engine.clone()) {
+        engine.restore_state(engine_state)?;
+    }
+    Ok(engine)
+}
+
+/// What the view says about the log and state found in `--out`.
+fn log_notes(
+    audit: &RunLog,
+    resumed: Option<&GovernedState>,
+    state: &Path,
+    params: &[config::ParamSpec],
+) -> Vec<String> {
+    let report = audit.open_report();
+    let mut notes = Vec::new();
+    for cut in &report.truncations {
+        notes.push(format!(
+            "audit log: cut a torn final line ({} bytes at {}:{}: {})",
+            cut.bytes,
+            cut.file.display(),
+            cut.line,
+            cut.defect
+        ));
+    }
+    if let Some(last) = report.last_seq {
+        notes.push(format!(
+            "continuing the audit log in {} after seq {last}",
+            audit.dir().display()
+        ));
+    }
+    if let Some(saved) = resumed {
+        let centre: Vec<String> = params
+            .iter()
+            .zip(saved.executor.centre.iter())
+            .map(|(p, v)| format!("{} {v:.2}", p.name))
+            .collect();
+        notes.push(format!(
+            "resumed from {} (generation {}, SPSA iteration {}): {}",
+            state.display(),
+            saved.executor.live.generation,
+            saved.engine.as_ref().map_or(0, |e| e.spsa.iteration),
+            centre.join(", "),
+        ));
+    }
+    notes
 }
 
 fn names(config: &config::TuningConfig) -> String {
