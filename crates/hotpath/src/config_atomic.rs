@@ -145,6 +145,7 @@ impl AtomicConfig {
     }
 
     /// The generation most recently published: one atomic load.
+    #[inline]
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }

@@ -33,6 +33,7 @@ pub struct ParamVec(SmallVec<[f64; INLINE_PARAMS]>);
 // SmallVec's own `Clone` goes element by element through `Extend`; a
 // vector of `f64` is copied in one `memcpy` (this is on every apply).
 impl Clone for ParamVec {
+    #[inline]
     fn clone(&self) -> Self {
         Self::from_slice(self)
     }
@@ -45,6 +46,7 @@ impl ParamVec {
     }
 
     /// Copies `values` into a new vector.
+    #[inline]
     pub fn from_slice(values: &[f64]) -> Self {
         Self(SmallVec::from_slice(values))
     }
@@ -55,6 +57,7 @@ impl ParamVec {
     }
 
     /// Overwrites `self` with `values`, reusing the inline storage.
+    #[inline]
     pub fn copy_from(&mut self, values: &[f64]) {
         if self.0.len() == values.len() {
             self.0.copy_from_slice(values);
@@ -99,12 +102,14 @@ impl ParamVec {
 
 impl Deref for ParamVec {
     type Target = [f64];
+    #[inline]
     fn deref(&self) -> &[f64] {
         &self.0
     }
 }
 
 impl DerefMut for ParamVec {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [f64] {
         &mut self.0
     }
