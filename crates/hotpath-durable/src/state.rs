@@ -314,6 +314,20 @@ mod tests {
             .expect("valid")
     }
 
+    /// An executor at 0.55 after one update from its baseline 0.5.
+    fn tuned_executor() -> SafetyExecutor<ManualClock> {
+        let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+        let mut ex = executor(config);
+        ex.set_baseline().expect("baseline");
+        ex.apply(Proposal::Update {
+            iteration: 1,
+            delta: ParamVec::from_slice(&[0.05]),
+            gradient_estimate: ParamVec::new(),
+        })
+        .expect("apply");
+        ex
+    }
+
     #[test]
     fn missing_corrupt_and_incompatible_files_are_told_apart() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -357,15 +371,7 @@ mod tests {
     fn shutdown_keeps_the_tuned_config_unless_asked() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = StateStore::new(dir.path().join("state.json"), 0);
-        let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
-        let mut ex = executor(config);
-        ex.set_baseline().expect("baseline");
-        ex.apply(Proposal::Update {
-            iteration: 1,
-            delta: ParamVec::from_slice(&[0.05]),
-            gradient_estimate: ParamVec::new(),
-        })
-        .expect("apply");
+        let mut ex = tuned_executor();
         assert!(
             shutdown(&mut ex, None, &mut store, ShutdownPolicy::default())
                 .expect("shutdown")
@@ -391,15 +397,7 @@ mod tests {
     fn a_restored_executor_keeps_generation_baseline_and_latch() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = StateStore::new(dir.path().join("state.json"), 0);
-        let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
-        let mut ex = executor(config);
-        ex.set_baseline().expect("baseline");
-        ex.apply(Proposal::Update {
-            iteration: 1,
-            delta: ParamVec::from_slice(&[0.05]),
-            gradient_estimate: ParamVec::new(),
-        })
-        .expect("apply");
+        let mut ex = tuned_executor();
         ex.freeze();
         shutdown(&mut ex, None, &mut store, ShutdownPolicy::default()).expect("shutdown");
         drop(ex);
