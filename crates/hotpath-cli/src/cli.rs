@@ -121,8 +121,8 @@ pub struct ReplayArgs {
     /// The recorded telemetry (JSON Lines, one digest per line)
     #[arg(long, value_name = "FILE")]
     pub telemetry: PathBuf,
-    /// Output directory (created if missing) [default: the config's
-    /// [output] audit_dir]
+    /// Output directory (created if missing); defaults to the config's
+    /// `audit_dir` in its `output` section
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Skip malformed or out-of-order telemetry lines, counting them,

@@ -26,8 +26,8 @@
 //! # Who may write
 //!
 //! `AtomicConfig` has no public method that changes it. The only write path
-//! is a [`ConfigWriter`] handle, which is crate-private and which
-//! [`AtomicConfig::claim_writer`] hands out at most once at a time per
+//! is a `ConfigWriter` handle, which is crate-private and which
+//! `AtomicConfig::claim_writer` hands out at most once at a time per
 //! configuration (an `AtomicBool` claim, released when the handle drops).
 //! [`SafetyExecutor`](crate::SafetyExecutor) claims it on construction, so
 //! the executor is the sole writer: a second executor on the same config is

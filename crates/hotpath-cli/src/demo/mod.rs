@@ -1,6 +1,6 @@
 //! `hotpath demo`: the engine tuning a live, in-process workload.
 //!
-//! The service is the batching pipeline of [`workload`]: a producer thread
+//! The service is the batching pipeline of `workload`: a producer thread
 //! reads `batch_size` and `linger_ms` through a [`hotpath::ConfigReader`]
 //! and sender threads do real work on every record. The control loop (this
 //! thread) measures the mean latency per record every 100 ms, separately
