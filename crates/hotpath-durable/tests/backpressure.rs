@@ -57,6 +57,21 @@ struct FaultySink {
     faults: Faults,
 }
 
+/// A log on `dir` whose file sink misbehaves as `faults` says.
+fn open_faulty(
+    dir: &std::path::Path,
+    options: AuditLogOptions,
+    queue: &Arc<AuditQueue>,
+    faults: &Faults,
+) -> AuditLog {
+    let faults = faults.clone();
+    AuditLog::open_with(dir, options, Arc::clone(queue), move |inner| FaultySink {
+        inner,
+        faults,
+    })
+    .unwrap()
+}
+
 fn disk_full() -> io::Error {
     io::Error::new(
         io::ErrorKind::StorageFull,
@@ -186,14 +201,7 @@ impl Rig {
             retry_backoff_max: Duration::from_millis(10),
             ..AuditLogOptions::default()
         };
-        let sink_faults = faults.clone();
-        let log = AuditLog::open_with(dir.path(), options, Arc::clone(&queue), move |inner| {
-            FaultySink {
-                inner,
-                faults: sink_faults,
-            }
-        })
-        .unwrap();
+        let log = open_faulty(dir.path(), options, &queue, &faults);
         Self {
             executor,
             clock,
@@ -406,19 +414,12 @@ fn shutdown_reports_what_a_dead_disk_kept_it_from_writing() {
     let queue = Arc::new(AuditQueue::new(64));
     let faults = Faults::new();
     faults.set(Mode::Fail);
-    let sink_faults = faults.clone();
     let options = AuditLogOptions {
         shutdown_timeout: Duration::from_millis(50),
         retry_backoff_max: Duration::from_millis(5),
         ..AuditLogOptions::default()
     };
-    let log = AuditLog::open_with(dir.path(), options, Arc::clone(&queue), move |inner| {
-        FaultySink {
-            inner,
-            faults: sink_faults,
-        }
-    })
-    .unwrap();
+    let log = open_faulty(dir.path(), options, &queue, &faults);
     for seq in 0..5 {
         let event = AuditEvent {
             seq,
@@ -451,18 +452,11 @@ fn shutdown_does_not_wait_for_a_hung_disk_and_the_directory_stays_locked() {
     let queue = Arc::new(AuditQueue::new(64));
     let faults = Faults::new();
     faults.set(Mode::Stall(Duration::from_millis(800)));
-    let sink_faults = faults.clone();
     let options = AuditLogOptions {
         shutdown_timeout: Duration::from_millis(50),
         ..AuditLogOptions::default()
     };
-    let log = AuditLog::open_with(dir.path(), options, Arc::clone(&queue), move |inner| {
-        FaultySink {
-            inner,
-            faults: sink_faults,
-        }
-    })
-    .unwrap();
+    let log = open_faulty(dir.path(), options, &queue, &faults);
     let event = AuditEvent {
         seq: 0,
         timestamp_us: 0,
