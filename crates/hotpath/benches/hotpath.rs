@@ -95,8 +95,19 @@ fn executor(
         .build()
         .expect("bench guardrails are valid");
     let audit = Arc::clone(executor.audit_queue());
-    while audit.try_dequeue().is_some() {}
+    while take_event(&audit) {}
     (executor, clock, config, audit)
+}
+
+/// Takes one audit event the way a consumer that keeps up does (the
+/// durable log): read in place, no copy out. `true` if there was one.
+#[inline(always)]
+fn take_event(audit: &AuditQueue) -> bool {
+    audit
+        .try_dequeue_with(|event| {
+            black_box(event);
+        })
+        .is_some()
 }
 
 /// Drives an executor the way the benchmarks do: one accepted `Update` of
@@ -155,9 +166,7 @@ impl Driver {
     fn apply_and_drain(&mut self) -> bool {
         let proposal = self.next_proposal();
         let published = self.executor.apply(proposal).is_ok();
-        while let Some(event) = self.audit.try_dequeue() {
-            black_box(&event);
-        }
+        while take_event(&self.audit) {}
         published
     }
 }
@@ -475,7 +484,8 @@ fn reads_under_writer(c: &mut Criterion, name: &str, pace: Option<Duration>) {
 ///
 /// Unless noted, the audit queue is drained by the benchmarking thread
 /// itself: every apply below produces exactly one event, so each iteration
-/// does exactly one `try_dequeue`, whose cost `audit_queue/enqueue_dequeue`
+/// takes exactly one event (in place, `take_event`), whose cost with the
+/// executor's in-place enqueue `audit_queue/in_place_enqueue_dequeue`
 /// measures on its own.
 fn apply(c: &mut Criterion) {
     let mut group = c.benchmark_group("apply");
@@ -490,7 +500,7 @@ fn apply(c: &mut Criterion) {
     let accepted_same_thread = |driver: &mut Driver| {
         let proposal = driver.next_proposal();
         let receipt = driver.executor.apply(proposal);
-        black_box(&driver.audit.try_dequeue());
+        take_event(&driver.audit);
         black_box(&receipt);
     };
     let check_all_accepted = |driver: &Driver, config: &AtomicConfig, ran: bool| {
@@ -541,7 +551,7 @@ fn apply(c: &mut Criterion) {
         ran = true;
         b.iter_batched(
             || {
-                while driver.audit.try_dequeue().is_some() {}
+                while take_event(&driver.audit) {}
                 driver.iteration += 1;
                 Proposal::Update {
                     iteration: driver.iteration,
@@ -557,7 +567,7 @@ fn apply(c: &mut Criterion) {
             BatchSize::NumIterations(1024),
         )
     });
-    while driver.audit.try_dequeue().is_some() {}
+    while take_event(&driver.audit) {}
     check_all_accepted(&driver, &config, ran);
 
     // Accepted, audit queue drained by a consumer thread spinning on the
@@ -567,11 +577,8 @@ fn apply(c: &mut Criterion) {
     // at full apply speed. Refusals (queue full) are reported, not fatal.
     let (mut driver, _config) = Driver::with_audit_capacity(permissive(), 1 << 16);
     let audit = Arc::clone(&driver.audit);
-    let consumer = move || {
-        Background::spawn_consumer("apply: audit_consumer", move || {
-            black_box(&audit.try_dequeue()).is_some()
-        })
-    };
+    let consumer =
+        move || Background::spawn_consumer("apply: audit_consumer", move || take_event(&audit));
     let ran = bench_under(
         &mut group,
         "accepted_drain_consumer_thread",
@@ -608,7 +615,7 @@ fn apply(c: &mut Criterion) {
         b.iter(|| {
             let proposal = driver.next_proposal();
             black_box(&driver.executor.apply(proposal));
-            black_box(&driver.audit.try_dequeue());
+            take_event(&driver.audit);
         })
     });
     if ran {
@@ -632,7 +639,7 @@ fn apply(c: &mut Criterion) {
         b.iter(|| {
             let proposal = driver.proposal_after(0);
             black_box(&driver.executor.apply(proposal));
-            black_box(&driver.audit.try_dequeue());
+            take_event(&driver.audit);
         })
     });
     if ran {
@@ -668,8 +675,9 @@ fn audit_queue(c: &mut Criterion) {
         std::mem::size_of::<Proposal>()
     );
 
-    // The same event moves in and out: no clone, no allocation, just the
-    // queue (and the moves of the event in and out of its slot).
+    // The seed's by-value API: the same event moves in, and a copy of it
+    // comes out (`try_dequeue` clones the slot's event, which stays for
+    // the next in-place writer); no allocation at 16 parameters.
     let queue = AuditQueue::new(DEFAULT_AUDIT_CAPACITY);
     let mut slot = Some(event.clone());
     group.bench_function("enqueue_dequeue", |b| {
@@ -683,7 +691,50 @@ fn audit_queue(c: &mut Criterion) {
         })
     });
 
-    // As the executor does it: building the event clones two ParamVecs.
+    // As the executor does it: the event is written in place into the
+    // slot (reusing the vectors of the `Applied` event already there) and
+    // the consumer reads it in place; `black_box` on the reference makes
+    // the event observable without copying it out.
+    group.bench_function("in_place_enqueue_dequeue", |b| {
+        b.iter(|| {
+            let written = queue.enqueue_with(|event| {
+                event.seq = 1;
+                event.timestamp_us = 1_000;
+                event.generation = 1;
+                match &mut event.details {
+                    AuditDetails::Applied {
+                        kind,
+                        correlation_id,
+                        previous_generation,
+                        delta: d,
+                        params: p,
+                    } => {
+                        *kind = ProposalKind::Update;
+                        *correlation_id = 1;
+                        *previous_generation = 0;
+                        d.copy_from(black_box(&delta));
+                        p.copy_from(black_box(&values));
+                    }
+                    other => {
+                        *other = AuditDetails::Applied {
+                            kind: ProposalKind::Update,
+                            correlation_id: 1,
+                            previous_generation: 0,
+                            delta: delta.clone(),
+                            params: values.clone(),
+                        }
+                    }
+                }
+            });
+            assert!(written, "queue of 4096 holding one event is full");
+            black_box(queue.try_dequeue_with(|event| {
+                black_box(event);
+            }));
+        })
+    });
+
+    // By value (the seed's API): building the event clones two ParamVecs,
+    // `try_dequeue` copies it out of the slot.
     group.bench_function("build_enqueue_dequeue", |b| {
         b.iter(|| {
             let event = AuditEvent {
@@ -705,9 +756,10 @@ fn audit_queue(c: &mut Criterion) {
         })
     });
 
-    // Baselines: the same crossbeam `ArrayQueue` (what `AuditQueue` wraps)
-    // carrying a `u64` (the queue protocol alone) and a plain 320-byte
-    // array (the size of an `AuditEvent`, without its structure).
+    // Baselines: crossbeam's `ArrayQueue` (the same protocol as
+    // `AuditQueue`'s ring, and what it wrapped until the ring wrote in
+    // place) carrying a `u64` (the protocol alone) and a plain 320-byte
+    // array (the size of an `AuditEvent`, moved by value).
     let words = ArrayQueue::<u64>::new(DEFAULT_AUDIT_CAPACITY);
     group.bench_function("crossbeam_u64_push_pop", |b| {
         let mut x = 0u64;

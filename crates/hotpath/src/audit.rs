@@ -19,15 +19,19 @@
 //!   by an [`AuditDetails::EventsDropped`] record carrying the count, and
 //!   dropped events take no sequence number, so numbering stays gap-free.
 //!
-//! The queue is `crossbeam_queue::ArrayQueue`: bounded, lock-free, one
-//! allocation at construction.
+//! The queue is a bounded lock-free ring (Vyukov's array queue, as in
+//! crossbeam) whose slots are written and read in place; see
+//! [`AuditQueue`] for why, and `audit/ring.rs` for the protocol and the
+//! crate's only `unsafe` code.
+
+mod ring;
 
 use crate::error::ConfigError;
 use crate::proposal::ProposalKind;
 use crate::safe_mode::{ReasonSet, SafeModeExit, SafeModeReason};
 use crate::violation::Violation;
 use crate::ParamVec;
-use crossbeam_queue::ArrayQueue;
+use ring::SlotRing;
 use serde::{Deserialize, Serialize};
 
 /// One audited decision.
@@ -149,6 +153,74 @@ impl std::fmt::Display for AuditEvent {
                 write!(f, "{count} EVENTS DROPPED (queue full)")
             }
             AuditDetails::Engine { event } => write!(f, "engine: {event:?}"),
+        }
+    }
+}
+
+impl AuditDetails {
+    /// Makes `self` an `Applied` record, reusing its vectors' storage if it
+    /// already is one (the executor's in-place write into a queue slot).
+    #[inline]
+    pub(crate) fn set_applied(
+        &mut self,
+        kind: ProposalKind,
+        correlation_id: u64,
+        previous_generation: u64,
+        delta: &[f64],
+        params: &[f64],
+    ) {
+        if let AuditDetails::Applied {
+            kind: k,
+            correlation_id: c,
+            previous_generation: p,
+            delta: d,
+            params: v,
+        } = self
+        {
+            *k = kind;
+            *c = correlation_id;
+            *p = previous_generation;
+            d.copy_from(delta);
+            v.copy_from(params);
+        } else {
+            *self = AuditDetails::Applied {
+                kind,
+                correlation_id,
+                previous_generation,
+                delta: ParamVec::from_slice(delta),
+                params: ParamVec::from_slice(params),
+            };
+        }
+    }
+
+    /// Makes `self` a `Rejected` record, reusing its delta's storage if it
+    /// already is one.
+    #[inline]
+    pub(crate) fn set_rejected(
+        &mut self,
+        request: RequestKind,
+        correlation_id: u64,
+        violation: Violation,
+        delta: &[f64],
+    ) {
+        if let AuditDetails::Rejected {
+            request: r,
+            correlation_id: c,
+            violation: v,
+            delta: d,
+        } = self
+        {
+            *r = request;
+            *c = correlation_id;
+            *v = violation;
+            d.copy_from(delta);
+        } else {
+            *self = AuditDetails::Rejected {
+                request,
+                correlation_id,
+                violation,
+                delta: ParamVec::from_slice(delta),
+            };
         }
     }
 }
@@ -426,7 +498,17 @@ pub enum EnqueueResult {
     Full(AuditEvent),
 }
 
-/// Bounded, lock-free queue of audit events (crossbeam's `ArrayQueue`).
+/// Bounded, lock-free queue of audit events.
+///
+/// Multi-producer, multi-consumer, one allocation at construction. Every
+/// slot holds an initialised event for the queue's whole life, so events
+/// can be **written and read in place**: [`enqueue_with`](Self::enqueue_with)
+/// overwrites a slot (reusing its parameter vectors' storage) and
+/// [`try_dequeue_with`](Self::try_dequeue_with) lends the event to a
+/// closure. That is how the executor and the durable log use it: an event
+/// is copied once on its way through (by-value queues cost 55 ns per
+/// 320-byte event, see BENCHMARKS.md). [`enqueue`](Self::enqueue) and
+/// [`try_dequeue`](Self::try_dequeue) are the by-value convenience forms.
 ///
 /// ```
 /// use hotpath::{AuditDetails, AuditEvent, AuditQueue, EnqueueResult, ParamVec};
@@ -444,7 +526,17 @@ pub enum EnqueueResult {
 /// ```
 #[derive(Debug)]
 pub struct AuditQueue {
-    queue: ArrayQueue<AuditEvent>,
+    ring: SlotRing<AuditEvent>,
+}
+
+/// What a slot holds before its first event.
+fn empty_event() -> AuditEvent {
+    AuditEvent {
+        seq: 0,
+        timestamp_us: 0,
+        generation: 0,
+        details: AuditDetails::EventsDropped { count: 0 },
+    }
 }
 
 impl AuditQueue {
@@ -452,7 +544,7 @@ impl AuditQueue {
     /// to 1 (use [`try_new`](Self::try_new) to have it refused instead).
     pub fn new(capacity: usize) -> Self {
         Self {
-            queue: ArrayQueue::new(capacity.max(1)),
+            ring: SlotRing::new(capacity, empty_event),
         }
     }
 
@@ -476,41 +568,112 @@ impl AuditQueue {
     /// Adds an event if there is room; hands it back if not. Lock-free and
     /// allocation-free either way.
     pub fn enqueue(&self, event: AuditEvent) -> EnqueueResult {
-        match self.queue.push(event) {
-            Ok(()) => EnqueueResult::Enqueued,
-            Err(event) => EnqueueResult::Full(event),
+        let mut pending = Some(event);
+        self.ring.push_with(self.capacity(), |slot| {
+            if let Some(event) = pending.take() {
+                *slot = event;
+            }
+        });
+        match pending {
+            None => EnqueueResult::Enqueued,
+            Some(event) => EnqueueResult::Full(event),
         }
     }
 
-    /// Adds an event only if fewer than `limit` are queued: how the executor
-    /// keeps the reserve for safety events. Hands the event back otherwise
-    /// (by value: boxing it would allocate on the refusal path).
-    #[allow(clippy::result_large_err)]
-    pub(crate) fn push_below(&self, event: AuditEvent, limit: usize) -> Result<(), AuditEvent> {
-        if self.queue.len() >= limit {
-            return Err(event);
-        }
-        self.queue.push(event)
+    /// Adds an event written in place: `write` gets the slot, which still
+    /// holds an **earlier event** (or a placeholder), and must set every
+    /// field. Reusing the slot's storage is the point: assigning a
+    /// [`ParamVec`] with [`ParamVec::copy_from`] copies only the values and
+    /// never allocates once the slot has held a vector that long. `false`,
+    /// without calling `write`, if the queue is full.
+    ///
+    /// ```
+    /// use hotpath::{AuditDetails, AuditQueue, ParamVec};
+    ///
+    /// let queue = AuditQueue::new(4);
+    /// let params = [0.25, 0.5];
+    /// let written = queue.enqueue_with(|event| {
+    ///     event.seq = 0;
+    ///     event.timestamp_us = 10;
+    ///     event.generation = 1;
+    ///     match &mut event.details {
+    ///         AuditDetails::BaselineSet { baseline_generation, params: p } => {
+    ///             *baseline_generation = 1;
+    ///             p.copy_from(&params);
+    ///         }
+    ///         other => {
+    ///             *other = AuditDetails::BaselineSet {
+    ///                 baseline_generation: 1,
+    ///                 params: ParamVec::from_slice(&params),
+    ///             }
+    ///         }
+    ///     }
+    /// });
+    /// assert!(written);
+    /// assert_eq!(queue.try_dequeue_with(|e| e.to_string()).unwrap(),
+    ///            "#0 t=10µs gen=1 baseline set at gen 1: [0.25, 0.5]");
+    /// ```
+    #[inline]
+    pub fn enqueue_with(&self, write: impl FnOnce(&mut AuditEvent)) -> bool {
+        self.ring.push_with(self.capacity(), write)
     }
 
-    /// Takes the oldest event, if any.
+    /// [`enqueue_with`](Self::enqueue_with), only if fewer than `limit`
+    /// events are queued: how the executor keeps the reserve for safety
+    /// events.
+    #[inline]
+    pub(crate) fn enqueue_below(&self, limit: usize, write: impl FnOnce(&mut AuditEvent)) -> bool {
+        self.ring.push_with(limit, write)
+    }
+
+    /// Takes the oldest event, if any, moving it out of its slot (which gets
+    /// a placeholder). Never allocates; but the next in-place write into
+    /// that slot then builds its vectors afresh, which allocates beyond
+    /// [`INLINE_PARAMS`](crate::INLINE_PARAMS) parameters. Consumers that
+    /// keep up with an executor should read in place with
+    /// [`try_dequeue_with`](Self::try_dequeue_with).
     pub fn try_dequeue(&self) -> Option<AuditEvent> {
-        self.queue.pop()
+        self.ring
+            .pop_with_mut(|slot| std::mem::replace(slot, empty_event()))
+    }
+
+    /// Takes the oldest event, if any, lending it to `read` in place; the
+    /// slot is freed when `read` returns (or panics). Keep `read` short:
+    /// producers that reach this slot wait for it.
+    ///
+    /// ```
+    /// use hotpath::{AuditDetails, AuditEvent, AuditQueue, EventType};
+    ///
+    /// let queue = AuditQueue::new(2);
+    /// let _ = queue.enqueue(AuditEvent {
+    ///     seq: 7,
+    ///     timestamp_us: 0,
+    ///     generation: 0,
+    ///     details: AuditDetails::EventsDropped { count: 3 },
+    /// });
+    /// assert_eq!(queue.try_dequeue_with(|e| (e.seq, e.event_type())),
+    ///            Some((7, EventType::EventsDropped)));
+    /// assert_eq!(queue.try_dequeue_with(|e| e.seq), None);
+    /// ```
+    #[inline]
+    pub fn try_dequeue_with<R>(&self, read: impl FnOnce(&AuditEvent) -> R) -> Option<R> {
+        self.ring.pop_with(read)
     }
 
     /// Events currently queued.
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.ring.len()
     }
 
     /// `true` if no event is queued.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.len() == 0
     }
 
     /// Maximum number of queued events.
+    #[inline]
     pub fn capacity(&self) -> usize {
-        self.queue.capacity()
+        self.ring.capacity()
     }
 
     /// Queue length at or below which an `AuditQueueFull` safe mode exits:
@@ -567,9 +730,9 @@ mod tests {
         assert_eq!(q.reserve_threshold(), 14);
         assert_eq!(q.high_water_mark(), 8);
         for i in 0..14 {
-            assert!(q.push_below(event(i), q.reserve_threshold()).is_ok());
+            assert!(q.enqueue_below(q.reserve_threshold(), |e| *e = event(i)));
         }
-        assert!(q.push_below(event(14), q.reserve_threshold()).is_err());
+        assert!(!q.enqueue_below(q.reserve_threshold(), |e| *e = event(14)));
         assert_eq!(q.enqueue(event(14)), EnqueueResult::Enqueued);
     }
 

@@ -88,9 +88,7 @@
 //! [`misconfiguration`](SafetyExecutor::misconfiguration) and a
 //! `tracing` error event.
 
-use crate::audit::{
-    AuditDetails, AuditEvent, AuditQueue, OutcomeVerdict, RequestKind, RollbackReason,
-};
+use crate::audit::{AuditDetails, AuditQueue, OutcomeVerdict, RequestKind, RollbackReason};
 use crate::clock::{Clock, SystemClock};
 use crate::config_atomic::{AtomicConfig, ConfigSnapshot, ConfigWriter};
 use crate::error::ConfigError;
@@ -401,6 +399,51 @@ impl<C: Clock> ExecutorBuilder<C> {
     }
 }
 
+/// One parameter's constants, derived from the guardrails at build time
+/// so the checks neither search the bounds nor divide in the common case.
+#[derive(Debug, Clone, Copy)]
+struct ParamLimits {
+    /// The bounds' width, or 1 without bounds.
+    range: f64,
+    /// `1 / range`: the committed-move accounting multiplies.
+    inv_range: f64,
+    /// A change of at most this much (in the parameter's units) is certainly
+    /// within `max_delta_per_step` of the range, as the exact rule
+    /// `fl(|change| / range) <= limit` would decide, so the division can be
+    /// skipped. `fl(limit · range)` is within a factor `1 ± u` (u = 2⁻⁵³) of
+    /// the real product, and shrinking it by 2⁻⁵⁰ = 8u more than covers
+    /// that rounding, the rounding of the shrink and the division's own:
+    /// `change ≤ cap` implies `change / range ≤ limit · (1 − 5u)`, whose
+    /// rounding is at most `limit`. Where the product is not a normal
+    /// number (overflow, underflow) the cap is −∞: always divide.
+    step_cap: f64,
+    min: f64,
+    max: f64,
+}
+
+impl ParamLimits {
+    fn new(guardrails: &Guardrails, index: usize) -> Self {
+        let range = guardrails.range(index);
+        let (min, max) = guardrails.bounds_of(index);
+        let product = guardrails.max_delta_per_step * range;
+        let step_cap = if product.is_normal() && range.is_normal() {
+            product * (1.0 - f64::powi(2.0, -50))
+        } else if product == 0.0 && range.is_normal() {
+            // A zero limit: only a zero change passes, exactly as dividing.
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
+        Self {
+            range,
+            inv_range: 1.0 / range,
+            step_cap,
+            min,
+            max,
+        }
+    }
+}
+
 /// Which part of the audit queue an event may use.
 #[derive(Clone, Copy, PartialEq)]
 enum Priority {
@@ -459,10 +502,8 @@ pub struct SafetyExecutor<C = SystemClock> {
     audit_queue: Arc<AuditQueue>,
     clock: C,
     latest_now: u64,
-    /// Each parameter's range (bounds' width, or 1).
-    ranges: Box<[f64]>,
-    /// `1 / range`: the committed-move accounting multiplies.
-    inv_ranges: Box<[f64]>,
+    /// Per-parameter constants derived from the guardrails.
+    limits: Box<[ParamLimits]>,
     /// Scratch: the signed committed move of the `Update` being checked, as
     /// fractions of the ranges.
     moves: Box<[f64]>,
@@ -566,8 +607,7 @@ impl<C: Clock> SafetyExecutor<C> {
         live: ConfigSnapshot,
     ) -> Self {
         let n = live.params.len();
-        let ranges: Box<[f64]> = (0..n).map(|i| guardrails.range(i)).collect();
-        let inv_ranges = ranges.iter().map(|r| 1.0 / r).collect();
+        let limits = (0..n).map(|i| ParamLimits::new(&guardrails, i)).collect();
         // Validation bounds these: rate ≤ 1000, flips as given (u32), and
         // rollbacks ≤ 1000, so every ring is allocated once, here.
         let rate = TimeRing::new(guardrails.max_updates_per_second as usize);
@@ -580,8 +620,7 @@ impl<C: Clock> SafetyExecutor<C> {
             config,
             writer,
             misconfiguration: None,
-            ranges,
-            inv_ranges,
+            limits,
             moves: vec![0.0; n].into_boxed_slice(),
             rate,
             directions: vec![0; n].into_boxed_slice(),
@@ -641,14 +680,10 @@ impl<C: Clock> SafetyExecutor<C> {
             return Err(violation);
         }
         let old_generation = self.live_generation;
-        let event = AuditDetails::Applied {
-            kind,
-            correlation_id,
-            previous_generation: old_generation,
-            delta: delta.clone(),
-            params: self.candidate.clone(),
-        };
-        let Some(seq) = self.record(now, event, Priority::Normal) else {
+        let recorded = self.record_with(now, Priority::Normal, |details, ex| {
+            details.set_applied(kind, correlation_id, old_generation, delta, &ex.candidate);
+        });
+        let Some(seq) = recorded else {
             let violation = self.queue_full();
             self.refuse(
                 now,
@@ -678,8 +713,10 @@ impl<C: Clock> SafetyExecutor<C> {
     /// Every rule, without changing anything but time-driven windows; fills
     /// `self.candidate` with the values the proposal would produce.
     fn check(&mut self, kind: ProposalKind, delta: &[f64], now: u64) -> Result<(), Violation> {
-        if let Some((reason, until_us)) = self.control_safety.first() {
-            return Err(Violation::InSafeMode { reason, until_us });
+        if self.control_safety.is_latched() {
+            if let Some((reason, until_us)) = self.control_safety.first() {
+                return Err(Violation::InSafeMode { reason, until_us });
+            }
         }
         let n = self.live.len();
         if delta.len() != n {
@@ -688,59 +725,65 @@ impl<C: Clock> SafetyExecutor<C> {
                 got: delta.len(),
             });
         }
-        if let Some(index) = delta.iter().position(|d| !d.is_finite()) {
-            return Err(Violation::NonFinite { index });
+        // One pass computes the candidate and the committed moves, and
+        // flags, without a branch per parameter, whether any content rule
+        // (non-finite input shows up as a non-finite candidate or change)
+        // or, for an `Update`, any flip or budget rule might fail. Only then
+        // do the ordered checks run, to name the first violation.
+        let update = kind == ProposalKind::Update;
+        if update {
+            self.budget.advance(now);
+        }
+        let budget = self.guardrails.max_cumulative_delta_per_minute;
+        let mut suspect = false;
+        let mut commit_suspect = false;
+        let live = &self.live[..n];
+        let limits = &self.limits[..n];
+        let candidate = &mut self.candidate[..n];
+        let centre = &self.centre[..n];
+        let moves = &mut self.moves[..n];
+        let directions = &self.directions[..n];
+        let totals = &self.budget.totals()[..n];
+        for i in 0..n {
+            let c = live[i] + delta[i];
+            candidate[i] = c;
+            let change = (c - live[i]).abs();
+            let lim = &limits[i];
+            suspect |= (change > lim.step_cap)
+                | change.is_nan()
+                | !c.is_finite()
+                | (c < lim.min)
+                | (c > lim.max);
+            let m = (c - centre[i]) * lim.inv_range;
+            moves[i] = m;
+            let last = directions[i];
+            let flips =
+                (m > DIRECTION_EPSILON) & (last < 0) | (m < -DIRECTION_EPSILON) & (last > 0);
+            commit_suspect |= flips | (totals[i] + m.abs() > budget);
+        }
+        if suspect {
+            self.check_content(delta)?;
         }
         let g = &self.guardrails;
         let limit = g.max_delta_per_step;
-        // The step is measured on the value that would be applied, not on
-        // the delta: `live + delta` rounds, and may move further.
-        // Divisions, not multiplications by `inv_ranges`: refusals report
-        // exactly `|change| / range`, the documented quantity.
-        for (index, (((c, &live), &d), &range)) in self
-            .candidate
-            .iter_mut()
-            .zip(self.live.iter())
-            .zip(delta)
-            .zip(self.ranges.iter())
-            .enumerate()
-        {
-            *c = live + d;
-            let step = (*c - live).abs() / range;
-            if step.is_nan() || step > limit {
-                return Err(Violation::DeltaTooLarge {
-                    index,
-                    delta: step,
-                    limit,
-                });
-            }
-        }
-        for (index, &value) in self.candidate.iter().enumerate() {
-            let (min, max) = g.bounds_of(index);
-            if !(value.is_finite() && value >= min && value <= max) {
-                return Err(Violation::OutOfBounds {
-                    index,
-                    value,
-                    min,
-                    max,
-                });
-            }
-        }
         if kind != ProposalKind::Update {
-            for (index, ((&c, &centre), &range)) in self
+            for (index, ((&c, &centre), lim)) in self
                 .candidate
                 .iter()
                 .zip(self.centre.iter())
-                .zip(self.ranges.iter())
+                .zip(self.limits.iter())
                 .enumerate()
             {
-                let excursion = (c - centre).abs() / range;
-                if excursion > limit {
-                    return Err(Violation::ExcursionTooLarge {
-                        index,
-                        excursion,
-                        limit,
-                    });
+                let distance = (c - centre).abs();
+                if distance > lim.step_cap {
+                    let excursion = distance / lim.range;
+                    if excursion > limit {
+                        return Err(Violation::ExcursionTooLarge {
+                            index,
+                            excursion,
+                            limit,
+                        });
+                    }
                 }
             }
         }
@@ -764,25 +807,62 @@ impl<C: Clock> SafetyExecutor<C> {
                 retry_at_us,
             });
         }
-        if kind == ProposalKind::Update {
+        if update && commit_suspect {
             self.check_commit(now)?;
         }
         Ok(())
     }
 
-    /// Flip and budget rules for the committed move `candidate − centre`.
-    fn check_commit(&mut self, now: u64) -> Result<(), Violation> {
-        // The signed moves are computed once here and reused by
-        // `commit_centre` (the hot loop of an accepted `Update`).
-        for (((m, &c), &centre), &inv) in self
-            .moves
-            .iter_mut()
-            .zip(self.candidate.iter())
-            .zip(self.centre.iter())
-            .zip(self.inv_ranges.iter())
-        {
-            *m = (c - centre) * inv;
+    /// The content rules in their documented order (non-finite input, step,
+    /// bounds), for a proposal the fast pass in `check` flagged; the
+    /// candidate is already computed.
+    fn check_content(&self, delta: &[f64]) -> Result<(), Violation> {
+        if let Some(index) = delta.iter().position(|d| !d.is_finite()) {
+            return Err(Violation::NonFinite { index });
         }
+        let limit = self.guardrails.max_delta_per_step;
+        // The step is measured on the value that would be applied, not on
+        // the delta: `live + delta` rounds, and may move further. A refusal
+        // reports exactly `|change| / range`, the documented quantity; the
+        // division is skipped when `step_cap` proves the step is within the
+        // limit (see `ParamLimits`).
+        for (index, ((&c, &live), lim)) in self
+            .candidate
+            .iter()
+            .zip(self.live.iter())
+            .zip(self.limits.iter())
+            .enumerate()
+        {
+            let change = (c - live).abs();
+            if change > lim.step_cap || change.is_nan() {
+                let step = change / lim.range;
+                if step.is_nan() || step > limit {
+                    return Err(Violation::DeltaTooLarge {
+                        index,
+                        delta: step,
+                        limit,
+                    });
+                }
+            }
+        }
+        for (index, (&value, lim)) in self.candidate.iter().zip(self.limits.iter()).enumerate() {
+            if !(value.is_finite() && value >= lim.min && value <= lim.max) {
+                return Err(Violation::OutOfBounds {
+                    index,
+                    value,
+                    min: lim.min,
+                    max: lim.max,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Flip and budget rules, in order, for the committed move
+    /// `candidate − centre` of an `Update` the pass in `check` flagged
+    /// (which computed the moves and advanced the budget window).
+    fn check_commit(&self, now: u64) -> Result<(), Violation> {
+        let budget = self.guardrails.max_cumulative_delta_per_minute;
         let g = &self.guardrails;
         for (index, (&m, &last)) in self.moves.iter().zip(self.directions.iter()).enumerate() {
             let direction = direction_of(m);
@@ -798,14 +878,13 @@ impl<C: Clock> SafetyExecutor<C> {
                 }
             }
         }
-        self.budget.advance(now);
-        for (index, &m) in self.moves.iter().enumerate() {
-            let spent = self.budget.total(index) + m.abs();
-            if spent > g.max_cumulative_delta_per_minute {
+        for (index, (&m, &total)) in self.moves.iter().zip(self.budget.totals()).enumerate() {
+            let spent = total + m.abs();
+            if spent > budget {
                 return Err(Violation::CumulativeDeltaViolation {
                     index,
                     spent,
-                    limit: g.max_cumulative_delta_per_minute,
+                    limit: budget,
                     retry_at_us: now.saturating_add(BUDGET_CLEAR_US),
                 });
             }
@@ -816,20 +895,21 @@ impl<C: Clock> SafetyExecutor<C> {
     /// Moves the centre to the (just published) candidate, recording flips
     /// and spending budget, from the moves `check_commit` computed.
     fn commit_centre(&mut self, now: u64) {
-        for (index, (&m, last)) in self
-            .moves
-            .iter()
-            .zip(self.directions.iter_mut())
-            .enumerate()
-        {
+        let n = self.moves.len();
+        let (moves, directions) = (&self.moves[..n], &mut self.directions[..n]);
+        let (spent, totals) = self.budget.current_mut();
+        let (spent, totals) = (&mut spent[..n], &mut totals[..n]);
+        for i in 0..n {
+            let m = moves[i];
             let direction = direction_of(m);
             if direction != 0 {
-                if *last != 0 && *last != direction {
-                    self.flips[index].push(now);
+                if directions[i] != 0 && directions[i] != direction {
+                    self.flips[i].push(now);
                 }
-                *last = direction;
+                directions[i] = direction;
             }
-            self.budget.spend(index, m.abs());
+            spent[i] += m.abs();
+            totals[i] += m.abs();
         }
         self.centre.copy_from(&self.candidate);
         self.centre_generation = self.live_generation;
@@ -856,13 +936,9 @@ impl<C: Clock> SafetyExecutor<C> {
         delta: &[f64],
     ) {
         self.stats.refused += 1;
-        let details = AuditDetails::Rejected {
-            request,
-            correlation_id,
-            violation,
-            delta: ParamVec::from_slice(delta),
-        };
-        self.record(now, details, Priority::Safety);
+        self.record_with(now, Priority::Safety, |details, _| {
+            details.set_rejected(request, correlation_id, violation, delta);
+        });
         let latch = match violation {
             Violation::DirectionFlipViolation {
                 cooldown_until_us, ..
@@ -937,29 +1013,38 @@ impl<C: Clock> SafetyExecutor<C> {
     /// `EventsDropped` record if earlier events were lost. Returns its
     /// sequence number, or `None` (counted as dropped) if it did not fit.
     fn record(&mut self, now: u64, details: AuditDetails, priority: Priority) -> Option<u64> {
+        self.record_with(now, priority, |slot, _| slot.clone_from(&details))
+    }
+
+    /// Records the event `write` describes, in place in the queue's slot
+    /// (`write` gets the slot's previous details, whose vectors it may
+    /// reuse, and read access to the executor). `write` runs once, or, if
+    /// the event is dropped, once more on a scratch value for the log line.
+    #[inline]
+    fn record_with(
+        &mut self,
+        now: u64,
+        priority: Priority,
+        write: impl Fn(&mut AuditDetails, &Self),
+    ) -> Option<u64> {
         let limit = match priority {
             Priority::Normal | Priority::Note => self.audit_queue.reserve_threshold(),
             Priority::Safety => self.audit_queue.capacity(),
         };
         if self.dropped_since_last > 0 {
             // The notice needs its own slot ahead of the event.
-            if self.audit_queue.len() + 1 >= limit {
+            let (seq, generation, count) =
+                (self.next_seq, self.live_generation, self.dropped_since_last);
+            let room = self.audit_queue.len() + 1 < limit
+                && self.audit_queue.enqueue_below(limit, |event| {
+                    event.seq = seq;
+                    event.timestamp_us = now;
+                    event.generation = generation;
+                    event.details = AuditDetails::EventsDropped { count };
+                });
+            if !room {
                 if priority != Priority::Normal {
-                    self.dropped(details);
-                }
-                return None;
-            }
-            let notice = AuditEvent {
-                seq: self.next_seq,
-                timestamp_us: now,
-                generation: self.live_generation,
-                details: AuditDetails::EventsDropped {
-                    count: self.dropped_since_last,
-                },
-            };
-            if self.audit_queue.push_below(notice, limit).is_err() {
-                if priority != Priority::Normal {
-                    self.dropped(details);
+                    self.dropped_with(write);
                 }
                 return None;
             }
@@ -967,31 +1052,35 @@ impl<C: Clock> SafetyExecutor<C> {
             self.dropped_since_last = 0;
         }
         let seq = self.next_seq;
-        let generation = match &details {
-            // An apply's event carries the generation it will create.
-            AuditDetails::Applied { .. } | AuditDetails::RolledBack { .. } => {
-                self.live_generation + 1
-            }
-            _ => self.live_generation,
-        };
-        let event = AuditEvent {
-            seq,
-            timestamp_us: now,
-            generation,
-            details,
-        };
-        match self.audit_queue.push_below(event, limit) {
-            Ok(()) => {
-                self.next_seq += 1;
-                Some(seq)
-            }
-            Err(event) => {
-                if priority != Priority::Normal {
-                    self.dropped(event.details);
+        let this: &Self = self;
+        let recorded = this.audit_queue.enqueue_below(limit, |event| {
+            event.seq = seq;
+            event.timestamp_us = now;
+            write(&mut event.details, this);
+            event.generation = match event.details {
+                // An apply's event carries the generation it will create.
+                AuditDetails::Applied { .. } | AuditDetails::RolledBack { .. } => {
+                    this.live_generation + 1
                 }
-                None
+                _ => this.live_generation,
+            };
+        });
+        if recorded {
+            self.next_seq += 1;
+            Some(seq)
+        } else {
+            if priority != Priority::Normal {
+                self.dropped_with(write);
             }
+            None
         }
+    }
+
+    /// [`dropped`](Self::dropped) for an event described by a writer.
+    fn dropped_with(&mut self, write: impl Fn(&mut AuditDetails, &Self)) {
+        let mut details = AuditDetails::EventsDropped { count: 0 };
+        write(&mut details, self);
+        self.dropped(details);
     }
 
     /// Counts an event that could not be recorded. Normal events are not
@@ -1402,14 +1491,10 @@ impl<C: Clock> SafetyExecutor<C> {
 
 /// The direction of a committed move (fraction of the range): moves within
 /// rounding of zero have none.
+#[inline]
 fn direction_of(m: f64) -> i8 {
-    if m > DIRECTION_EPSILON {
-        1
-    } else if m < -DIRECTION_EPSILON {
-        -1
-    } else {
-        0
-    }
+    // Branch-free: the checks run it on every parameter of every update.
+    i8::from(m > DIRECTION_EPSILON) - i8::from(m < -DIRECTION_EPSILON)
 }
 
 impl<C: Clock> SafeExecutor for SafetyExecutor<C> {
@@ -1446,7 +1531,7 @@ impl<C> std::fmt::Debug for SafetyExecutor<C> {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::EventType;
+    use crate::{AuditEvent, EventType};
 
     const MS: u64 = 1_000;
 
@@ -2138,5 +2223,43 @@ mod tests {
             Err(ConfigError::InvalidState { .. })
         ));
         assert!(build(fresh(), state).is_ok());
+    }
+
+    /// The division-free fast path never passes a change the exact rule
+    /// (`|change| / range <= limit`) would refuse: checked at the cap and a
+    /// few ulps around it, for awkward limits and ranges.
+    #[test]
+    fn step_cap_never_admits_what_dividing_refuses() {
+        let limits = [0.0, 1e-9, 0.05, 0.1, 0.3, 1.0 / 3.0, 0.7, 1.0, 7.5];
+        let widths = [1e-300, 1e-12, 0.1, 1.0, 3.0, 1000.0 / 7.0, 1e9, 1e300];
+        for &limit in &limits {
+            for &width in &widths {
+                let g = Guardrails {
+                    max_delta_per_step: limit,
+                    bounds: Some(vec![(-width / 2.0, width / 2.0)]),
+                    ..Guardrails::default()
+                };
+                let lim = ParamLimits::new(&g, 0);
+                let exact = limit * lim.range;
+                let mut candidates = vec![lim.step_cap, exact];
+                for start in [lim.step_cap, exact] {
+                    let (mut down, mut up) = (start, start);
+                    for _ in 0..64 {
+                        down = down.next_down();
+                        up = up.next_up();
+                        candidates.extend([down, up]);
+                    }
+                }
+                for change in candidates.into_iter().filter(|c| *c >= 0.0) {
+                    if change <= lim.step_cap {
+                        assert!(
+                            change / lim.range <= limit,
+                            "limit {limit} range {} change {change}",
+                            lim.range
+                        );
+                    }
+                }
+            }
+        }
     }
 }

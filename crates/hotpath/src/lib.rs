@@ -57,7 +57,7 @@
 //! while let Some(event) = audit.try_dequeue() { println!("{event:?}"); }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod audit;

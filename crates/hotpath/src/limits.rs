@@ -154,6 +154,21 @@ impl BudgetWindow {
 
     /// Records `amount` of movement for dimension `i` at the newest bucket
     /// (call [`advance`](Self::advance) first).
+    /// Every parameter's running total over the window.
+    #[inline]
+    pub(crate) fn totals(&self) -> &[f64] {
+        &self.totals
+    }
+
+    /// The current bucket's per-parameter spending and the running totals,
+    /// for a caller that spends on every parameter at once.
+    #[inline]
+    pub(crate) fn current_mut(&mut self) -> (&mut [f64], &mut [f64]) {
+        let slot = (self.newest % BUDGET_BUCKETS as u64) as usize;
+        let row = &mut self.spent[slot * self.dims..(slot + 1) * self.dims];
+        (row, &mut self.totals)
+    }
+
     pub(crate) fn spend(&mut self, i: usize, amount: f64) {
         let slot = (self.newest % BUDGET_BUCKETS as u64) as usize;
         if let Some(s) = self.spent.get_mut(slot * self.dims + i) {

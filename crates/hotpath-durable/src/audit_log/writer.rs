@@ -169,29 +169,35 @@ impl<S: LogSink> Writer<S> {
     fn fill(&mut self) -> usize {
         let mut taken = 0;
         while self.pending.len() < self.options.max_pending_events {
-            let Some(event) = self.queue.try_dequeue() else {
+            // Encoded in place, in the queue's slot: the executor's next
+            // in-place write into it then reuses the event's storage.
+            let queue = &self.queue;
+            let encoded = queue.try_dequeue_with(|event| {
+                if let Some(expected) = self.expected_seq.filter(|&e| e != event.seq) {
+                    self.shared.seq_anomalies.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(
+                        expected,
+                        found = event.seq,
+                        "audit log: event out of sequence (written anyway; verify will report the gap)"
+                    );
+                }
+                let (hash, error) = encode_line(event, &self.prev, &mut self.scratch);
+                if let Some(error) = error {
+                    self.shared.encode_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(seq = event.seq, %error, "audit log: event not serialisable; recorded as text");
+                }
+                self.prev = hash;
+                event.seq
+            });
+            let Some(seq) = encoded else {
                 break;
             };
-            if let Some(expected) = self.expected_seq.filter(|&e| e != event.seq) {
-                self.shared.seq_anomalies.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(
-                    expected,
-                    found = event.seq,
-                    "audit log: event out of sequence (written anyway; verify will report the gap)"
-                );
-            }
-            let (hash, error) = encode_line(&event, &self.prev, &mut self.scratch);
-            if let Some(error) = error {
-                self.shared.encode_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(seq = event.seq, %error, "audit log: event not serialisable; recorded as text");
-            }
-            self.prev = hash;
-            self.expected_seq = Some(event.seq.saturating_add(1));
+            self.expected_seq = Some(seq.saturating_add(1));
             self.shared
                 .next_seq
-                .store(event.seq.saturating_add(1), Ordering::Release);
+                .store(seq.saturating_add(1), Ordering::Release);
             self.pending.push_back(Line {
-                seq: event.seq,
+                seq,
                 bytes: self.scratch.as_slice().into(),
                 counted: false,
             });
