@@ -399,48 +399,61 @@ impl<C: Clock> ExecutorBuilder<C> {
     }
 }
 
-/// One parameter's constants, derived from the guardrails at build time
-/// so the checks neither search the bounds nor divide in the common case.
-#[derive(Debug, Clone, Copy)]
-struct ParamLimits {
+/// Per-parameter constants derived from the guardrails at build time, one
+/// contiguous array each, so the checks neither search the bounds nor
+/// divide in the common case, and their one pass over the parameters
+/// vectorises.
+#[derive(Debug)]
+struct ParamTable {
     /// The bounds' width, or 1 without bounds.
-    range: f64,
+    range: Box<[f64]>,
     /// `1 / range`: the committed-move accounting multiplies.
-    inv_range: f64,
-    /// A change of at most this much (in the parameter's units) is certainly
-    /// within `max_delta_per_step` of the range, as the exact rule
-    /// `fl(|change| / range) <= limit` would decide, so the division can be
-    /// skipped. `fl(limit · range)` is within a factor `1 ± u` (u = 2⁻⁵³) of
-    /// the real product, and shrinking it by 2⁻⁵⁰ = 8u more than covers
-    /// that rounding, the rounding of the shrink and the division's own:
-    /// `change ≤ cap` implies `change / range ≤ limit · (1 − 5u)`, whose
-    /// rounding is at most `limit`. Where the product is not a normal
-    /// number (overflow, underflow) the cap is −∞: always divide.
-    step_cap: f64,
-    min: f64,
-    max: f64,
+    inv_range: Box<[f64]>,
+    /// See [`step_cap`].
+    step_cap: Box<[f64]>,
+    /// The bounds, as reported in `OutOfBounds` (±∞ without bounds).
+    min: Box<[f64]>,
+    max: Box<[f64]>,
+    /// The bounds clamped to finite values: `lo ≤ v ≤ hi` alone also
+    /// rejects NaN and ±∞, which no bound admits.
+    lo: Box<[f64]>,
+    hi: Box<[f64]>,
 }
 
-impl ParamLimits {
-    fn new(guardrails: &Guardrails, index: usize) -> Self {
-        let range = guardrails.range(index);
-        let (min, max) = guardrails.bounds_of(index);
-        let product = guardrails.max_delta_per_step * range;
-        let step_cap = if product.is_normal() && range.is_normal() {
-            product * (1.0 - f64::powi(2.0, -50))
-        } else if product == 0.0 && range.is_normal() {
-            // A zero limit: only a zero change passes, exactly as dividing.
-            0.0
-        } else {
-            f64::NEG_INFINITY
-        };
+impl ParamTable {
+    fn new(guardrails: &Guardrails, n: usize) -> Self {
+        let column = |f: &dyn Fn(usize) -> f64| (0..n).map(f).collect::<Box<[f64]>>();
+        let limit = guardrails.max_delta_per_step;
         Self {
-            range,
-            inv_range: 1.0 / range,
-            step_cap,
-            min,
-            max,
+            range: column(&|i| guardrails.range(i)),
+            inv_range: column(&|i| 1.0 / guardrails.range(i)),
+            step_cap: column(&|i| step_cap(limit, guardrails.range(i))),
+            min: column(&|i| guardrails.bounds_of(i).0),
+            max: column(&|i| guardrails.bounds_of(i).1),
+            lo: column(&|i| guardrails.bounds_of(i).0.max(f64::MIN)),
+            hi: column(&|i| guardrails.bounds_of(i).1.min(f64::MAX)),
         }
+    }
+}
+
+/// A change of at most this much (in the parameter's units) is certainly
+/// within `limit` of `range`, as the exact rule `fl(|change| / range) <=
+/// limit` would decide, so the division can be skipped. `fl(limit · range)`
+/// is within a factor `1 ± u` (u = 2⁻⁵³) of the real product, and shrinking
+/// it by 2⁻⁵⁰ = 8u more than covers that rounding, the rounding of the
+/// shrink and the division's own: `change ≤ cap` implies `change / range ≤
+/// limit · (1 − 5u)`, whose rounding is at most `limit`. Where the product
+/// is not a normal number (overflow, underflow) the cap is −∞: always
+/// divide.
+fn step_cap(limit: f64, range: f64) -> f64 {
+    let product = limit * range;
+    if product.is_normal() && range.is_normal() {
+        product * (1.0 - f64::powi(2.0, -50))
+    } else if product == 0.0 && range.is_normal() {
+        // A zero limit: only a zero change passes, exactly as dividing.
+        0.0
+    } else {
+        f64::NEG_INFINITY
     }
 }
 
@@ -503,10 +516,13 @@ pub struct SafetyExecutor<C = SystemClock> {
     clock: C,
     latest_now: u64,
     /// Per-parameter constants derived from the guardrails.
-    limits: Box<[ParamLimits]>,
+    limits: ParamTable,
     /// Scratch: the signed committed move of the `Update` being checked, as
     /// fractions of the ranges.
     moves: Box<[f64]>,
+    /// Scratch: whether any of `moves` sets a direction other than the
+    /// last one recorded (if not, `commit_centre` skips that bookkeeping).
+    moves_turn: bool,
     live: ParamVec,
     live_generation: u64,
     centre: ParamVec,
@@ -517,7 +533,7 @@ pub struct SafetyExecutor<C = SystemClock> {
     centre_is_baseline: bool,
     rate: TimeRing,
     /// Per dimension: last committed direction (−1, 0, +1).
-    directions: Box<[i8]>,
+    directions: Box<[f64]>,
     /// Per dimension: times of recent direction reversals.
     flips: Box<[TimeRing]>,
     budget: BudgetWindow,
@@ -607,7 +623,7 @@ impl<C: Clock> SafetyExecutor<C> {
         live: ConfigSnapshot,
     ) -> Self {
         let n = live.params.len();
-        let limits = (0..n).map(|i| ParamLimits::new(&guardrails, i)).collect();
+        let limits = ParamTable::new(&guardrails, n);
         // Validation bounds these: rate ≤ 1000, flips as given (u32), and
         // rollbacks ≤ 1000, so every ring is allocated once, here.
         let rate = TimeRing::new(guardrails.max_updates_per_second as usize);
@@ -622,8 +638,9 @@ impl<C: Clock> SafetyExecutor<C> {
             misconfiguration: None,
             limits,
             moves: vec![0.0; n].into_boxed_slice(),
+            moves_turn: false,
             rate,
-            directions: vec![0; n].into_boxed_slice(),
+            directions: vec![0.0; n].into_boxed_slice(),
             flips,
             budget: BudgetWindow::new(n),
             rollbacks,
@@ -737,8 +754,11 @@ impl<C: Clock> SafetyExecutor<C> {
         let budget = self.guardrails.max_cumulative_delta_per_minute;
         let mut suspect = false;
         let mut commit_suspect = false;
+        let mut turns = false;
         let live = &self.live[..n];
-        let limits = &self.limits[..n];
+        let t = &self.limits;
+        let (step_cap, lo, hi) = (&t.step_cap[..n], &t.lo[..n], &t.hi[..n]);
+        let inv_range = &t.inv_range[..n];
         let candidate = &mut self.candidate[..n];
         let centre = &self.centre[..n];
         let moves = &mut self.moves[..n];
@@ -747,36 +767,38 @@ impl<C: Clock> SafetyExecutor<C> {
         for i in 0..n {
             let c = live[i] + delta[i];
             candidate[i] = c;
-            let change = (c - live[i]).abs();
-            let lim = &limits[i];
-            suspect |= (change > lim.step_cap)
-                | change.is_nan()
-                | !c.is_finite()
-                | (c < lim.min)
-                | (c > lim.max);
-            let m = (c - centre[i]) * lim.inv_range;
+            // Negated comparisons on purpose: NaN fails every one of them.
+            #[allow(clippy::neg_cmp_op_on_partial_ord)]
+            let out = !((c - live[i]).abs() <= step_cap[i]) | !(c >= lo[i]) | !(c <= hi[i]);
+            suspect |= out;
+            let m = (c - centre[i]) * inv_range[i];
             moves[i] = m;
-            let last = directions[i];
-            let flips =
-                (m > DIRECTION_EPSILON) & (last < 0) | (m < -DIRECTION_EPSILON) & (last > 0);
-            commit_suspect |= flips | (totals[i] + m.abs() > budget);
+            // A real move (beyond the epsilon) not in the direction last
+            // recorded: a first move, or a reversal.
+            #[allow(clippy::neg_cmp_op_on_partial_ord)]
+            let turn = (m.abs() > DIRECTION_EPSILON) & !(m * directions[i] > 0.0);
+            turns |= turn;
+            commit_suspect |= totals[i] + m.abs() > budget;
         }
+        commit_suspect |= turns;
+        self.moves_turn = turns;
         if suspect {
             self.check_content(delta)?;
         }
         let g = &self.guardrails;
         let limit = g.max_delta_per_step;
         if kind != ProposalKind::Update {
-            for (index, ((&c, &centre), lim)) in self
+            let t = &self.limits;
+            for (index, ((&c, &centre), (&cap, &range))) in self
                 .candidate
                 .iter()
                 .zip(self.centre.iter())
-                .zip(self.limits.iter())
+                .zip(t.step_cap.iter().zip(t.range.iter()))
                 .enumerate()
             {
                 let distance = (c - centre).abs();
-                if distance > lim.step_cap {
-                    let excursion = distance / lim.range;
+                if distance > cap {
+                    let excursion = distance / range;
                     if excursion > limit {
                         return Err(Violation::ExcursionTooLarge {
                             index,
@@ -821,21 +843,18 @@ impl<C: Clock> SafetyExecutor<C> {
             return Err(Violation::NonFinite { index });
         }
         let limit = self.guardrails.max_delta_per_step;
-        // The step is measured on the value that would be applied, not on
-        // the delta: `live + delta` rounds, and may move further. A refusal
-        // reports exactly `|change| / range`, the documented quantity; the
-        // division is skipped when `step_cap` proves the step is within the
-        // limit (see `ParamLimits`).
-        for (index, ((&c, &live), lim)) in self
-            .candidate
-            .iter()
-            .zip(self.live.iter())
-            .zip(self.limits.iter())
-            .enumerate()
-        {
-            let change = (c - live).abs();
-            if change > lim.step_cap || change.is_nan() {
-                let step = change / lim.range;
+        let n = delta.len();
+        let (live, candidate) = (&self.live[..n], &self.candidate[..n]);
+        let t = &self.limits;
+        for index in 0..n {
+            // The step is measured on the value that would be applied, not
+            // on the delta: `live + delta` rounds, and may move further. A
+            // refusal reports exactly `|change| / range`, the documented
+            // quantity; the division is skipped when `step_cap` proves the
+            // step is within the limit.
+            let change = (candidate[index] - live[index]).abs();
+            if change > t.step_cap[index] || change.is_nan() {
+                let step = change / t.range[index];
                 if step.is_nan() || step > limit {
                     return Err(Violation::DeltaTooLarge {
                         index,
@@ -845,13 +864,14 @@ impl<C: Clock> SafetyExecutor<C> {
                 }
             }
         }
-        for (index, (&value, lim)) in self.candidate.iter().zip(self.limits.iter()).enumerate() {
-            if !(value.is_finite() && value >= lim.min && value <= lim.max) {
+        let bounds = t.min.iter().zip(t.max.iter());
+        for (index, (&value, (&min, &max))) in candidate.iter().zip(bounds).enumerate() {
+            if !(value.is_finite() && value >= min && value <= max) {
                 return Err(Violation::OutOfBounds {
                     index,
                     value,
-                    min: lim.min,
-                    max: lim.max,
+                    min,
+                    max,
                 });
             }
         }
@@ -866,7 +886,7 @@ impl<C: Clock> SafetyExecutor<C> {
         let g = &self.guardrails;
         for (index, (&m, &last)) in self.moves.iter().zip(self.directions.iter()).enumerate() {
             let direction = direction_of(m);
-            if direction != 0 && last != 0 && direction != last {
+            if direction != 0.0 && last != 0.0 && direction != last {
                 let ring = &self.flips[index];
                 if ring.admits(now, MINUTE_US).is_err() {
                     return Err(Violation::DirectionFlipViolation {
@@ -899,17 +919,20 @@ impl<C: Clock> SafetyExecutor<C> {
         let (moves, directions) = (&self.moves[..n], &mut self.directions[..n]);
         let (spent, totals) = self.budget.current_mut();
         let (spent, totals) = (&mut spent[..n], &mut totals[..n]);
-        for i in 0..n {
-            let m = moves[i];
-            let direction = direction_of(m);
-            if direction != 0 {
-                if directions[i] != 0 && directions[i] != direction {
-                    self.flips[i].push(now);
+        if self.moves_turn {
+            for i in 0..n {
+                let direction = direction_of(moves[i]);
+                if direction != 0.0 {
+                    if directions[i] != 0.0 && directions[i] != direction {
+                        self.flips[i].push(now);
+                    }
+                    directions[i] = direction;
                 }
-                directions[i] = direction;
             }
-            spent[i] += m.abs();
-            totals[i] += m.abs();
+        }
+        for i in 0..n {
+            spent[i] += moves[i].abs();
+            totals[i] += moves[i].abs();
         }
         self.centre.copy_from(&self.candidate);
         self.centre_generation = self.live_generation;
@@ -1145,7 +1168,7 @@ impl<C: Clock> SafetyExecutor<C> {
         self.centre.copy_from(&self.candidate);
         self.centre_generation = new_generation;
         self.centre_is_baseline = true;
-        self.directions.fill(0);
+        self.directions.fill(0.0);
         self.stable_until_us = now.saturating_add(self.rollback_policy.min_stable_time_us);
         self.regressions_since_rollback = 0;
         self.stats.rollbacks += 1;
@@ -1492,9 +1515,14 @@ impl<C: Clock> SafetyExecutor<C> {
 /// The direction of a committed move (fraction of the range): moves within
 /// rounding of zero have none.
 #[inline]
-fn direction_of(m: f64) -> i8 {
-    // Branch-free: the checks run it on every parameter of every update.
-    i8::from(m > DIRECTION_EPSILON) - i8::from(m < -DIRECTION_EPSILON)
+fn direction_of(m: f64) -> f64 {
+    if m > DIRECTION_EPSILON {
+        1.0
+    } else if m < -DIRECTION_EPSILON {
+        -1.0
+    } else {
+        0.0
+    }
 }
 
 impl<C: Clock> SafeExecutor for SafetyExecutor<C> {
@@ -2239,10 +2267,11 @@ mod tests {
                     bounds: Some(vec![(-width / 2.0, width / 2.0)]),
                     ..Guardrails::default()
                 };
-                let lim = ParamLimits::new(&g, 0);
-                let exact = limit * lim.range;
-                let mut candidates = vec![lim.step_cap, exact];
-                for start in [lim.step_cap, exact] {
+                let range = g.range(0);
+                let cap = step_cap(limit, range);
+                let exact = limit * range;
+                let mut candidates = vec![cap, exact];
+                for start in [cap, exact] {
                     let (mut down, mut up) = (start, start);
                     for _ in 0..64 {
                         down = down.next_down();
@@ -2251,11 +2280,10 @@ mod tests {
                     }
                 }
                 for change in candidates.into_iter().filter(|c| *c >= 0.0) {
-                    if change <= lim.step_cap {
+                    if change <= cap {
                         assert!(
-                            change / lim.range <= limit,
-                            "limit {limit} range {} change {change}",
-                            lim.range
+                            change / range <= limit,
+                            "limit {limit} range {range} change {change}"
                         );
                     }
                 }

@@ -149,23 +149,21 @@ pub enum SafeModeExit {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ControlSafety {
     exits: [Option<SafeModeExit>; SafeModeReason::ALL.len()],
+    /// The reasons whose exit is `Some`, kept in step by `latch` and
+    /// `clear`: every `apply` asks `is_latched`, and one word answers it.
+    latched: ReasonSet,
 }
 
 impl ControlSafety {
     /// `true` while any reason is latched.
+    #[inline]
     pub fn is_latched(&self) -> bool {
-        self.exits.iter().any(Option::is_some)
+        !self.latched.is_empty()
     }
 
     /// The latched reasons.
     pub fn reasons(&self) -> ReasonSet {
-        let mut set = ReasonSet::EMPTY;
-        for reason in SafeModeReason::ALL {
-            if self.exits[reason as usize].is_some() {
-                set.insert(reason);
-            }
-        }
-        set
+        self.latched
     }
 
     /// How `reason` will exit, if it is latched.
@@ -192,6 +190,7 @@ impl ControlSafety {
             (Some(old @ (SafeModeExit::Manual | SafeModeExit::Never)), _) => Some(old),
             _ => Some(exit),
         };
+        self.latched.insert(reason);
     }
 
     /// The reasons that would exit at `now` given whether the audit queue has
@@ -223,6 +222,7 @@ impl ControlSafety {
         for reason in reasons.iter() {
             self.exits[reason as usize] = None;
         }
+        self.latched.0 &= !reasons.0;
     }
 }
 

@@ -141,7 +141,7 @@ impl<C: Clock> SafetyExecutor<C> {
             centre_is_baseline: self.centre_is_baseline,
             safe_mode,
             apply_ages_us: self.rate.times().map(age).collect(),
-            directions: self.directions.to_vec(),
+            directions: self.directions.iter().map(|&d| d as i8).collect(),
             reversal_ages_us: self
                 .flips
                 .iter()
@@ -183,7 +183,7 @@ impl<C: Clock> SafetyExecutor<C> {
             self.rate.push(at(age));
         }
         for (slot, direction) in self.directions.iter_mut().zip(state.directions) {
-            *slot = direction.signum();
+            *slot = f64::from(direction.signum());
         }
         for (ring, ages) in self.flips.iter_mut().zip(state.reversal_ages_us) {
             for age in ages {
