@@ -1,7 +1,7 @@
 //! Proves the hot path allocation-free in steady state: a counting global
 //! allocator counts allocations made by *this thread* while reads, accepted
 //! and refused applies, outcome reports, snapshots and audit enqueue/dequeue
-//! run with 16 parameters.
+//! run with 16 parameters, and while the in-place audit path runs with 32.
 
 use hotpath::{
     AtomicConfig, AuditQueue, EnqueueResult, Guardrails, ManualClock, ParamVec, Proposal,
@@ -139,6 +139,67 @@ fn audit_queue_round_trip_does_not_allocate() {
         }
     });
     assert_eq!(count, 0);
+}
+
+/// In place, the queue's slots keep their vectors' storage: once every slot
+/// has held an event, an executor with more parameters than fit inline
+/// (whose events therefore carry heap vectors) audits accepted and refused
+/// applies, drained with `try_dequeue_with`, without allocating. Proposals
+/// are built before the measurement (building one allocates at this size).
+#[test]
+fn in_place_audit_reuses_slot_storage_beyond_inline_capacity() {
+    const WIDE: usize = 2 * N;
+    const CAPACITY: usize = 8;
+    const APPLIES: usize = 2_000;
+    let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5; WIDE])));
+    let clock = ManualClock::new(0);
+    let guardrails = Guardrails {
+        min_interval_us: 0,
+        max_updates_per_second: 1000.0,
+        violation_limit: u32::MAX,
+        ..Guardrails::default()
+    };
+    let mut executor = SafetyExecutor::builder(config)
+        .guardrails(guardrails)
+        .clock(clock.clone())
+        .audit_capacity(CAPACITY)
+        .build()
+        .expect("valid settings");
+    let audit = executor.audit_queue().clone();
+    let proposal = |step: f64| Proposal::Update {
+        iteration: 1,
+        delta: ParamVec::from_slice(&[step; WIDE]),
+        gradient_estimate: ParamVec::new(),
+    };
+    let mut run = |proposals: &mut Vec<Proposal>, checks: &mut u64| {
+        for p in proposals.drain(..) {
+            clock.advance(1_000);
+            let _ = executor.apply(p);
+            while let Some(params) = audit.try_dequeue_with(|event| match &event.details {
+                hotpath::AuditDetails::Applied { params, .. } => params.len(),
+                hotpath::AuditDetails::Rejected { delta, .. } => delta.len(),
+                _ => WIDE,
+            }) {
+                assert_eq!(params, WIDE);
+                *checks += 1;
+            }
+        }
+    };
+    // Alternating accepted and refused (too large) applies: every slot holds
+    // both kinds of event in turn. Warm-up: a few laps of the queue.
+    let batch = |n: usize| -> Vec<Proposal> {
+        (0..n)
+            .map(|i| proposal(if i % 2 == 0 { 1e-6 } else { 0.5 }))
+            .collect()
+    };
+    let mut checks = 0;
+    run(&mut batch(4 * CAPACITY), &mut checks);
+    let mut proposals = batch(APPLIES);
+    let count = allocations_during(|| run(&mut proposals, &mut checks));
+    // One event per apply, plus the executor's `Started`.
+    assert_eq!(checks, (4 * CAPACITY + APPLIES + 1) as u64);
+    assert!(executor.stats().applied > 0 && executor.stats().refused > 0);
+    assert_eq!(count, 0, "in-place audit allocated {count} times");
 }
 
 #[test]
