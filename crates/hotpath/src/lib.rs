@@ -39,6 +39,15 @@
 //!   a gap-free sequence number; nothing is dropped without being counted
 //!   and reported.
 //!
+//! # `unsafe`
+//!
+//! The crate denies `unsafe_code` everywhere but one module: the audit
+//! queue's slot ring (`audit/ring.rs`), which writes and reads events in
+//! place in preallocated slots. Moving 320-byte events by value through
+//! `crossbeam`'s `ArrayQueue` cost 55 ns per round trip against 13 ns in
+//! place (BENCHMARKS.md). Each block states its safety argument; the
+//! protocol is model-checked with loom and stress-tested with threads.
+//!
 //! # Embedding in ten lines
 //!
 //! ```
