@@ -196,7 +196,9 @@ fn apply(c: &mut Criterion) {
         b.iter_custom(|iters| {
             driver.timed_applies(iters, |queue| {
                 while queue.len() > BACKLOG {
-                    black_box(queue.try_dequeue());
+                    black_box(queue.try_dequeue_with(|event| {
+                        black_box(event);
+                    }));
                 }
             })
         })
@@ -213,9 +215,13 @@ fn apply(c: &mut Criterion) {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                while let Some(event) = queue.try_dequeue() {
-                    black_box(event);
-                }
+                // In place, as the log's writer reads.
+                while queue
+                    .try_dequeue_with(|event| {
+                        black_box(event);
+                    })
+                    .is_some()
+                {}
                 std::thread::sleep(Duration::from_millis(1));
             }
         })
