@@ -3,20 +3,25 @@
 //!
 //! # Model
 //!
-//! The configuration is stored twice, in two *slots* of atomic words (each
-//! `f64` as its bit pattern in an `AtomicU64`), and a published generation
-//! counter selects the live slot: generation `g` lives in slot `g & 1`.
+//! The configuration is stored in four *slots* of atomic words (each `f64`
+//! as its bit pattern in an `AtomicU64`), and a published generation
+//! counter selects the live slot: generation `g` lives in slot `g % 4`.
 //!
-//! * The **writer** fills the slot that is *not* live under that slot's
-//!   sequence lock (odd sequence = being written), then stores the new
-//!   generation. Publication never waits for readers and never allocates.
+//! * The **writer** fills the next slot (never the live one) under that
+//!   slot's sequence lock (odd sequence = being written), then stores the
+//!   new generation. Publication never waits for readers and never
+//!   allocates.
 //! * A **reader** loads the generation, reads the live slot's words between
 //!   two reads of the slot's sequence, and accepts the copy only if the
 //!   sequence was even and unchanged and the slot holds the generation it
-//!   loaded. Because the writer always writes the *other* slot, a reader only
-//!   retries if two publications land inside its read, which at the rates a
-//!   [`SafetyExecutor`](crate::SafetyExecutor) allows essentially never
-//!   happens; a writer descheduled mid-write does not stall readers.
+//!   loaded. The writer comes back to a slot only every fourth
+//!   publication, so a reader retries only if four publications land inside
+//!   its read, which at the rates a [`SafetyExecutor`](crate::SafetyExecutor)
+//!   allows never happens; a writer descheduled mid-write does not stall
+//!   readers. (With two slots, a benchmark writer publishing millions of
+//!   times per second lapped readers slowed by cache misses, and `get`
+//!   swung between 11 and 21 ns from run to run; with four it stayed at
+//!   11 ns. BENCHMARKS.md.)
 //! * Readers make **no writes to shared memory**: they only load atomics.
 //!
 //! Every word is an atomic and every access goes through `std` (or `loom`)
@@ -65,6 +70,15 @@ pub struct ConfigSnapshot {
     pub params: ParamVec,
 }
 
+/// How many slots the writer rotates through (a power of two).
+const SLOTS: usize = 4;
+
+/// The slot generation `g` lives in.
+#[inline]
+fn slot_of(generation: u64) -> usize {
+    (generation as usize) & (SLOTS - 1)
+}
+
 struct Slot {
     /// Even: stable. Odd: the writer is filling this slot.
     seq: AtomicU64,
@@ -99,7 +113,7 @@ impl Slot {
 /// ```
 pub struct AtomicConfig {
     generation: AtomicU64,
-    slots: [Slot; 2],
+    slots: [Slot; SLOTS],
     len: usize,
     writer_claimed: AtomicBool,
 }
@@ -121,14 +135,11 @@ impl AtomicConfig {
     /// assert_eq!(config.generation(), 41);
     /// ```
     pub fn with_generation(initial: ParamVec, generation: u64) -> Self {
-        // The live slot is `generation & 1`; the other starts as a copy so a
-        // reader racing the first publication never sees uninitialised data.
+        // Every slot starts as a copy, so a reader racing the first
+        // publications never sees uninitialised data.
         Self {
             generation: AtomicU64::new(generation),
-            slots: [
-                Slot::new(generation, &initial),
-                Slot::new(generation, &initial),
-            ],
+            slots: std::array::from_fn(|_| Slot::new(generation, &initial)),
             len: initial.len(),
             writer_claimed: AtomicBool::new(false),
         }
@@ -167,7 +178,7 @@ impl AtomicConfig {
         out.resize(self.len, 0.0);
         loop {
             let generation = self.generation.load(Ordering::Acquire);
-            let slot = &self.slots[(generation & 1) as usize];
+            let slot = &self.slots[slot_of(generation)];
             let before = slot.seq.load(Ordering::Acquire);
             if before & 1 == 1 {
                 spin_hint();
@@ -260,7 +271,7 @@ impl ConfigWriter {
         let config = &*self.config;
         // Only this handle stores `generation`, so a relaxed load is exact.
         let generation = config.generation.load(Ordering::Relaxed) + 1;
-        let slot = &config.slots[(generation & 1) as usize];
+        let slot = &config.slots[slot_of(generation)];
         let seq = slot.seq.load(Ordering::Relaxed);
         slot.seq.store(seq + 1, Ordering::Relaxed);
         // Keeps the odd sequence ahead of the data stores (see `read_into`).
@@ -473,7 +484,8 @@ mod loom_tests {
                 let g = reader_config.read_into(&mut buf);
                 assert_eq!(buf[0], g as f64);
             });
-            for g in 1..=3 {
+            // Enough publications to come back to the reader's slot.
+            for g in 1..=SLOTS as u64 + 1 {
                 writer.publish(&[g as f64]);
             }
             reader.join().unwrap();
