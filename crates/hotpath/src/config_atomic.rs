@@ -79,19 +79,38 @@ fn slot_of(generation: u64) -> usize {
     (generation as usize) & (SLOTS - 1)
 }
 
+/// Eight words on a cache line of their own.
+#[repr(align(64))]
+struct Line([AtomicU64; 8]);
+
+/// One copy of the configuration. Aligned, like [`AtomicConfig`] and the
+/// value [`Line`]s, so that nothing else shares its cache lines: with plain
+/// heap boxes the values shared lines with whatever the allocator put next
+/// to them (the executor's scratch arrays, written on every apply), and
+/// reads under a busy writer measured 11 or 35 ns depending on the heap's
+/// layout in that run.
+#[repr(align(64))]
 struct Slot {
     /// Even: stable. Odd: the writer is filling this slot.
     seq: AtomicU64,
     generation: AtomicU64,
-    words: Box<[AtomicU64]>,
+    lines: Box<[Line]>,
 }
 
 impl Slot {
     fn new(generation: u64, params: &[f64]) -> Self {
+        let lines = params
+            .chunks(8)
+            .map(|chunk| {
+                Line(std::array::from_fn(|i| {
+                    AtomicU64::new(chunk.get(i).map_or(0, |v| v.to_bits()))
+                }))
+            })
+            .collect();
         Self {
             seq: AtomicU64::new(0),
             generation: AtomicU64::new(generation),
-            words: params.iter().map(|v| AtomicU64::new(v.to_bits())).collect(),
+            lines,
         }
     }
 }
@@ -111,6 +130,7 @@ impl Slot {
 /// let t = std::thread::spawn(move || reader.load().params[1]);
 /// assert_eq!(t.join().unwrap(), 0.25);
 /// ```
+#[repr(align(64))]
 pub struct AtomicConfig {
     generation: AtomicU64,
     slots: [Slot; SLOTS],
@@ -185,8 +205,10 @@ impl AtomicConfig {
                 continue;
             }
             let slot_generation = slot.generation.load(Ordering::Relaxed);
-            for (dst, word) in out.iter_mut().zip(slot.words.iter()) {
-                *dst = f64::from_bits(word.load(Ordering::Relaxed));
+            for (dst, line) in out.chunks_mut(8).zip(slot.lines.iter()) {
+                for (dst, word) in dst.iter_mut().zip(&line.0) {
+                    *dst = f64::from_bits(word.load(Ordering::Relaxed));
+                }
             }
             // Orders the word loads before the re-check of the sequence: if
             // any load saw a write of a newer publication, the writer's
@@ -277,8 +299,10 @@ impl ConfigWriter {
         // Keeps the odd sequence ahead of the data stores (see `read_into`).
         fence(Ordering::Release);
         slot.generation.store(generation, Ordering::Relaxed);
-        for (word, value) in slot.words.iter().zip(params) {
-            word.store(value.to_bits(), Ordering::Relaxed);
+        for (values, line) in params.chunks(8).zip(slot.lines.iter()) {
+            for (word, value) in line.0.iter().zip(values) {
+                word.store(value.to_bits(), Ordering::Relaxed);
+            }
         }
         slot.seq.store(seq + 2, Ordering::Release);
         config.generation.store(generation, Ordering::Release);
