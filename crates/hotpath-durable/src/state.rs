@@ -71,7 +71,7 @@ impl GovernedState {
     pub fn config(&self, log_generation: Option<u64>) -> Arc<AtomicConfig> {
         let persisted = self.executor.live.generation;
         let generation = match log_generation {
-            Some(logged) if logged > persisted => logged + 1,
+            Some(logged) if logged > persisted => logged.saturating_add(1),
             _ => persisted,
         };
         Arc::new(AtomicConfig::with_generation(

@@ -70,6 +70,11 @@ pub struct ConfigSnapshot {
     pub params: ParamVec,
 }
 
+/// The highest generation a configuration starts at (2⁶²): at a million
+/// publications per second, counting from there to `u64::MAX` takes over
+/// 100,000 years.
+pub const MAX_GENERATION: u64 = 1 << 62;
+
 /// How many slots the writer rotates through (a power of two).
 const SLOTS: usize = 4;
 
@@ -146,7 +151,9 @@ impl AtomicConfig {
 
     /// A configuration holding `initial` at `generation`, for restoring a
     /// persisted configuration so that generations keep rising across
-    /// restarts.
+    /// restarts. A generation above [`MAX_GENERATION`] (only a corrupt file
+    /// can carry one) is clamped to it, so publishing can never overflow the
+    /// counter and make it go backwards.
     ///
     /// ```
     /// use hotpath::{AtomicConfig, ParamVec};
@@ -157,6 +164,7 @@ impl AtomicConfig {
     pub fn with_generation(initial: ParamVec, generation: u64) -> Self {
         // Every slot starts as a copy, so a reader racing the first
         // publications never sees uninitialised data.
+        let generation = generation.min(MAX_GENERATION);
         Self {
             generation: AtomicU64::new(generation),
             slots: std::array::from_fn(|_| Slot::new(generation, &initial)),
@@ -408,6 +416,17 @@ mod tests {
         assert_eq!(reader.cached().params[0], 1.0);
         let snap = reader.get();
         assert_eq!((snap.generation, snap.params[0]), (1, 2.0));
+    }
+
+    #[test]
+    fn absurd_restored_generation_is_clamped_and_still_rises() {
+        let config = Arc::new(AtomicConfig::with_generation(
+            ParamVec::from_slice(&[1.0]),
+            u64::MAX,
+        ));
+        assert_eq!(config.generation(), MAX_GENERATION);
+        let mut w = config.claim_writer().unwrap();
+        assert_eq!(w.publish(&[2.0]), MAX_GENERATION + 1);
     }
 
     #[test]

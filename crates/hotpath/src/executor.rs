@@ -2250,6 +2250,12 @@ mod tests {
             build(fresh(), bad),
             Err(ConfigError::InvalidState { .. })
         ));
+        let mut bad = state.clone();
+        bad.live.generation = u64::MAX;
+        assert!(matches!(
+            build(fresh(), bad),
+            Err(ConfigError::InvalidState { reason }) if reason.contains("2^62")
+        ));
         assert!(build(fresh(), state).is_ok());
     }
 

@@ -92,7 +92,7 @@ pub use audit::{
     OutcomeVerdict, RequestKind, RollbackReason,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config_atomic::{AtomicConfig, ConfigReader, ConfigSnapshot};
+pub use config_atomic::{AtomicConfig, ConfigReader, ConfigSnapshot, MAX_GENERATION};
 pub use error::ConfigError;
 pub use executor::{
     ApplyReceipt, Baseline, ExecutorBuilder, ExecutorState, ExecutorStats, OutcomeReceipt,

@@ -253,6 +253,9 @@ impl ExecutorState {
         if self.centre_generation > self.live.generation {
             return Err("centre generation is ahead of the live generation");
         }
+        if self.live.generation > crate::config_atomic::MAX_GENERATION {
+            return Err("live generation is beyond 2^62");
+        }
         Ok(())
     }
 }
