@@ -175,6 +175,8 @@ impl Driver {
 /// succeeded (publications, dequeued events) and those that did not.
 struct Background {
     label: String,
+    /// What a successful and an unsuccessful step are, for the report.
+    outcomes: (&'static str, &'static str),
     /// Writers must have published; a consumer may find nothing to take.
     must_succeed: bool,
     stop: Arc<AtomicBool>,
@@ -241,10 +243,17 @@ impl Background {
         Self {
             label: label.to_owned(),
             must_succeed: wait_for_success,
+            outcomes: ("succeeded", "failed"),
             stop,
             handle,
             started,
         }
+    }
+
+    /// Names the two kinds of step in the report.
+    fn reporting(mut self, succeeded: &'static str, failed: &'static str) -> Self {
+        self.outcomes = (succeeded, failed);
+        self
     }
 
     /// Stops the thread, prints what it did and returns (succeeded, failed).
@@ -253,8 +262,10 @@ impl Background {
         let (ok, failed) = self.handle.join().expect("background thread panicked");
         let secs = self.started.elapsed().as_secs_f64();
         eprintln!(
-            "[background] {}: {ok} succeeded, {failed} failed in {secs:.2} s ({:.2} M/s)",
+            "[background] {}: {ok} {}, {failed} {} in {secs:.2} s ({:.2} M/s)",
             self.label,
+            self.outcomes.0,
+            self.outcomes.1,
             ok as f64 / secs / 1e6
         );
         assert!(
@@ -474,6 +485,175 @@ fn reads_under_writer(c: &mut Criterion, name: &str, pace: Option<Duration>) {
     );
     if let Some((published, refused)) = ran {
         assert_eq!(refused, 0, "permissive applies must all pass");
+        assert_eq!(config.generation(), published);
+    }
+
+    group.finish();
+}
+
+/// Group 2c: the same reads while a second reader on the other core reads
+/// the same structure continuously, and nobody writes: what readers cost
+/// each other. A `RwLock` read takes the lock (atomic read-modify-writes on
+/// the one lock word both readers share) and arc-swap's `load` updates
+/// shared debt slots; a `ConfigReader` only loads.
+fn read_reader_active(c: &mut Criterion) {
+    let mut group = c.benchmark_group("read_reader_active");
+    let name = "read_reader_active";
+
+    let rwlock = Arc::new(RwLock::new(Arc::new(initial_values())));
+    let read_rwlock = |rwlock: &RwLock<Arc<Vec<f64>>>| {
+        let guard = black_box(rwlock)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        checksum(&guard)
+    };
+    let other = || {
+        let rwlock = Arc::clone(&rwlock);
+        Background::spawn(&format!("{name}: rwlock_read"), move || {
+            black_box(read_rwlock(&rwlock));
+            true
+        })
+    };
+    bench_under(&mut group, "rwlock_arc_vec", other, || read_rwlock(&rwlock));
+
+    let swap = Arc::new(ArcSwap::from_pointee(initial_values()));
+    let other = || {
+        let swap = Arc::clone(&swap);
+        Background::spawn(&format!("{name}: arc_swap_load"), move || {
+            black_box(checksum(&black_box(&*swap).load()));
+            true
+        })
+    };
+    bench_under(&mut group, "arc_swap_load", other, || {
+        checksum(&black_box(&*swap).load())
+    });
+
+    let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&initial_values())));
+    let other = || {
+        let mut reader = config.reader();
+        Background::spawn(&format!("{name}: hotpath_reader_get"), move || {
+            black_box(checksum(&black_box(&mut reader).get().params));
+            true
+        })
+    };
+    let mut reader = config.reader();
+    bench_under(&mut group, "hotpath_reader_get", other, || {
+        checksum(&black_box(&mut reader).get().params)
+    });
+
+    group.finish();
+}
+
+/// How often the production-shaped writer publishes: the most the executor
+/// admits (`max_updates_per_second` is at most 1000).
+const PRODUCTION_WRITE_PERIOD: Duration = Duration::from_millis(1);
+
+/// A thread's loop in the production shape: it reads continuously, like
+/// every hot-path thread, and every [`PRODUCTION_WRITE_PERIOD`] it also
+/// publishes, like the executor sharing a core with them. The clock is
+/// looked at every 64 reads.
+fn read_and_publish<R, W>(mut read: R, mut publish: W) -> impl FnMut() -> bool + Send + 'static
+where
+    R: FnMut() + Send + 'static,
+    W: FnMut() -> bool + Send + 'static,
+{
+    let mut next = Instant::now();
+    let mut reads = 0u32;
+    move || {
+        read();
+        reads = reads.wrapping_add(1);
+        if reads % 64 == 0 && Instant::now() >= next {
+            next += PRODUCTION_WRITE_PERIOD;
+            return publish();
+        }
+        false
+    }
+}
+
+/// Group 2d: the deployment shape on two cores. The measured reader is on
+/// one core; on the other, a thread reads the same structure continuously
+/// (a second hot-path thread) and publishes once per millisecond (the
+/// executor at its rate limit), every structure with the same loop. The
+/// background thread counts publications as successes.
+fn read_production_shape(c: &mut Criterion) {
+    let mut group = c.benchmark_group("read_production_shape");
+    let name = "read_production_shape";
+
+    let rwlock = Arc::new(RwLock::new(Arc::new(initial_values())));
+    let read_rwlock = |rwlock: &RwLock<Arc<Vec<f64>>>| {
+        let guard = black_box(rwlock)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        checksum(&guard)
+    };
+    let other = || {
+        let (r, w) = (Arc::clone(&rwlock), Arc::clone(&rwlock));
+        let mut v = 0.0;
+        Background::spawn(
+            &format!("{name}: rwlock read + write/ms"),
+            read_and_publish(
+                move || {
+                    black_box(read_rwlock(&r));
+                },
+                move || {
+                    v += 1.0;
+                    let fresh = Arc::new(vec![v; PARAMS]);
+                    let old = {
+                        let mut guard = w.write().unwrap_or_else(PoisonError::into_inner);
+                        std::mem::replace(&mut *guard, fresh)
+                    };
+                    drop(old);
+                    true
+                },
+            ),
+        )
+        .reporting("publications", "other reads")
+    };
+    bench_under(&mut group, "rwlock_arc_vec", other, || read_rwlock(&rwlock));
+
+    let swap = Arc::new(ArcSwap::from_pointee(initial_values()));
+    let other = || {
+        let (r, w) = (Arc::clone(&swap), Arc::clone(&swap));
+        let mut v = 0.0;
+        Background::spawn(
+            &format!("{name}: arc_swap load + store/ms"),
+            read_and_publish(
+                move || {
+                    black_box(checksum(&black_box(&*r).load()));
+                },
+                move || {
+                    v += 1.0;
+                    w.store(Arc::new(vec![v; PARAMS]));
+                    true
+                },
+            ),
+        )
+        .reporting("publications", "other reads")
+    };
+    bench_under(&mut group, "arc_swap_load", other, || {
+        checksum(&black_box(&*swap).load())
+    });
+
+    let (driver, config) = Driver::new(permissive());
+    let other = || {
+        let mut reader = config.reader();
+        let mut driver = driver;
+        Background::spawn(
+            &format!("{name}: reader_get + apply/ms"),
+            read_and_publish(
+                move || {
+                    black_box(checksum(&black_box(&mut reader).get().params));
+                },
+                move || driver.apply_and_drain(),
+            ),
+        )
+        .reporting("publications", "other reads")
+    };
+    let mut reader = config.reader();
+    let ran = bench_under(&mut group, "hotpath_reader_get", other, || {
+        checksum(&black_box(&mut reader).get().params)
+    });
+    if let Some((published, _)) = ran {
         assert_eq!(config.generation(), published);
     }
 
@@ -793,6 +973,7 @@ fn audit_queue(c: &mut Criterion) {
 criterion_group! {
     name = hotpath_benches;
     config = configure();
-    targets = read_idle, read_writer_active, read_writer_paced, apply, audit_queue
+    targets = read_idle, read_writer_active, read_writer_paced, read_reader_active,
+        read_production_shape, apply, audit_queue
 }
 criterion_main!(hotpath_benches);
