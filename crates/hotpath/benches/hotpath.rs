@@ -779,6 +779,31 @@ fn apply(c: &mut Criterion) {
         );
     }
 
+    // Accepted, one parameter reversing direction on every apply (round
+    // robin), as SPSA updates do: the flip rule's ordered check and the
+    // direction bookkeeping run every time. 4 simulated ms per apply, so
+    // each parameter reverses every 64 ms (937 per minute, under the
+    // maximum flip limit of 1000 set here).
+    let guardrails = Guardrails {
+        direction_flip_limit: hotpath::MAX_FLIP_LIMIT,
+        ..permissive()
+    };
+    let (mut driver, config) = Driver::new(guardrails);
+    assert!(driver.apply_and_drain(), "first apply sets every direction");
+    let mut reversing = 0;
+    let mut ran = false;
+    group.bench_function("accepted_one_reversal_per_apply", |b| {
+        ran = true;
+        b.iter(|| {
+            driver.delta[reversing] = -driver.delta[reversing];
+            reversing = (reversing + 1) % PARAMS;
+            let proposal = driver.proposal_after(4 * TICK_US);
+            black_box(&driver.executor.apply(proposal));
+            take_event(&driver.audit);
+        })
+    });
+    check_all_accepted(&driver, &config, ran);
+
     // Refused for `DeltaTooLarge` on the last parameter, so the step check
     // scans all 16. Malformed refusals count towards `violation_limit`,
     // which would latch safe mode after 10 and turn every later refusal

@@ -520,9 +520,11 @@ pub struct SafetyExecutor<C = SystemClock> {
     /// Scratch: the signed committed move of the `Update` being checked, as
     /// fractions of the ranges.
     moves: Box<[f64]>,
-    /// Scratch: whether any of `moves` sets a direction other than the
-    /// last one recorded (if not, `commit_centre` skips that bookkeeping).
-    moves_turn: bool,
+    /// Scratch: bit `i` set if `moves[i]` sets a direction other than the
+    /// last one recorded for parameter `i` (a first move or a reversal);
+    /// the flip rule and `commit_centre` visit only those parameters. See
+    /// [`turned`] for more than 64 parameters.
+    turn_mask: u64,
     live: ParamVec,
     live_generation: u64,
     centre: ParamVec,
@@ -638,7 +640,7 @@ impl<C: Clock> SafetyExecutor<C> {
             misconfiguration: None,
             limits,
             moves: vec![0.0; n].into_boxed_slice(),
-            moves_turn: false,
+            turn_mask: 0,
             rate,
             directions: vec![0.0; n].into_boxed_slice(),
             flips,
@@ -753,7 +755,7 @@ impl<C: Clock> SafetyExecutor<C> {
         }
         let budget = self.guardrails.max_cumulative_delta_per_minute;
         let mut suspect = false;
-        let mut commit_suspect = false;
+        let mut overspend = false;
         let mut turns = false;
         let live = &self.live[..n];
         let t = &self.limits;
@@ -778,10 +780,9 @@ impl<C: Clock> SafetyExecutor<C> {
             #[allow(clippy::neg_cmp_op_on_partial_ord)]
             let turn = (m.abs() > DIRECTION_EPSILON) & !(m * directions[i] > 0.0);
             turns |= turn;
-            commit_suspect |= totals[i] + m.abs() > budget;
+            overspend |= totals[i] + m.abs() > budget;
         }
-        commit_suspect |= turns;
-        self.moves_turn = turns;
+        self.turn_mask = 0;
         if suspect {
             self.check_content(delta)?;
         }
@@ -829,8 +830,11 @@ impl<C: Clock> SafetyExecutor<C> {
                 retry_at_us,
             });
         }
-        if update && commit_suspect {
-            self.check_commit(now)?;
+        if update && (turns || overspend) {
+            if turns {
+                self.turn_mask = self.turn_mask_of_moves();
+            }
+            self.check_commit(now, turns, overspend)?;
         }
         Ok(())
     }
@@ -878,13 +882,29 @@ impl<C: Clock> SafetyExecutor<C> {
         Ok(())
     }
 
+    /// Which parameters' moves turn (see `turn_mask`), from the moves the
+    /// pass in `check` computed; only called when that pass saw a turn.
+    fn turn_mask_of_moves(&self) -> u64 {
+        let mut mask = 0u64;
+        for (i, (&m, &last)) in self.moves.iter().zip(self.directions.iter()).enumerate() {
+            #[allow(clippy::neg_cmp_op_on_partial_ord)]
+            let turn = (m.abs() > DIRECTION_EPSILON) & !(m * last > 0.0);
+            mask |= u64::from(turn) << (i % 64);
+        }
+        mask
+    }
+
     /// Flip and budget rules, in order, for the committed move
     /// `candidate − centre` of an `Update` the pass in `check` flagged
     /// (which computed the moves and advanced the budget window).
-    fn check_commit(&self, now: u64) -> Result<(), Violation> {
+    fn check_commit(&self, now: u64, turns: bool, overspend: bool) -> Result<(), Violation> {
         let budget = self.guardrails.max_cumulative_delta_per_minute;
         let g = &self.guardrails;
-        for (index, (&m, &last)) in self.moves.iter().zip(self.directions.iter()).enumerate() {
+        // The flagged rules only (a rule the pass did not flag cannot fail),
+        // in their documented order.
+        let n = if turns { self.moves.len() } else { 0 };
+        for index in turned(n, self.turn_mask) {
+            let (m, last) = (self.moves[index], self.directions[index]);
             let direction = direction_of(m);
             if direction != 0.0 && last != 0.0 && direction != last {
                 let ring = &self.flips[index];
@@ -898,7 +918,8 @@ impl<C: Clock> SafetyExecutor<C> {
                 }
             }
         }
-        for (index, (&m, &total)) in self.moves.iter().zip(self.budget.totals()).enumerate() {
+        let moves = if overspend { &self.moves[..] } else { &[] };
+        for (index, (&m, &total)) in moves.iter().zip(self.budget.totals()).enumerate() {
             let spent = total + m.abs();
             if spent > budget {
                 return Err(Violation::CumulativeDeltaViolation {
@@ -919,15 +940,13 @@ impl<C: Clock> SafetyExecutor<C> {
         let (moves, directions) = (&self.moves[..n], &mut self.directions[..n]);
         let (spent, totals) = self.budget.current_mut();
         let (spent, totals) = (&mut spent[..n], &mut totals[..n]);
-        if self.moves_turn {
-            for i in 0..n {
-                let direction = direction_of(moves[i]);
-                if direction != 0.0 {
-                    if directions[i] != 0.0 && directions[i] != direction {
-                        self.flips[i].push(now);
-                    }
-                    directions[i] = direction;
+        for i in turned(n, self.turn_mask) {
+            let direction = direction_of(moves[i]);
+            if direction != 0.0 {
+                if directions[i] != 0.0 && directions[i] != direction {
+                    self.flips[i].push(now);
                 }
+                directions[i] = direction;
             }
         }
         for i in 0..n {
@@ -1514,6 +1533,24 @@ impl<C: Clock> SafetyExecutor<C> {
 
 /// The direction of a committed move (fraction of the range): moves within
 /// rounding of zero have none.
+/// The parameters (of `n`) whose bit is set in `mask`, in increasing order;
+/// every parameter when there are more than 64 (the mask then folds
+/// several onto one bit). The visitors check each parameter's move
+/// themselves, so visiting one that did not turn is only wasted work.
+fn turned(n: usize, mut mask: u64) -> impl Iterator<Item = usize> {
+    let all = if n > 64 { n } else { 0 };
+    if n > 64 {
+        mask = 0;
+    }
+    (0..all).chain(std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let index = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            index
+        })
+    }))
+}
+
 #[inline]
 fn direction_of(m: f64) -> f64 {
     if m > DIRECTION_EPSILON {
@@ -2295,5 +2332,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn turned_visits_set_bits_in_order_or_everything_beyond_64() {
+        assert_eq!(turned(16, 0).count(), 0);
+        assert_eq!(
+            turned(16, 0b1000_0000_0010_0001).collect::<Vec<_>>(),
+            [0, 5, 15]
+        );
+        assert_eq!(turned(64, 1 << 63).collect::<Vec<_>>(), [63]);
+        assert_eq!(
+            turned(65, 1).collect::<Vec<_>>(),
+            (0..65).collect::<Vec<_>>()
+        );
+    }
+
+    /// With more parameters than mask bits, a reversal of the last one is
+    /// still counted and still refused past the limit.
+    #[test]
+    fn flips_are_counted_beyond_64_parameters() {
+        const N: usize = 70;
+        let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5; N])));
+        let clock = ManualClock::new(0);
+        let guardrails = Guardrails {
+            direction_flip_limit: 1,
+            min_interval_us: 0,
+            ..Guardrails::default()
+        };
+        let mut ex = SafetyExecutor::builder(config)
+            .guardrails(guardrails)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let mut step = |sign: f64| {
+            clock.advance(SECOND_US);
+            let mut delta = ParamVec::zeros(N);
+            delta[N - 1] = sign * 0.01;
+            ex.apply(Proposal::Update {
+                iteration: 1,
+                delta,
+                gradient_estimate: ParamVec::new(),
+            })
+        };
+        assert!(step(1.0).is_ok());
+        assert!(step(-1.0).is_ok(), "first reversal is within the limit");
+        assert!(matches!(
+            step(1.0),
+            Err(Violation::DirectionFlipViolation { index, .. }) if index == N - 1
+        ));
     }
 }
