@@ -940,13 +940,15 @@ impl<C: Clock> SafetyExecutor<C> {
         let (moves, directions) = (&self.moves[..n], &mut self.directions[..n]);
         let (spent, totals) = self.budget.current_mut();
         let (spent, totals) = (&mut spent[..n], &mut totals[..n]);
-        for i in turned(n, self.turn_mask) {
-            let direction = direction_of(moves[i]);
-            if direction != 0.0 {
-                if directions[i] != 0.0 && directions[i] != direction {
-                    self.flips[i].push(now);
+        if self.turn_mask != 0 {
+            for i in turned(n, self.turn_mask) {
+                let direction = direction_of(moves[i]);
+                if direction != 0.0 {
+                    if directions[i] != 0.0 && directions[i] != direction {
+                        self.flips[i].push(now);
+                    }
+                    directions[i] = direction;
                 }
-                directions[i] = direction;
             }
         }
         for i in 0..n {
