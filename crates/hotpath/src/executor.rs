@@ -797,16 +797,12 @@ impl<C: Clock> SafetyExecutor<C> {
                 .zip(t.step_cap.iter().zip(t.range.iter()))
                 .enumerate()
             {
-                let distance = (c - centre).abs();
-                if distance > cap {
-                    let excursion = distance / range;
-                    if excursion > limit {
-                        return Err(Violation::ExcursionTooLarge {
-                            index,
-                            excursion,
-                            limit,
-                        });
-                    }
+                if let Some(excursion) = beyond((c - centre).abs(), cap, range, limit) {
+                    return Err(Violation::ExcursionTooLarge {
+                        index,
+                        excursion,
+                        limit,
+                    });
                 }
             }
         }
@@ -857,15 +853,12 @@ impl<C: Clock> SafetyExecutor<C> {
             // quantity; the division is skipped when `step_cap` proves the
             // step is within the limit.
             let change = (candidate[index] - live[index]).abs();
-            if change > t.step_cap[index] || change.is_nan() {
-                let step = change / t.range[index];
-                if step.is_nan() || step > limit {
-                    return Err(Violation::DeltaTooLarge {
-                        index,
-                        delta: step,
-                        limit,
-                    });
-                }
+            if let Some(step) = beyond(change, t.step_cap[index], t.range[index], limit) {
+                return Err(Violation::DeltaTooLarge {
+                    index,
+                    delta: step,
+                    limit,
+                });
             }
         }
         let bounds = t.min.iter().zip(t.max.iter());
@@ -1533,8 +1526,6 @@ impl<C: Clock> SafetyExecutor<C> {
     }
 }
 
-/// The direction of a committed move (fraction of the range): moves within
-/// rounding of zero have none.
 /// The parameters (of `n`) whose bit is set in `mask`, in increasing order;
 /// every parameter when there are more than 64 (the mask then folds
 /// several onto one bit). The visitors check each parameter's move
@@ -1553,6 +1544,19 @@ fn turned(n: usize, mut mask: u64) -> impl Iterator<Item = usize> {
     }))
 }
 
+/// `change / range` if it is beyond `limit` (or NaN), else `None`; the
+/// division only runs when `change` is not within `cap` (see [`step_cap`]).
+#[inline]
+fn beyond(change: f64, cap: f64, range: f64, limit: f64) -> Option<f64> {
+    if change <= cap {
+        return None;
+    }
+    let fraction = change / range;
+    (fraction.is_nan() || fraction > limit).then_some(fraction)
+}
+
+/// The direction of a committed move (fraction of the range): moves within
+/// rounding of zero have none.
 #[inline]
 fn direction_of(m: f64) -> f64 {
     if m > DIRECTION_EPSILON {
