@@ -1,51 +1,8 @@
 //! [`AtomicConfig`]: the live configuration, published lock-free by one
 //! writer and read wait-free (in practice) by any number of readers.
 //!
-//! # Model
-//!
-//! The configuration is stored in four *slots* of atomic words (each `f64`
-//! as its bit pattern in an `AtomicU64`), and a published generation
-//! counter selects the live slot: generation `g` lives in slot `g % 4`.
-//!
-//! * The **writer** fills the next slot (never the live one) under that
-//!   slot's sequence lock (odd sequence = being written), then stores the
-//!   new generation. Publication never waits for readers and never
-//!   allocates.
-//! * A **reader** loads the generation, reads the live slot's words between
-//!   two reads of the slot's sequence, and accepts the copy only if the
-//!   sequence was even and unchanged and the slot holds the generation it
-//!   loaded. The writer comes back to a slot only every fourth
-//!   publication, so a reader retries only if four publications land inside
-//!   its read, which at the rates a [`SafetyExecutor`](crate::SafetyExecutor)
-//!   allows never happens; a writer descheduled mid-write does not stall
-//!   readers. (With two slots, a benchmark writer publishing millions of
-//!   times per second lapped readers slowed by cache misses, and `get`
-//!   swung between 11 and 21 ns from run to run; with four it stayed at
-//!   11 ns. BENCHMARKS.md.)
-//! * Readers make **no writes to shared memory**: they only load atomics.
-//!
-//! Every word is an atomic and every access goes through `std` (or `loom`)
-//! atomics, so the module contains no `unsafe`. The protocol is model-checked
-//! with loom (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`).
-//!
-//! # Who may write
-//!
-//! `AtomicConfig` has no public method that changes it. The only write path
-//! is a `ConfigWriter` handle, which is crate-private and which
-//! `AtomicConfig::claim_writer` hands out at most once at a time per
-//! configuration (an `AtomicBool` claim, released when the handle drops).
-//! [`SafetyExecutor`](crate::SafetyExecutor) claims it on construction, so
-//! the executor is the sole writer: a second executor on the same config is
-//! refused, and user code cannot obtain a writer at all. The seed's
-//! `AtomicConfig::update` is deliberately not public for that reason.
-//!
-//! # Which read to use
-//!
-//! | call | cost in steady state | allocates |
-//! |------|---------------------|-----------|
-//! | [`ConfigReader::get`] | one atomic load; copies only when the generation moved | no |
-//! | [`AtomicConfig::read_into`] / [`AtomicConfig::load`] | one seqlock copy | no (≤ 16 params) |
-//! | [`AtomicConfig::snapshot`] | one seqlock copy + one `Arc` | yes, one `Arc` per call |
+//! The publication protocol, who may write and which read to use are
+//! documented on [`AtomicConfig`] itself.
 
 use crate::sync::{fence, spin_hint, Arc, AtomicBool, AtomicU64, Ordering};
 use crate::ParamVec;
@@ -121,9 +78,54 @@ impl Slot {
 }
 
 /// The live configuration: lock-free, atomically swappable, readable from any
-/// thread. See the [module docs](self) for the publication protocol.
+/// thread. The number of parameters is fixed at construction.
 ///
-/// The number of parameters is fixed at construction.
+/// # Model
+///
+/// The configuration is stored in four *slots* of atomic words (each `f64`
+/// as its bit pattern in an `AtomicU64`), and a published generation
+/// counter selects the live slot: generation `g` lives in slot `g % 4`.
+///
+/// * The **writer** fills the next slot (never the live one) under that
+///   slot's sequence lock (odd sequence = being written), then stores the
+///   new generation. Publication never waits for readers and never
+///   allocates.
+/// * A **reader** loads the generation, reads the live slot's words between
+///   two reads of the slot's sequence, and accepts the copy only if the
+///   sequence was even and unchanged and the slot holds the generation it
+///   loaded. The writer comes back to a slot only every fourth
+///   publication, so a reader retries only if four publications land inside
+///   its read, which at the rates a [`SafetyExecutor`](crate::SafetyExecutor)
+///   allows never happens; a writer descheduled mid-write does not stall
+///   readers. (With two slots, a benchmark writer publishing millions of
+///   times per second lapped readers slowed by cache misses, and `get`
+///   swung between 11 and 21 ns from run to run; with four it stayed at
+///   11 ns. BENCHMARKS.md.)
+/// * Readers make **no writes to shared memory**: they only load atomics.
+///
+/// Every word is an atomic and every access goes through `std` (or `loom`)
+/// atomics, so the module contains no `unsafe`. The protocol is model-checked
+/// with loom (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`).
+///
+/// # Who may write
+///
+/// `AtomicConfig` has no public method that changes it. The only write path
+/// is a `ConfigWriter` handle, which is crate-private and which
+/// `AtomicConfig::claim_writer` hands out at most once at a time per
+/// configuration (an `AtomicBool` claim, released when the handle drops).
+/// [`SafetyExecutor`](crate::SafetyExecutor) claims it on construction, so
+/// the executor is the sole writer: a second executor on the same config is
+/// refused, and user code cannot obtain a writer at all. The seed's
+/// `AtomicConfig::update` is deliberately not public for that reason.
+///
+/// # Which read to use
+///
+/// | call | cost in steady state | allocates |
+/// |------|---------------------|-----------|
+/// | [`ConfigReader::get`] | one atomic load; copies only when the generation moved | no |
+/// | [`AtomicConfig::read_into`] / [`AtomicConfig::load`] | one seqlock copy | no (≤ 16 params) |
+/// | [`AtomicConfig::snapshot`] | one seqlock copy + one `Arc` | yes, one `Arc` per call |
+///
 ///
 /// ```
 /// use hotpath::{AtomicConfig, ParamVec};

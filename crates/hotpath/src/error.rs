@@ -67,6 +67,36 @@ pub enum ConfigError {
     /// has the details.
     #[error("invalid adaptive engine settings")]
     InvalidEngineConfig,
+    /// A parameter has an empty name.
+    #[error("params[{index}] has an empty name")]
+    EmptyName {
+        /// Parameter index.
+        index: usize,
+    },
+    /// Two parameters have the same name.
+    #[error("params[{index}] has the same name as params[{first}]")]
+    DuplicateName {
+        /// The later parameter's index.
+        index: usize,
+        /// The index of the first parameter with that name.
+        first: usize,
+    },
+    /// The parameter space has another number of parameters than the
+    /// configuration.
+    #[error("the parameter space has {got} parameters, the configuration {expected}")]
+    SpaceLength {
+        /// Number of parameters in the configuration.
+        expected: usize,
+        /// Number of parameters in the space.
+        got: usize,
+    },
+    /// The guardrails' bounds disagree with the parameter space given
+    /// beside them.
+    #[error("guardrails bounds[{index}] differ from the parameter space's bounds")]
+    BoundsMismatch {
+        /// Parameter index.
+        index: usize,
+    },
     /// A capacity of zero was given.
     #[error("{what} capacity must be at least 1")]
     ZeroCapacity {

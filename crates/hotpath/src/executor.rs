@@ -97,6 +97,7 @@ use crate::limits::{BudgetWindow, TimeRing, BUDGET_CLEAR_US};
 use crate::proposal::{Proposal, ProposalKind};
 use crate::rollback::RollbackPolicy;
 use crate::safe_mode::{ControlSafety, ReasonSet, SafeModeExit, SafeModeReason};
+use crate::space::ParamSpace;
 use crate::stats::RunningStats;
 use crate::sync::Arc;
 use crate::violation::{RateRule, Violation};
@@ -263,6 +264,7 @@ impl Baseline {
 /// ```
 pub struct ExecutorBuilder<C = SystemClock> {
     config: Arc<AtomicConfig>,
+    space: Option<Arc<ParamSpace>>,
     guardrails: Guardrails,
     rollback_policy: RollbackPolicy,
     audit_queue: Option<Arc<AuditQueue>>,
@@ -296,6 +298,14 @@ impl<C: Clock> ExecutorBuilder<C> {
         self
     }
 
+    /// The parameters' names and bounds (default: the guardrails' `bounds`,
+    /// or unbounded parameters named `p0`, `p1`, …). When both are given,
+    /// the guardrails' bounds must be the space's.
+    pub fn space(mut self, space: Arc<ParamSpace>) -> Self {
+        self.space = Some(space);
+        self
+    }
+
     /// The guardrails (default: Balanced).
     pub fn guardrails(mut self, guardrails: Guardrails) -> Self {
         self.guardrails = guardrails;
@@ -325,6 +335,7 @@ impl<C: Clock> ExecutorBuilder<C> {
     pub fn clock<C2: Clock>(self, clock: C2) -> ExecutorBuilder<C2> {
         ExecutorBuilder {
             config: self.config,
+            space: self.space,
             guardrails: self.guardrails,
             rollback_policy: self.rollback_policy,
             audit_queue: self.audit_queue,
@@ -339,23 +350,42 @@ impl<C: Clock> ExecutorBuilder<C> {
     /// and records a `Started` audit event.
     pub fn build(self) -> Result<SafetyExecutor<C>, ConfigError> {
         let n = self.config.len();
-        self.guardrails.validate_for(n)?;
+        let mut guardrails = self.guardrails;
+        guardrails.validate_for(n)?;
         self.rollback_policy.validate()?;
-        let live = self.config.load();
-        for (index, &value) in live.params.iter().enumerate() {
-            let (min, max) = self.guardrails.bounds_of(index);
-            if !(value.is_finite() && value >= min && value <= max) {
-                return Err(ConfigError::InitialOutOfBounds {
-                    index,
-                    value,
-                    min,
-                    max,
-                });
+        let space = match self.space {
+            None => Arc::new(ParamSpace::from_guardrails(&guardrails, n)?),
+            Some(space) => {
+                if space.len() != n {
+                    return Err(ConfigError::SpaceLength {
+                        expected: n,
+                        got: space.len(),
+                    });
+                }
+                if let Some(bounds) = &guardrails.bounds {
+                    if let Some(index) =
+                        (0..n).find(|&i| Some(bounds[i]) != space.knobs()[i].bounds())
+                    {
+                        return Err(ConfigError::BoundsMismatch { index });
+                    }
+                }
+                guardrails.bounds = space.guardrail_bounds();
+                space
             }
+        };
+        let live = self.config.load();
+        if let Some(index) = space.first_outside(&live.params) {
+            let (min, max) = space.bounds(index);
+            return Err(ConfigError::InitialOutOfBounds {
+                index,
+                value: live.params[index],
+                min,
+                max,
+            });
         }
         if let Some(state) = &self.restore {
             state
-                .check(|i| self.guardrails.bounds_of(i))
+                .check(&space)
                 .map_err(|reason| ConfigError::InvalidState { reason })?;
             if !(state.live.generation <= live.generation && state.live.params.bit_eq(&live.params))
             {
@@ -372,7 +402,8 @@ impl<C: Clock> ExecutorBuilder<C> {
         let mut executor = SafetyExecutor::assemble(
             self.config,
             Some(writer),
-            self.guardrails,
+            space,
+            guardrails,
             self.rollback_policy,
             audit_queue,
             self.clock,
@@ -396,43 +427,6 @@ impl<C: Clock> ExecutorBuilder<C> {
         // A full queue at start is recorded as dropped, like any other event.
         executor.record(now, details, Priority::Safety);
         Ok(executor)
-    }
-}
-
-/// Per-parameter constants derived from the guardrails at build time, one
-/// contiguous array each, so the checks neither search the bounds nor
-/// divide in the common case, and their one pass over the parameters
-/// vectorises.
-#[derive(Debug)]
-struct ParamTable {
-    /// The bounds' width, or 1 without bounds.
-    range: Box<[f64]>,
-    /// `1 / range`: the committed-move accounting multiplies.
-    inv_range: Box<[f64]>,
-    /// See [`step_cap`].
-    step_cap: Box<[f64]>,
-    /// The bounds, as reported in `OutOfBounds` (±∞ without bounds).
-    min: Box<[f64]>,
-    max: Box<[f64]>,
-    /// The bounds clamped to finite values: `lo ≤ v ≤ hi` alone also
-    /// rejects NaN and ±∞, which no bound admits.
-    lo: Box<[f64]>,
-    hi: Box<[f64]>,
-}
-
-impl ParamTable {
-    fn new(guardrails: &Guardrails, n: usize) -> Self {
-        let column = |f: &dyn Fn(usize) -> f64| (0..n).map(f).collect::<Box<[f64]>>();
-        let limit = guardrails.max_delta_per_step;
-        Self {
-            range: column(&|i| guardrails.range(i)),
-            inv_range: column(&|i| 1.0 / guardrails.range(i)),
-            step_cap: column(&|i| step_cap(limit, guardrails.range(i))),
-            min: column(&|i| guardrails.bounds_of(i).0),
-            max: column(&|i| guardrails.bounds_of(i).1),
-            lo: column(&|i| guardrails.bounds_of(i).0.max(f64::MIN)),
-            hi: column(&|i| guardrails.bounds_of(i).1.min(f64::MAX)),
-        }
     }
 }
 
@@ -515,8 +509,10 @@ pub struct SafetyExecutor<C = SystemClock> {
     audit_queue: Arc<AuditQueue>,
     clock: C,
     latest_now: u64,
-    /// Per-parameter constants derived from the guardrails.
-    limits: ParamTable,
+    /// The parameters' names, bounds and ranges.
+    space: Arc<ParamSpace>,
+    /// Per parameter: see [`step_cap`].
+    step_cap: Box<[f64]>,
     /// Scratch: the signed committed move of the `Update` being checked, as
     /// fractions of the ranges.
     moves: Box<[f64]>,
@@ -583,9 +579,11 @@ impl SafetyExecutor<SystemClock> {
     pub(crate) fn failed_closed(config: Arc<AtomicConfig>, error: ConfigError) -> Self {
         tracing::error!(%error, "SafetyExecutor misconfigured; it will refuse every request");
         let live = config.load();
+        let n = live.params.len();
         let mut executor = SafetyExecutor::assemble(
             config,
             None,
+            Arc::new(ParamSpace::unbounded(n)),
             Guardrails::preset_conservative(),
             RollbackPolicy::preset_conservative(),
             Arc::new(AuditQueue::new(DEFAULT_AUDIT_CAPACITY)),
@@ -603,6 +601,7 @@ impl SafetyExecutor<SystemClock> {
     pub fn builder(config: Arc<AtomicConfig>) -> ExecutorBuilder<SystemClock> {
         ExecutorBuilder {
             config,
+            space: None,
             guardrails: Guardrails::default(),
             rollback_policy: RollbackPolicy::default(),
             audit_queue: None,
@@ -615,9 +614,11 @@ impl SafetyExecutor<SystemClock> {
 }
 
 impl<C: Clock> SafetyExecutor<C> {
+    #[allow(clippy::too_many_arguments)] // one call each from `build` and `failed_closed`
     fn assemble(
         config: Arc<AtomicConfig>,
         writer: Option<ConfigWriter>,
+        space: Arc<ParamSpace>,
         guardrails: Guardrails,
         rollback_policy: RollbackPolicy,
         audit_queue: Arc<AuditQueue>,
@@ -625,7 +626,8 @@ impl<C: Clock> SafetyExecutor<C> {
         live: ConfigSnapshot,
     ) -> Self {
         let n = live.params.len();
-        let limits = ParamTable::new(&guardrails, n);
+        let limit = guardrails.max_delta_per_step;
+        let step_cap = space.ranges().iter().map(|&r| step_cap(limit, r)).collect();
         // Validation bounds these: rate ≤ 1000, flips as given (u32), and
         // rollbacks ≤ 1000, so every ring is allocated once, here.
         let rate = TimeRing::new(guardrails.max_updates_per_second as usize);
@@ -638,7 +640,8 @@ impl<C: Clock> SafetyExecutor<C> {
             config,
             writer,
             misconfiguration: None,
-            limits,
+            space,
+            step_cap,
             moves: vec![0.0; n].into_boxed_slice(),
             turn_mask: 0,
             rate,
@@ -758,9 +761,10 @@ impl<C: Clock> SafetyExecutor<C> {
         let mut overspend = false;
         let mut turns = false;
         let live = &self.live[..n];
-        let t = &self.limits;
-        let (step_cap, lo, hi) = (&t.step_cap[..n], &t.lo[..n], &t.hi[..n]);
-        let inv_range = &t.inv_range[..n];
+        let t = &*self.space;
+        let step_cap = &self.step_cap[..n];
+        let (lo, hi) = (&t.finite_lows()[..n], &t.finite_highs()[..n]);
+        let inv_range = &t.inv_ranges()[..n];
         let candidate = &mut self.candidate[..n];
         let centre = &self.centre[..n];
         let moves = &mut self.moves[..n];
@@ -789,12 +793,11 @@ impl<C: Clock> SafetyExecutor<C> {
         let g = &self.guardrails;
         let limit = g.max_delta_per_step;
         if kind != ProposalKind::Update {
-            let t = &self.limits;
             for (index, ((&c, &centre), (&cap, &range))) in self
                 .candidate
                 .iter()
                 .zip(self.centre.iter())
-                .zip(t.step_cap.iter().zip(t.range.iter()))
+                .zip(self.step_cap.iter().zip(self.space.ranges()))
                 .enumerate()
             {
                 if let Some(excursion) = beyond((c - centre).abs(), cap, range, limit) {
@@ -845,7 +848,7 @@ impl<C: Clock> SafetyExecutor<C> {
         let limit = self.guardrails.max_delta_per_step;
         let n = delta.len();
         let (live, candidate) = (&self.live[..n], &self.candidate[..n]);
-        let t = &self.limits;
+        let t = &*self.space;
         for index in 0..n {
             // The step is measured on the value that would be applied, not
             // on the delta: `live + delta` rounds, and may move further. A
@@ -853,7 +856,7 @@ impl<C: Clock> SafetyExecutor<C> {
             // quantity; the division is skipped when `step_cap` proves the
             // step is within the limit.
             let change = (candidate[index] - live[index]).abs();
-            if let Some(step) = beyond(change, t.step_cap[index], t.range[index], limit) {
+            if let Some(step) = beyond(change, self.step_cap[index], t.ranges()[index], limit) {
                 return Err(Violation::DeltaTooLarge {
                     index,
                     delta: step,
@@ -861,7 +864,7 @@ impl<C: Clock> SafetyExecutor<C> {
                 });
             }
         }
-        let bounds = t.min.iter().zip(t.max.iter());
+        let bounds = t.mins().iter().zip(t.maxs());
         for (index, (&value, (&min, &max))) in candidate.iter().zip(bounds).enumerate() {
             if !(value.is_finite() && value >= min && value <= max) {
                 return Err(Violation::OutOfBounds {
@@ -1465,7 +1468,13 @@ impl<C: Clock> SafetyExecutor<C> {
         self.baseline.as_ref()
     }
 
-    /// The guardrails in force.
+    /// The parameters' names, bounds and ranges.
+    pub fn space(&self) -> &Arc<ParamSpace> {
+        &self.space
+    }
+
+    /// The guardrails in force (their `bounds` are the space's when every
+    /// parameter is bounded).
     pub fn guardrails(&self) -> &Guardrails {
         &self.guardrails
     }
@@ -1511,6 +1520,16 @@ impl<C: Clock> SafetyExecutor<C> {
         let now = self.now();
         self.budget.advance(now);
         (self.guardrails.max_cumulative_delta_per_minute - self.budget.total(index)).max(0.0)
+    }
+
+    /// Direction reversals parameter `index` may still make in the current
+    /// 60 s window before the flip rule refuses one (0 past the end).
+    pub fn flips_left(&mut self, index: usize) -> usize {
+        let now = self.now();
+        let limit = self.guardrails.direction_flip_limit as usize;
+        self.flips.get(index).map_or(0, |ring| {
+            limit.saturating_sub(ring.count_within(now, MINUTE_US))
+        })
     }
 
     /// The earliest time (µs) at which the rate and stabilisation rules

@@ -197,7 +197,7 @@ impl Guardrails {
             "at least 1",
         )?;
         for (index, &(min, max)) in self.bounds.iter().flatten().enumerate() {
-            if !(min.is_finite() && max.is_finite() && min < max && (max - min).is_finite()) {
+            if !crate::space::valid_bounds(min, max) {
                 return Err(ConfigError::InvalidBounds { index, min, max });
             }
         }

@@ -69,23 +69,24 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod audit;
-pub mod clock;
-pub mod config_atomic;
-pub mod error;
-pub mod executor;
-pub mod guardrails;
+mod audit;
+mod clock;
+mod config_atomic;
+mod error;
+mod executor;
+mod guardrails;
 mod limits;
-pub mod orchestrator;
-pub mod param;
-pub mod proposal;
-pub mod rollback;
-pub mod safe_mode;
-pub mod spsa;
+mod orchestrator;
+mod param;
+mod proposal;
+mod rollback;
+mod safe_mode;
+mod space;
+mod spsa;
 mod stats;
 mod sync;
-pub mod telemetry;
-pub mod violation;
+mod telemetry;
+mod violation;
 
 pub use audit::{
     AuditDetails, AuditEvent, AuditQueue, EngineEvent, EnqueueResult, EvalPhase, EventType,
@@ -108,6 +109,7 @@ pub use param::{ParamVec, INLINE_PARAMS};
 pub use proposal::{NoChangeReason, Proposal, ProposalKind};
 pub use rollback::{RollbackPolicy, MAX_ROLLBACKS_PER_HOUR};
 pub use safe_mode::{ControlSafety, ReasonSet, SafeModeExit, SafeModeReason};
+pub use space::{Knob, ParamSpace};
 pub use spsa::{Spsa, SpsaCheckpoint, SpsaConfig, SpsaConfigError, SpsaState};
 pub use telemetry::{Aggregation, AggregationError, DigestError, TelemetryDigest};
 pub use violation::{RateRule, Violation};

@@ -1,26 +1,26 @@
 //! Safe mode: [`ControlSafety`], the latch that stops every change but
 //! rollback, and the [`SafeModeReason`]s it latches for.
-//!
-//! | reason | latched when | exits |
-//! |--------|--------------|-------|
-//! | `Thrashing` | a committed move would exceed `direction_flip_limit` | by timer, `cooldown_after_flip_us` later |
-//! | `BudgetExhausted` | a committed move would exceed `max_cumulative_delta_per_minute` | by timer, when the budget window has cleared (65 s) |
-//! | `Regressions` | `regression_count_limit` consecutive regressed outcomes | manual `resume` |
-//! | `RollbackCircuitBreaker` | more than `max_rollbacks_per_hour` rollbacks | manual `resume` |
-//! | `AuditQueueFull` | the audit queue refused an event | by itself, once the queue has drained to half its capacity |
-//! | `RepeatedViolations` | `violation_limit` consecutive malformed proposals | manual `resume` |
-//! | `TelemetryStalled` | the adaptive engine's evaluation windows timed out `max_eval_timeouts` times in a row | manual `resume` |
-//! | `Manual` | `freeze` (the kill switch) | manual `resume` |
-//! | `Misconfigured` | the executor was built from invalid settings | never: build a new executor |
-//!
-//! Several reasons may be latched at once; safe mode lasts until all have
-//! exited. `resume` clears every reason but `Misconfigured` (a condition that
-//! persists, such as a full queue, latches again on the next attempt). Every
-//! entry and exit is an audit event.
 
 use serde::{Deserialize, Serialize};
 
-/// Why safe mode latched. See the [module docs](self) for entry and exit.
+/// Why safe mode latched, and how each reason exits.
+///
+/// | reason | latched when | exits |
+/// |--------|--------------|-------|
+/// | `Thrashing` | a committed move would exceed `direction_flip_limit` | by timer, `cooldown_after_flip_us` later |
+/// | `BudgetExhausted` | a committed move would exceed `max_cumulative_delta_per_minute` | by timer, when the budget window has cleared (65 s) |
+/// | `Regressions` | `regression_count_limit` consecutive regressed outcomes | manual `resume` |
+/// | `RollbackCircuitBreaker` | more than `max_rollbacks_per_hour` rollbacks | manual `resume` |
+/// | `AuditQueueFull` | the audit queue refused an event | by itself, once the queue has drained to half its capacity |
+/// | `RepeatedViolations` | `violation_limit` consecutive malformed proposals | manual `resume` |
+/// | `TelemetryStalled` | the adaptive engine's evaluation windows timed out `max_eval_timeouts` times in a row | manual `resume` |
+/// | `Manual` | `freeze` (the kill switch) | manual `resume` |
+/// | `Misconfigured` | the executor was built from invalid settings | never: build a new executor |
+///
+/// Several reasons may be latched at once; safe mode lasts until all have
+/// exited. `resume` clears every reason but `Misconfigured` (a condition that
+/// persists, such as a full queue, latches again on the next attempt). Every
+/// entry and exit is an audit event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum SafeModeReason {
     /// Direction flip limit exceeded.

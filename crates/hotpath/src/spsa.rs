@@ -1,38 +1,6 @@
 //! [`Spsa`]: the online SPSA (Simultaneous Perturbation Stochastic
 //! Approximation) optimiser core. Pure: no clock, no I/O, no configuration
 //! writes. It proposes; the safety executor decides and applies.
-//!
-//! **Model.** To minimise an objective `y(θ)` over `p` parameters, iteration
-//! `k` draws a random direction `Δ ∈ {−1, +1}ᵖ`, measures `y₊ = y(θ + c_k·Δ)`
-//! and `y₋ = y(θ − c_k·Δ)`, and estimates the whole gradient from those two
-//! measurements, `ĝᵢ = (y₊ − y₋) / (2·c_k·Δᵢ)`. The proposed update is
-//! `−a_k·ĝ`. The gains decay as `a_k = a₀ / (k + 1 + A)^α` and
-//! `c_k = c₀ / (k + 1)^γ` (Spall's defaults `α = 0.602`, `γ = 0.101`).
-//!
-//! **State machine.** `Ready` —[`generate_perturbation`]→ `WaitingPlus` (the
-//! caller applies `+c_k·Δ` and feeds objective samples) —[`complete_eval_window`]→
-//! `WaitingMinus` (the caller applies `−c_k·Δ` and feeds samples)
-//! —[`complete_eval_window`]→ `Ready`, returning `(ĝ, −a_k·ĝ)` and advancing
-//! `k`. Each window is reduced to `y₊` or `y₋` by the configured
-//! [`Aggregation`] (default: 10 % weighted trimmed mean).
-//!
-//! **What is clamped rather than trusted.** Non-finite objective samples and
-//! zero-weight samples are dropped and counted ([`Spsa::ignored_samples`]). An
-//! update whose arithmetic overflows is replaced by zero and counted
-//! ([`Spsa::degenerate_updates`]). [`Spsa::new`] never panics: invalid
-//! configuration fields are replaced as in [`SpsaConfig::sanitized`], and an
-//! invalid gain by `0`, which is inert rather than unsafe: `a₀ = 0` gives zero
-//! updates, `c₀ = 0` zero perturbations and (as they carry no information)
-//! zero updates. [`Spsa::try_new`] rejects such inputs instead.
-//!
-//! **Allocation.** The window buffer is allocated once, with capacity
-//! `eval_window_digests`, and moved between states (and parked in the
-//! optimiser while `Ready`), so steady-state iterations do not allocate for up
-//! to [`INLINE_PARAMS`](crate::param::INLINE_PARAMS) parameters. A window that
-//! outgrows the buffer grows it once; the larger buffer is kept.
-//!
-//! [`generate_perturbation`]: Spsa::generate_perturbation
-//! [`complete_eval_window`]: Spsa::complete_eval_window
 
 use crate::telemetry::{Aggregation, AggregationError, DigestError, TelemetryDigest};
 use crate::ParamVec;
@@ -47,7 +15,7 @@ use thiserror::Error;
 /// travel with it for the engine that drives it.
 ///
 /// ```
-/// use hotpath::spsa::SpsaConfig;
+/// use hotpath::SpsaConfig;
 ///
 /// let config = SpsaConfig { eval_window_digests: 8, ..SpsaConfig::default() };
 /// assert!(config.validate().is_ok());
@@ -80,7 +48,7 @@ impl Default for SpsaConfig {
     /// `A = 10`, 10 % trimmed mean.
     ///
     /// ```
-    /// use hotpath::spsa::SpsaConfig;
+    /// use hotpath::SpsaConfig;
     ///
     /// let c = SpsaConfig::default();
     /// assert_eq!((c.eval_window_digests, c.eval_window_us, c.settle_time_us), (5, 500_000, 10_000));
@@ -107,7 +75,7 @@ impl SpsaConfig {
     /// A [`SpsaConfigError`] naming the first invalid field, in declaration order.
     ///
     /// ```
-    /// use hotpath::spsa::{SpsaConfig, SpsaConfigError};
+    /// use hotpath::{SpsaConfig, SpsaConfigError};
     ///
     /// let bad = SpsaConfig { alpha: f64::NAN, ..SpsaConfig::default() };
     /// assert!(matches!(bad.validate(), Err(SpsaConfigError::InvalidExponent { name: "alpha", .. })));
@@ -148,7 +116,7 @@ impl SpsaConfig {
     /// A valid configuration is returned unchanged.
     ///
     /// ```
-    /// use hotpath::spsa::SpsaConfig;
+    /// use hotpath::SpsaConfig;
     ///
     /// let bad = SpsaConfig { eval_window_digests: 0, gamma: -1.0, ..SpsaConfig::default() };
     /// let fixed = bad.sanitized();
@@ -185,7 +153,7 @@ impl SpsaConfig {
 /// Why a configuration, gain or checkpoint was rejected.
 ///
 /// ```
-/// use hotpath::spsa::{Spsa, SpsaConfig, SpsaConfigError};
+/// use hotpath::{Spsa, SpsaConfig, SpsaConfigError};
 ///
 /// let err = Spsa::try_new(1, 2, -0.1, 0.1, SpsaConfig::default()).unwrap_err();
 /// assert!(matches!(err, SpsaConfigError::InvalidGain { name: "learning_rate", .. }));
@@ -250,7 +218,7 @@ pub enum SpsaConfigError {
 /// [`Aggregation`] uses as its weight ([`Spsa::record_objective`] records weight 1).
 ///
 /// ```
-/// use hotpath::spsa::{Spsa, SpsaConfig, SpsaState};
+/// use hotpath::{Spsa, SpsaConfig, SpsaState};
 ///
 /// let mut spsa = Spsa::new(7, 2, 0.1, 0.05, SpsaConfig::default());
 /// assert_eq!(spsa.state(), &SpsaState::Ready);
@@ -294,7 +262,7 @@ pub enum SpsaState {
 /// The diagnostic counters are not part of a checkpoint.
 ///
 /// ```
-/// use hotpath::spsa::{Spsa, SpsaCheckpoint, SpsaConfig};
+/// use hotpath::{Spsa, SpsaCheckpoint, SpsaConfig};
 ///
 /// let spsa = Spsa::new(42, 3, 0.1, 0.05, SpsaConfig::default());
 /// let json = serde_json::to_string(&spsa.checkpoint()).unwrap();
@@ -327,7 +295,39 @@ pub struct SpsaCheckpoint {
     pub perturbation_scale_floor: f64,
 }
 
-/// The SPSA optimiser. See the [module documentation](self) for the model.
+/// The SPSA optimiser.
+///
+/// **Model.** To minimise an objective `y(θ)` over `p` parameters, iteration
+/// `k` draws a random direction `Δ ∈ {−1, +1}ᵖ`, measures `y₊ = y(θ + c_k·Δ)`
+/// and `y₋ = y(θ − c_k·Δ)`, and estimates the whole gradient from those two
+/// measurements, `ĝᵢ = (y₊ − y₋) / (2·c_k·Δᵢ)`. The proposed update is
+/// `−a_k·ĝ`. The gains decay as `a_k = a₀ / (k + 1 + A)^α` and
+/// `c_k = c₀ / (k + 1)^γ` (Spall's defaults `α = 0.602`, `γ = 0.101`).
+///
+/// **State machine.** `Ready` —[`generate_perturbation`]→ `WaitingPlus` (the
+/// caller applies `+c_k·Δ` and feeds objective samples) —[`complete_eval_window`]→
+/// `WaitingMinus` (the caller applies `−c_k·Δ` and feeds samples)
+/// —[`complete_eval_window`]→ `Ready`, returning `(ĝ, −a_k·ĝ)` and advancing
+/// `k`. Each window is reduced to `y₊` or `y₋` by the configured
+/// [`Aggregation`] (default: 10 % weighted trimmed mean).
+///
+/// **What is clamped rather than trusted.** Non-finite objective samples and
+/// zero-weight samples are dropped and counted ([`Spsa::ignored_samples`]). An
+/// update whose arithmetic overflows is replaced by zero and counted
+/// ([`Spsa::degenerate_updates`]). [`Spsa::new`] never panics: invalid
+/// configuration fields are replaced as in [`SpsaConfig::sanitized`], and an
+/// invalid gain by `0`, which is inert rather than unsafe: `a₀ = 0` gives zero
+/// updates, `c₀ = 0` zero perturbations and (as they carry no information)
+/// zero updates. [`Spsa::try_new`] rejects such inputs instead.
+///
+/// **Allocation.** The window buffer is allocated once, with capacity
+/// `eval_window_digests`, and moved between states (and parked in the
+/// optimiser while `Ready`), so steady-state iterations do not allocate for up
+/// to [`INLINE_PARAMS`](crate::param::INLINE_PARAMS) parameters. A window that
+/// outgrows the buffer grows it once; the larger buffer is kept.
+///
+/// [`generate_perturbation`]: Spsa::generate_perturbation
+/// [`complete_eval_window`]: Spsa::complete_eval_window
 ///
 /// **Randomness.** `Δ` comes from `ChaCha8Rng::seed_from_u64(seed)`. Each
 /// perturbation draws `⌈p / 64⌉` words with `next_u64`; component `i` is bit
@@ -336,7 +336,7 @@ pub struct SpsaCheckpoint {
 /// seed therefore yields the same `Δ` sequence on every platform.
 ///
 /// ```
-/// use hotpath::spsa::{Spsa, SpsaConfig};
+/// use hotpath::{Spsa, SpsaConfig};
 ///
 /// let config = SpsaConfig { eval_window_digests: 1, ..SpsaConfig::default() };
 /// let mut spsa = Spsa::new(42, 2, 0.1, 0.05, config);
@@ -390,7 +390,7 @@ impl Spsa {
     /// empty vectors.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let spsa = Spsa::new(42, 4, 0.1, 0.05, SpsaConfig::default());
     /// assert_eq!((spsa.num_params(), spsa.iteration()), (4, 0));
@@ -438,7 +438,7 @@ impl Spsa {
     /// [`SpsaConfigError::NoParameters`] for `num_params == 0`.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig, SpsaConfigError};
+    /// use hotpath::{Spsa, SpsaConfig, SpsaConfigError};
     ///
     /// assert!(Spsa::try_new(1, 2, 0.1, 0.05, SpsaConfig::default()).is_ok());
     /// assert_eq!(
@@ -476,7 +476,7 @@ impl Spsa {
     /// harmless. Use [`Spsa::abort_iteration`] to give up on an iteration.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut spsa = Spsa::new(3, 5, 0.1, 0.05, SpsaConfig::default());
     /// let delta = spsa.generate_perturbation();
@@ -508,7 +508,7 @@ impl Spsa {
     /// [`Spsa::record_weighted`]`(value, 1)`.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut spsa = Spsa::new(3, 2, 0.1, 0.05, SpsaConfig::default());
     /// spsa.record_objective(1.0); // Ready: ignored
@@ -528,7 +528,7 @@ impl Spsa {
     /// dropped and counted in [`Spsa::ignored_samples`].
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut spsa = Spsa::new(3, 2, 0.1, 0.05, SpsaConfig::default());
     /// spsa.generate_perturbation();
@@ -557,8 +557,8 @@ impl Spsa {
     /// The [`DigestError`] from [`TelemetryDigest::validate`]; the digest is not recorded.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
-    /// use hotpath::telemetry::TelemetryDigest;
+    /// use hotpath::{Spsa, SpsaConfig};
+    /// use hotpath::TelemetryDigest;
     ///
     /// let mut spsa = Spsa::new(3, 2, 0.1, 0.05, SpsaConfig::default());
     /// spsa.generate_perturbation();
@@ -579,7 +579,7 @@ impl Spsa {
     /// samples; always `false` in `Ready`.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let config = SpsaConfig { eval_window_digests: 2, ..SpsaConfig::default() };
     /// let mut spsa = Spsa::new(3, 2, 0.1, 0.05, config);
@@ -608,7 +608,7 @@ impl Spsa {
     ///   [`Spsa::abort_iteration`].
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig, SpsaState};
+    /// use hotpath::{Spsa, SpsaConfig, SpsaState};
     ///
     /// let mut spsa = Spsa::new(9, 1, 0.1, 0.5, SpsaConfig::default());
     /// let delta = spsa.generate_perturbation();
@@ -684,7 +684,7 @@ impl Spsa {
     /// there was nothing to abort.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig, SpsaState};
+    /// use hotpath::{Spsa, SpsaConfig, SpsaState};
     ///
     /// let mut spsa = Spsa::new(3, 2, 0.1, 0.05, SpsaConfig::default());
     /// spsa.generate_perturbation();
@@ -712,7 +712,7 @@ impl Spsa {
     /// unless set by [`Spsa::set_gain_floors`].
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let config = SpsaConfig { alpha: 1.0, stability_a: 0.0, ..SpsaConfig::default() };
     /// let spsa = Spsa::new(0, 1, 1.5, 0.1, config);
@@ -727,7 +727,7 @@ impl Spsa {
     /// unless set by [`Spsa::set_gain_floors`].
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let config = SpsaConfig { gamma: 1.0, ..SpsaConfig::default() };
     /// let spsa = Spsa::new(0, 1, 0.1, 0.4, config);
@@ -749,7 +749,7 @@ impl Spsa {
     /// [`SpsaConfigError::InvalidGain`] for the first gain that is not finite and `> 0`.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut spsa = Spsa::new(0, 1, 0.1, 0.1, SpsaConfig::default());
     /// assert!(spsa.set_gains(0.5, 0.02).is_ok());
@@ -778,7 +778,7 @@ impl Spsa {
     /// [`SpsaConfigError::InvalidGain`] for a floor that is negative or not finite.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut spsa = Spsa::new(0, 1, 0.1, 0.1, SpsaConfig::default());
     /// spsa.set_gain_floors(0.01, 0.05).unwrap();
@@ -812,7 +812,7 @@ impl Spsa {
     /// [`SpsaConfigError::InvalidStabilityA`] if `stability_a` is NaN, infinite or negative.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut spsa = Spsa::new(0, 1, 0.1, 0.1, SpsaConfig::default());
     /// assert!(spsa.set_stability_a(50.0).is_ok());
@@ -828,7 +828,7 @@ impl Spsa {
     /// The current gains `(a₀, c₀)`.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let spsa = Spsa::new(0, 1, 0.1, 0.2, SpsaConfig::default());
     /// assert_eq!(spsa.gains(), (0.1, 0.2));
@@ -840,7 +840,7 @@ impl Spsa {
     /// The (sanitised) configuration in force.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let config = SpsaConfig { eval_window_digests: 0, ..SpsaConfig::default() };
     /// assert_eq!(Spsa::new(0, 1, 0.1, 0.1, config).config().eval_window_digests, 1);
@@ -852,7 +852,7 @@ impl Spsa {
     /// Completed iterations `k`.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// assert_eq!(Spsa::new(0, 1, 0.1, 0.1, SpsaConfig::default()).iteration(), 0);
     /// ```
@@ -863,7 +863,7 @@ impl Spsa {
     /// The current state.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig, SpsaState};
+    /// use hotpath::{Spsa, SpsaConfig, SpsaState};
     ///
     /// let spsa = Spsa::new(0, 1, 0.1, 0.1, SpsaConfig::default());
     /// assert_eq!(spsa.state(), &SpsaState::Ready);
@@ -875,7 +875,7 @@ impl Spsa {
     /// Dimension `p`.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// assert_eq!(Spsa::new(0, 6, 0.1, 0.1, SpsaConfig::default()).num_params(), 6);
     /// ```
@@ -886,7 +886,7 @@ impl Spsa {
     /// The seed the RNG was created from.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// assert_eq!(Spsa::new(77, 1, 0.1, 0.1, SpsaConfig::default()).seed(), 77);
     /// ```
@@ -898,7 +898,7 @@ impl Spsa {
     /// or from an invalid digest.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut spsa = Spsa::new(0, 1, 0.1, 0.1, SpsaConfig::default());
     /// spsa.record_objective(1.0);
@@ -912,7 +912,7 @@ impl Spsa {
     /// the step was not finite.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut spsa = Spsa::new(0, 1, 0.1, 0.1, SpsaConfig::default());
     /// spsa.generate_perturbation();
@@ -929,7 +929,7 @@ impl Spsa {
     /// `y₊` while in `WaitingMinus`.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut spsa = Spsa::new(0, 1, 0.1, 0.1, SpsaConfig::default());
     /// assert_eq!(spsa.y_plus(), None);
@@ -948,7 +948,7 @@ impl Spsa {
     /// `y₋` of the last completed iteration, if any.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut spsa = Spsa::new(9, 1, 0.1, 0.5, SpsaConfig::default());
     /// spsa.generate_perturbation();
@@ -966,7 +966,7 @@ impl Spsa {
     /// caller applies `±c_k·Δ`. `None` in `Ready`.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut spsa = Spsa::new(0, 1, 0.1, 0.1, SpsaConfig::default());
     /// assert_eq!(spsa.in_flight_scale(), None);
@@ -983,7 +983,7 @@ impl Spsa {
     /// Samples in the current window (0 in `Ready`).
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut spsa = Spsa::new(0, 1, 0.1, 0.1, SpsaConfig::default());
     /// spsa.generate_perturbation();
@@ -1001,7 +1001,7 @@ impl Spsa {
     /// Current `ChaCha8` stream position, in 32-bit words.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut spsa = Spsa::new(0, 3, 0.1, 0.1, SpsaConfig::default());
     /// assert_eq!(spsa.rng_word_pos(), 0);
@@ -1016,7 +1016,7 @@ impl Spsa {
     /// in-flight iteration is handled.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let spsa = Spsa::new(5, 2, 0.1, 0.1, SpsaConfig::default());
     /// let cp = spsa.checkpoint();
@@ -1054,7 +1054,7 @@ impl Spsa {
     /// corrupt checkpoint.
     ///
     /// ```
-    /// use hotpath::spsa::{Spsa, SpsaConfig};
+    /// use hotpath::{Spsa, SpsaConfig};
     ///
     /// let mut a = Spsa::new(5, 4, 0.1, 0.1, SpsaConfig::default());
     /// a.generate_perturbation();

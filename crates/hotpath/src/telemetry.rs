@@ -26,7 +26,7 @@ use thiserror::Error;
 /// `{"window_us":..,"objective_value":..,"sample_count":..}` still deserialises.
 ///
 /// ```
-/// use hotpath::telemetry::TelemetryDigest;
+/// use hotpath::TelemetryDigest;
 ///
 /// let d = TelemetryDigest::new(100_000, 1.25, 512)
 ///     .with_timestamp(7_000_000)
@@ -65,7 +65,7 @@ impl TelemetryDigest {
     /// [`TelemetryDigest::validate`].
     ///
     /// ```
-    /// use hotpath::telemetry::TelemetryDigest;
+    /// use hotpath::TelemetryDigest;
     ///
     /// let d = TelemetryDigest::new(50_000, 0.8, 100);
     /// assert_eq!((d.window_us, d.objective_value, d.sample_count), (50_000, 0.8, 100));
@@ -85,7 +85,7 @@ impl TelemetryDigest {
     /// Sets the end-of-window timestamp (monotonic microseconds).
     ///
     /// ```
-    /// use hotpath::telemetry::TelemetryDigest;
+    /// use hotpath::TelemetryDigest;
     ///
     /// let d = TelemetryDigest::new(1_000, 1.0, 1).with_timestamp(42);
     /// assert_eq!(d.timestamp_us, Some(42));
@@ -99,7 +99,7 @@ impl TelemetryDigest {
     /// Sets the configuration generation the window was measured under.
     ///
     /// ```
-    /// use hotpath::telemetry::TelemetryDigest;
+    /// use hotpath::TelemetryDigest;
     ///
     /// let d = TelemetryDigest::new(1_000, 1.0, 1).with_generation(9);
     /// assert_eq!(d.generation, Some(9));
@@ -113,7 +113,7 @@ impl TelemetryDigest {
     /// Sets the constraint margin (`>= 0` satisfied, `< 0` violated).
     ///
     /// ```
-    /// use hotpath::telemetry::TelemetryDigest;
+    /// use hotpath::TelemetryDigest;
     ///
     /// let d = TelemetryDigest::new(1_000, 1.0, 1).with_constraint_margin(-0.5);
     /// assert_eq!(d.constraint_margin, Some(-0.5));
@@ -132,7 +132,7 @@ impl TelemetryDigest {
     /// The first [`DigestError`] found.
     ///
     /// ```
-    /// use hotpath::telemetry::{DigestError, TelemetryDigest};
+    /// use hotpath::{DigestError, TelemetryDigest};
     ///
     /// assert!(TelemetryDigest::new(1_000, 1.0, 10).validate().is_ok());
     /// assert!(matches!(
@@ -161,7 +161,7 @@ impl TelemetryDigest {
 /// Why a [`TelemetryDigest`] was rejected by [`TelemetryDigest::validate`].
 ///
 /// ```
-/// use hotpath::telemetry::{DigestError, TelemetryDigest};
+/// use hotpath::{DigestError, TelemetryDigest};
 ///
 /// let err = TelemetryDigest::new(1_000, 1.0, 5)
 ///     .with_constraint_margin(f64::INFINITY)
@@ -205,7 +205,7 @@ pub enum DigestError {
 /// [`Aggregation::sanitized`], so aggregation itself never fails.
 ///
 /// ```
-/// use hotpath::telemetry::Aggregation;
+/// use hotpath::Aggregation;
 ///
 /// let mut window = [(10.0, 1), (1.0, 1), (2.0, 1), (3.0, 1)];
 /// assert_eq!(Aggregation::Median.aggregate(&mut window), Some(2.5));
@@ -233,7 +233,7 @@ impl Default for Aggregation {
     /// A 10 % weighted trimmed mean.
     ///
     /// ```
-    /// use hotpath::telemetry::Aggregation;
+    /// use hotpath::Aggregation;
     ///
     /// assert_eq!(Aggregation::default(), Aggregation::TrimmedMean { trim_fraction: 0.10 });
     /// ```
@@ -248,7 +248,7 @@ impl Aggregation {
     /// Trim fraction of [`Aggregation::default`].
     ///
     /// ```
-    /// assert_eq!(hotpath::telemetry::Aggregation::DEFAULT_TRIM_FRACTION, 0.10);
+    /// assert_eq!(hotpath::Aggregation::DEFAULT_TRIM_FRACTION, 0.10);
     /// ```
     pub const DEFAULT_TRIM_FRACTION: f64 = 0.10;
 
@@ -259,7 +259,7 @@ impl Aggregation {
     /// [`AggregationError::InvalidTrimFraction`] if `trim_fraction` is NaN or outside `[0, 0.5)`.
     ///
     /// ```
-    /// use hotpath::telemetry::{Aggregation, AggregationError};
+    /// use hotpath::{Aggregation, AggregationError};
     ///
     /// assert!(Aggregation::trimmed_mean(0.2).is_ok());
     /// assert_eq!(
@@ -280,7 +280,7 @@ impl Aggregation {
     /// [`AggregationError::InvalidTrimFraction`] for a trim outside `[0, 0.5)`.
     ///
     /// ```
-    /// use hotpath::telemetry::Aggregation;
+    /// use hotpath::Aggregation;
     ///
     /// assert!(Aggregation::Median.validate().is_ok());
     /// assert!(Aggregation::TrimmedMean { trim_fraction: f64::NAN }.validate().is_err());
@@ -301,7 +301,7 @@ impl Aggregation {
     /// `Mean` (no trimming), and NaN becomes the default 10 % trim.
     ///
     /// ```
-    /// use hotpath::telemetry::Aggregation;
+    /// use hotpath::Aggregation;
     ///
     /// let t = |f| Aggregation::TrimmedMean { trim_fraction: f };
     /// assert_eq!(t(0.7).sanitized(), Aggregation::Median);
@@ -331,7 +331,7 @@ impl Aggregation {
     /// valid values.
     ///
     /// ```
-    /// use hotpath::telemetry::Aggregation;
+    /// use hotpath::Aggregation;
     ///
     /// // A window of three digests; the middle one summarises most samples.
     /// let mut window = [(1.0, 10), (2.0, 80), (f64::NAN, 5), (9.0, 10)];
@@ -357,7 +357,7 @@ impl Aggregation {
 /// Why an [`Aggregation`] was rejected by [`Aggregation::validate`].
 ///
 /// ```
-/// use hotpath::telemetry::{Aggregation, AggregationError};
+/// use hotpath::{Aggregation, AggregationError};
 ///
 /// let err = Aggregation::trimmed_mean(0.6).unwrap_err();
 /// assert_eq!(err, AggregationError::InvalidTrimFraction(0.6));

@@ -18,6 +18,7 @@ use super::{Baseline, SafetyExecutor};
 use crate::clock::Clock;
 use crate::config_atomic::ConfigSnapshot;
 use crate::safe_mode::{SafeModeExit, SafeModeReason};
+use crate::space::ParamSpace;
 use crate::ParamVec;
 use serde::{Deserialize, Serialize};
 
@@ -206,9 +207,8 @@ impl<C: Clock> SafetyExecutor<C> {
 }
 
 impl ExecutorState {
-    /// Checks the state fits a configuration of `num_params` values within
-    /// `bounds` (`(min, max)` per parameter): version, lengths, finiteness.
-    pub(crate) fn check(&self, bounds: impl Fn(usize) -> (f64, f64)) -> Result<(), &'static str> {
+    /// Checks the state fits `space`: version, lengths, finiteness, bounds.
+    pub(crate) fn check(&self, space: &ParamSpace) -> Result<(), &'static str> {
         if self.version != EXECUTOR_STATE_VERSION {
             return Err("unsupported state version");
         }
@@ -227,12 +227,7 @@ impl ExecutorState {
         {
             return Err("parameter count differs between parts of the state");
         }
-        let within = |v: &[f64]| {
-            v.iter().enumerate().all(|(i, &x)| {
-                let (min, max) = bounds(i);
-                x.is_finite() && x >= min && x <= max
-            })
-        };
+        let within = |v: &[f64]| space.first_outside(v).is_none();
         if !within(&self.live.params) || !within(&self.centre) {
             return Err("live or centre values are not finite or outside the bounds");
         }
