@@ -1522,6 +1522,13 @@ impl<C: Clock> SafetyExecutor<C> {
         (self.guardrails.max_cumulative_delta_per_minute - self.budget.total(index)).max(0.0)
     }
 
+    /// The direction of parameter `index`'s last committed move: −1, +1,
+    /// or 0 if it has not moved since the start or the last rollback (and
+    /// past the end). The flip rule counts a committed move against it.
+    pub fn last_direction(&self, index: usize) -> i8 {
+        self.directions.get(index).map_or(0, |&d| d as i8)
+    }
+
     /// Direction reversals parameter `index` may still make in the current
     /// 60 s window before the flip rule refuses one (0 past the end).
     pub fn flips_left(&mut self, index: usize) -> usize {
