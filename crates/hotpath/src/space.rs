@@ -36,6 +36,14 @@ pub struct Knob {
 impl Knob {
     /// A parameter confined to `[min, max]`; its range is `max − min`.
     /// Checked when the [`ParamSpace`] is built.
+    ///
+    /// ```
+    /// use hotpath::{Knob, ParamSpace};
+    ///
+    /// let space = ParamSpace::new(vec![Knob::bounded("ttl_s", 1.0, 3600.0)])?;
+    /// assert_eq!(space.range(0), 3599.0);
+    /// # Ok::<(), hotpath::ConfigError>(())
+    /// ```
     pub fn bounded(name: impl Into<String>, min: f64, max: f64) -> Self {
         Self {
             name: name.into(),
@@ -44,6 +52,14 @@ impl Knob {
     }
 
     /// A parameter without bounds; movement limits take its range as 1.
+    ///
+    /// ```
+    /// use hotpath::{Knob, ParamSpace};
+    ///
+    /// let space = ParamSpace::new(vec![Knob::unbounded("gain")])?;
+    /// assert_eq!(space.range(0), 1.0); // limits are fractions of 1
+    /// # Ok::<(), hotpath::ConfigError>(())
+    /// ```
     pub fn unbounded(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -52,11 +68,23 @@ impl Knob {
     }
 
     /// Its name.
+    ///
+    /// ```
+    /// use hotpath::Knob;
+    ///
+    /// assert_eq!(Knob::unbounded("gain").name(), "gain");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Its bounds, if it has them.
+    ///
+    /// ```
+    /// use hotpath::Knob;
+    ///
+    /// assert_eq!(Knob::bounded("ttl_s", 1.0, 3600.0).bounds(), Some((1.0, 3600.0)));
+    /// ```
     pub fn bounds(&self) -> Option<(f64, f64)> {
         self.bounds
     }
@@ -203,38 +231,91 @@ impl ParamSpace {
     }
 
     /// Number of parameters.
+    ///
+    /// ```
+    /// use hotpath::ParamSpace;
+    ///
+    /// assert_eq!(ParamSpace::unbounded(4).len(), 4);
+    /// ```
     pub fn len(&self) -> usize {
         self.knobs.len()
     }
 
     /// `true` for a space of no parameters.
+    ///
+    /// ```
+    /// use hotpath::ParamSpace;
+    ///
+    /// assert!(ParamSpace::unbounded(0).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.knobs.is_empty()
     }
 
     /// The parameters, in index order.
+    ///
+    /// ```
+    /// use hotpath::ParamSpace;
+    ///
+    /// let space = ParamSpace::unbounded(2);
+    /// let names: Vec<&str> = space.knobs().iter().map(|k| k.name()).collect();
+    /// assert_eq!(names, ["p0", "p1"]);
+    /// ```
     pub fn knobs(&self) -> &[Knob] {
         &self.knobs
     }
 
     /// Parameter `index`'s name (empty past the end).
+    ///
+    /// ```
+    /// use hotpath::{Knob, ParamSpace};
+    ///
+    /// let space = ParamSpace::new(vec![Knob::bounded("batch", 1.0, 64.0)])?;
+    /// assert_eq!((space.name(0), space.name(9)), ("batch", ""));
+    /// # Ok::<(), hotpath::ConfigError>(())
+    /// ```
     pub fn name(&self, index: usize) -> &str {
         self.knobs.get(index).map_or("", |k| k.name.as_str())
     }
 
     /// The index of the parameter called `name`.
+    ///
+    /// ```
+    /// use hotpath::{Knob, ParamSpace};
+    ///
+    /// let space = ParamSpace::new(vec![Knob::unbounded("a"), Knob::unbounded("b")])?;
+    /// assert_eq!((space.index_of("b"), space.index_of("c")), (Some(1), None));
+    /// # Ok::<(), hotpath::ConfigError>(())
+    /// ```
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.knobs.iter().position(|k| k.name == name)
     }
 
     /// Parameter `index`'s range: its bounds' width, or 1 without bounds
     /// (and past the end). Every movement limit is a fraction of it.
+    ///
+    /// ```
+    /// use hotpath::{Knob, ParamSpace};
+    ///
+    /// let space = ParamSpace::new(vec![Knob::bounded("batch", 16.0, 1024.0), Knob::unbounded("g")])?;
+    /// assert_eq!((space.range(0), space.range(1)), (1008.0, 1.0));
+    /// # Ok::<(), hotpath::ConfigError>(())
+    /// ```
     pub fn range(&self, index: usize) -> f64 {
         self.range.get(index).copied().unwrap_or(1.0)
     }
 
     /// Parameter `index`'s bounds, `(−∞, +∞)` without bounds (and past the
     /// end).
+    ///
+    /// ```
+    /// use hotpath::{Knob, ParamSpace};
+    ///
+    /// let space = ParamSpace::new(vec![Knob::bounded("batch", 16.0, 1024.0), Knob::unbounded("g")])?;
+    /// assert_eq!(space.bounds(0), (16.0, 1024.0));
+    /// assert_eq!(space.bounds(1), (f64::NEG_INFINITY, f64::INFINITY));
+    /// # Ok::<(), hotpath::ConfigError>(())
+    /// ```
     pub fn bounds(&self, index: usize) -> (f64, f64) {
         match (self.min.get(index), self.max.get(index)) {
             (Some(&min), Some(&max)) => (min, max),
@@ -243,6 +324,14 @@ impl ParamSpace {
     }
 
     /// `true` if `value` is finite and within parameter `index`'s bounds.
+    ///
+    /// ```
+    /// use hotpath::{Knob, ParamSpace};
+    ///
+    /// let space = ParamSpace::new(vec![Knob::bounded("batch", 16.0, 1024.0)])?;
+    /// assert!(space.admits(0, 16.0) && !space.admits(0, 15.9) && !space.admits(0, f64::NAN));
+    /// # Ok::<(), hotpath::ConfigError>(())
+    /// ```
     pub fn admits(&self, index: usize, value: f64) -> bool {
         let (min, max) = self.bounds(index);
         value.is_finite() && value >= min && value <= max
@@ -250,6 +339,15 @@ impl ParamSpace {
 
     /// The bounds in [`Guardrails::bounds`]'s form: `Some` when every
     /// parameter is bounded.
+    ///
+    /// ```
+    /// use hotpath::{Knob, ParamSpace};
+    ///
+    /// let bounded = ParamSpace::new(vec![Knob::bounded("batch", 16.0, 1024.0)])?;
+    /// assert_eq!(bounded.guardrail_bounds(), Some(vec![(16.0, 1024.0)]));
+    /// assert_eq!(ParamSpace::unbounded(1).guardrail_bounds(), None);
+    /// # Ok::<(), hotpath::ConfigError>(())
+    /// ```
     pub fn guardrail_bounds(&self) -> Option<Vec<(f64, f64)>> {
         self.knobs.iter().map(|k| k.bounds).collect()
     }
@@ -268,20 +366,12 @@ impl ParamSpace {
         &self.inv_range
     }
 
-    pub(crate) fn mins(&self) -> &[f64] {
-        &self.min
-    }
-
-    pub(crate) fn maxs(&self) -> &[f64] {
-        &self.max
-    }
-
-    /// [`mins`](Self::mins) clamped to finite values.
+    /// The lower bounds clamped to finite values.
     pub(crate) fn finite_lows(&self) -> &[f64] {
         &self.lo
     }
 
-    /// [`maxs`](Self::maxs) clamped to finite values.
+    /// The upper bounds clamped to finite values.
     pub(crate) fn finite_highs(&self) -> &[f64] {
         &self.hi
     }
@@ -303,7 +393,7 @@ mod tests {
             ParamSpace::new(vec![Knob::bounded("a", -2.0, 6.0), Knob::unbounded("b")]).unwrap();
         assert_eq!(space.ranges(), &[8.0, 1.0]);
         assert_eq!(space.inv_ranges(), &[0.125, 1.0]);
-        assert_eq!(space.mins(), &[-2.0, f64::NEG_INFINITY]);
+        assert_eq!(space.bounds(1), (f64::NEG_INFINITY, f64::INFINITY));
         assert_eq!(space.finite_lows(), &[-2.0, f64::MIN]);
         assert_eq!(space.finite_highs(), &[6.0, f64::MAX]);
         assert_eq!(space.guardrail_bounds(), None);

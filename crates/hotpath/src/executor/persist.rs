@@ -114,6 +114,21 @@ impl<C: Clock> SafetyExecutor<C> {
     /// The governed state now, detached from the clock (see
     /// [`ExecutorState`]). A `Misconfigured` latch is not exported: it
     /// belongs to this executor's settings, not to the governed state.
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, ManualClock, ParamVec, Proposal, SafetyExecutor};
+    /// use std::sync::Arc;
+    ///
+    /// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+    /// let clock = ManualClock::new(1_000_000);
+    /// let mut ex = SafetyExecutor::builder(config.clone()).clock(clock.clone()).build()?;
+    /// let update = |d: f64| Proposal::Update { iteration: 1, delta: ParamVec::from_slice(&[d]),
+    ///                                          gradient_estimate: ParamVec::new() };
+    /// ex.apply(update(0.05))?;
+    /// let state = ex.export_state();
+    /// assert_eq!((state.live.generation, state.apply_ages_us.len()), (1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn export_state(&mut self) -> ExecutorState {
         let now = self.now();
         let age = move |t: u64| now.saturating_sub(t);
