@@ -3,12 +3,13 @@
 //! accepted or refused proposal (an accepted update is committed).
 
 use crate::audit::{Expect, Refusal};
-use crate::harness::Harness;
+use crate::harness::{Harness, Pre};
 use crate::model::{bit_eq, SUM_TOLERANCE};
 use crate::ops::{splitmix, ApplySpec, Base, Kind, LenMode, Scale, Special};
 use crate::{MINUTE, SECOND};
 use hotpath::{
-    ParamVec, Proposal, ProposalKind, RequestKind, SafeModeExit, SafeModeReason, Violation,
+    ApplyReceipt, ParamVec, Proposal, ProposalKind, RequestKind, SafeModeExit, SafeModeReason,
+    Violation,
 };
 use proptest::test_runner::{TestCaseError, TestCaseResult};
 
@@ -23,6 +24,9 @@ fn nudge(x: f64, ulps: i64) -> f64 {
 }
 
 impl Harness {
+    /// The delta `spec` describes, resolved against the model's live values,
+    /// centre, bounds and step limits (a hostile spec resolves to a malformed
+    /// or oversized one).
     fn resolve(&self, spec: &ApplySpec) -> Vec<f64> {
         let n = self.n();
         let mut d = Vec::with_capacity(n + 4);
@@ -82,33 +86,38 @@ impl Harness {
         d
     }
 
-    pub(crate) fn op_apply(&mut self, spec: &ApplySpec) -> TestCaseResult {
-        let delta = self.resolve(spec);
+    /// The proposal `spec` stands for, carrying `delta`.
+    fn proposal(&self, spec: &ApplySpec, delta: &[f64]) -> (ProposalKind, Proposal) {
         let n = self.n();
-        let (kind, proposal) = match spec.kind {
+        match spec.kind {
             Kind::Plus => (
                 ProposalKind::ApplyPlus,
                 Proposal::ApplyPlus {
                     perturbation_id: spec.id,
-                    delta: ParamVec::from_slice(&delta),
+                    delta: ParamVec::from_slice(delta),
                 },
             ),
             Kind::Minus => (
                 ProposalKind::ApplyMinus,
                 Proposal::ApplyMinus {
                     perturbation_id: spec.id,
-                    delta: ParamVec::from_slice(&delta),
+                    delta: ParamVec::from_slice(delta),
                 },
             ),
             Kind::Update => (
                 ProposalKind::Update,
                 Proposal::Update {
                     iteration: spec.id,
-                    delta: ParamVec::from_slice(&delta),
+                    delta: ParamVec::from_slice(delta),
                     gradient_estimate: ParamVec::zeros(n),
                 },
             ),
-        };
+        }
+    }
+
+    pub(crate) fn op_apply(&mut self, spec: &ApplySpec) -> TestCaseResult {
+        let delta = self.resolve(spec);
+        let (kind, proposal) = self.proposal(spec, &delta);
         let pre = self.pre();
         let result = self.ex.apply(proposal);
         let now = pre.now;
@@ -131,143 +140,169 @@ impl Harness {
             }
         }
 
-        let label = "apply";
         match result {
             Ok(receipt) => {
                 let candidate = candidate.expect("an accepted apply passed the model's checks");
-                check!(
-                    receipt.kind == kind
-                        && receipt.old_generation == pre.generation
-                        && receipt.new_generation == pre.generation + 1
-                        && receipt.timestamp_us == now,
-                    "apply receipt {receipt:?}, expected {kind:?} {} → {} at {now}",
-                    pre.generation,
-                    pre.generation + 1
-                );
-                let seq = receipt.audit_seq.ok_or_else(|| {
-                    TestCaseError::fail("an accepted apply has no audit_seq".to_string())
-                })?;
-                let snap = self.config.load();
-                check!(
-                    bit_eq(&snap.params, &candidate),
-                    "applied {:?}, expected exactly live + delta = {candidate:?}",
-                    snap.params
-                );
-                // Step size of the change actually applied.
-                for (i, (&new, &old)) in candidate.iter().zip(&pre.live).enumerate() {
-                    let moved = (new - old).abs();
-                    check!(
-                        moved / self.ranges[i] <= self.g.max_delta_per_step,
-                        "params[{i}] moved by {moved:e} ({old} → {new}), more than the step \
-                         limit {:e} = {} · {}",
-                        self.step_limit(i),
-                        self.g.max_delta_per_step,
-                        self.ranges[i]
-                    );
-                }
-                // Probes stay within one step of the centre.
-                if spec.kind != Kind::Update {
-                    for (i, (&c, &centre)) in candidate.iter().zip(&self.m.centre).enumerate() {
-                        let excursion = (c - centre).abs();
-                        check!(
-                            excursion / self.ranges[i] <= self.g.max_delta_per_step,
-                            "probe params[{i}] strays {excursion:e} from the centre {}, more \
-                             than the step limit {:e}",
-                            centre,
-                            self.step_limit(i)
-                        );
-                    }
-                }
-                check!(
-                    !self.ex.control_safety().is_latched(),
-                    "an apply succeeded but safe mode is latched after it: {:?}",
-                    self.ex.control_safety()
-                );
-                // Rate.
-                if let Some(last) = self.m.last_apply {
-                    check!(
-                        now >= last && now - last >= self.g.min_interval_us,
-                        "applies at {last} and {now}: closer than min_interval {}",
-                        self.g.min_interval_us
-                    );
-                }
-                self.m.applies.push_back(now);
-                self.m.last_apply = Some(now);
-                let in_window = self.m.applies.iter().filter(|&&t| now - t < SECOND).count();
-                check!(
-                    in_window <= self.rate_cap,
-                    "{in_window} applies in the second up to {now}, at most {}",
-                    self.rate_cap
-                );
-                if spec.kind == Kind::Update {
-                    self.commit(&candidate, now)?;
-                    self.m.centre_generation = receipt.new_generation;
-                }
-                self.m.live = candidate.clone();
-                self.m.generation = receipt.new_generation;
-                self.m.applied += 1;
-                self.m.consecutive_malformed = 0;
-                self.counters.applies_ok += 1;
-                self.record(
-                    label,
-                    &pre,
-                    vec![Expect::Applied {
-                        seq,
-                        kind,
-                        correlation_id: spec.id,
-                        previous_generation: pre.generation,
-                        delta: delta.clone(),
-                        params: candidate,
-                    }],
-                    vec![],
-                )
+                self.accepted(spec, kind, delta, candidate, receipt, &pre)
             }
-            Err(v) => {
-                self.check_unchanged(label, &pre)?;
-                self.m.refused += 1;
-                match v {
-                    Violation::DirectionFlipViolation {
-                        cooldown_until_us, ..
-                    } => self.check_latched(
-                        label,
-                        SafeModeReason::Thrashing,
-                        SafeModeExit::At(cooldown_until_us),
-                    )?,
-                    Violation::CumulativeDeltaViolation { retry_at_us, .. } => self.check_latched(
-                        label,
-                        SafeModeReason::BudgetExhausted,
-                        SafeModeExit::At(retry_at_us),
-                    )?,
-                    Violation::AuditQueueFull { .. } => self.check_latched(
-                        label,
-                        SafeModeReason::AuditQueueFull,
-                        SafeModeExit::QueueDrained,
-                    )?,
-                    v if v.is_malformed() => {
-                        self.m.consecutive_malformed += 1;
-                        if self.m.consecutive_malformed >= self.g.violation_limit {
-                            self.check_latched(
-                                label,
-                                SafeModeReason::RepeatedViolations,
-                                SafeModeExit::Manual,
-                            )?;
-                        }
-                    }
-                    _ => {}
-                }
-                self.record(
-                    label,
-                    &pre,
-                    vec![],
-                    vec![Refusal {
-                        request: RequestKind::Proposal(kind),
-                        correlation_id: spec.id,
-                        violation: v,
-                        delta,
-                    }],
-                )
+            Err(v) => self.refused(spec, kind, delta, v, &pre),
+        }
+    }
+
+    /// An accepted apply: checks the receipt, the applied values and the
+    /// limits on them, then moves the model on.
+    fn accepted(
+        &mut self,
+        spec: &ApplySpec,
+        kind: ProposalKind,
+        delta: Vec<f64>,
+        candidate: Vec<f64>,
+        receipt: ApplyReceipt,
+        pre: &Pre,
+    ) -> TestCaseResult {
+        let (label, now) = ("apply", pre.now);
+        check!(
+            receipt.kind == kind
+                && receipt.old_generation == pre.generation
+                && receipt.new_generation == pre.generation + 1
+                && receipt.timestamp_us == now,
+            "apply receipt {receipt:?}, expected {kind:?} {} → {} at {now}",
+            pre.generation,
+            pre.generation + 1
+        );
+        let seq = receipt
+            .audit_seq
+            .ok_or_else(|| TestCaseError::fail("an accepted apply has no audit_seq".to_string()))?;
+        let snap = self.config.load();
+        check!(
+            bit_eq(&snap.params, &candidate),
+            "applied {:?}, expected exactly live + delta = {candidate:?}",
+            snap.params
+        );
+        // Step size of the change actually applied.
+        for (i, (&new, &old)) in candidate.iter().zip(&pre.live).enumerate() {
+            let moved = (new - old).abs();
+            check!(
+                moved / self.ranges[i] <= self.g.max_delta_per_step,
+                "params[{i}] moved by {moved:e} ({old} → {new}), more than the step \
+                 limit {:e} = {} · {}",
+                self.step_limit(i),
+                self.g.max_delta_per_step,
+                self.ranges[i]
+            );
+        }
+        // Probes stay within one step of the centre.
+        if spec.kind != Kind::Update {
+            for (i, (&c, &centre)) in candidate.iter().zip(&self.m.centre).enumerate() {
+                let excursion = (c - centre).abs();
+                check!(
+                    excursion / self.ranges[i] <= self.g.max_delta_per_step,
+                    "probe params[{i}] strays {excursion:e} from the centre {}, more \
+                     than the step limit {:e}",
+                    centre,
+                    self.step_limit(i)
+                );
             }
         }
+        check!(
+            !self.ex.control_safety().is_latched(),
+            "an apply succeeded but safe mode is latched after it: {:?}",
+            self.ex.control_safety()
+        );
+        // Rate.
+        if let Some(last) = self.m.last_apply {
+            check!(
+                now >= last && now - last >= self.g.min_interval_us,
+                "applies at {last} and {now}: closer than min_interval {}",
+                self.g.min_interval_us
+            );
+        }
+        self.m.applies.push_back(now);
+        self.m.last_apply = Some(now);
+        let in_window = self.m.applies.iter().filter(|&&t| now - t < SECOND).count();
+        check!(
+            in_window <= self.rate_cap,
+            "{in_window} applies in the second up to {now}, at most {}",
+            self.rate_cap
+        );
+        if spec.kind == Kind::Update {
+            self.commit(&candidate, now)?;
+            self.m.centre_generation = receipt.new_generation;
+        }
+        self.m.live = candidate.clone();
+        self.m.generation = receipt.new_generation;
+        self.m.applied += 1;
+        self.m.consecutive_malformed = 0;
+        self.counters.applies_ok += 1;
+        self.record(
+            label,
+            pre,
+            vec![Expect::Applied {
+                seq,
+                kind,
+                correlation_id: spec.id,
+                previous_generation: pre.generation,
+                delta: delta.clone(),
+                params: candidate,
+            }],
+            vec![],
+        )
+    }
+
+    /// A refused apply: nothing changed, and the latch the refusal implies
+    /// is set.
+    fn refused(
+        &mut self,
+        spec: &ApplySpec,
+        kind: ProposalKind,
+        delta: Vec<f64>,
+        v: Violation,
+        pre: &Pre,
+    ) -> TestCaseResult {
+        let label = "apply";
+        self.check_unchanged(label, pre)?;
+        self.m.refused += 1;
+        match v {
+            Violation::DirectionFlipViolation {
+                cooldown_until_us, ..
+            } => self.check_latched(
+                label,
+                SafeModeReason::Thrashing,
+                SafeModeExit::At(cooldown_until_us),
+            )?,
+            Violation::CumulativeDeltaViolation { retry_at_us, .. } => self.check_latched(
+                label,
+                SafeModeReason::BudgetExhausted,
+                SafeModeExit::At(retry_at_us),
+            )?,
+            Violation::AuditQueueFull { .. } => self.check_latched(
+                label,
+                SafeModeReason::AuditQueueFull,
+                SafeModeExit::QueueDrained,
+            )?,
+            v if v.is_malformed() => {
+                self.m.consecutive_malformed += 1;
+                if self.m.consecutive_malformed >= self.g.violation_limit {
+                    self.check_latched(
+                        label,
+                        SafeModeReason::RepeatedViolations,
+                        SafeModeExit::Manual,
+                    )?;
+                }
+            }
+            _ => {}
+        }
+        self.record(
+            label,
+            pre,
+            vec![],
+            vec![Refusal {
+                request: RequestKind::Proposal(kind),
+                correlation_id: spec.id,
+                violation: v,
+                delta,
+            }],
+        )
     }
 
     /// Commits an accepted update to the model and checks the flip and budget

@@ -5,7 +5,8 @@
 use crate::harness::Harness;
 use crate::model::{bit_eq, is_subset, without};
 use hotpath::{
-    AuditDetails, OutcomeVerdict, ProposalKind, ReasonSet, RequestKind, RollbackReason, Violation,
+    AuditDetails, AuditEvent, OutcomeVerdict, ProposalKind, ReasonSet, RequestKind, RollbackReason,
+    Violation,
 };
 use proptest::test_runner::{TestCaseError, TestCaseResult};
 
@@ -38,6 +39,82 @@ pub(crate) enum Expect {
     Resumed {
         cleared: ReasonSet,
     },
+}
+
+impl Expect {
+    /// `e` is the event this expectation describes.
+    fn matches(&self, e: &AuditEvent) -> bool {
+        match (self, &e.details) {
+            (
+                Expect::Applied {
+                    seq,
+                    kind,
+                    correlation_id,
+                    previous_generation,
+                    delta,
+                    params,
+                },
+                AuditDetails::Applied {
+                    kind: k2,
+                    correlation_id: c2,
+                    previous_generation: p2,
+                    delta: d2,
+                    params: q2,
+                },
+            ) => {
+                *seq == e.seq
+                    && kind == k2
+                    && correlation_id == c2
+                    && previous_generation == p2
+                    && e.generation == p2 + 1
+                    && bit_eq(delta, d2)
+                    && bit_eq(params, q2)
+            }
+            (
+                Expect::RolledBack {
+                    seq,
+                    reason,
+                    previous_generation,
+                    params,
+                },
+                AuditDetails::RolledBack {
+                    reason: r2,
+                    previous_generation: p2,
+                    params: q2,
+                },
+            ) => {
+                *seq == e.seq
+                    && reason == r2
+                    && previous_generation == p2
+                    && e.generation == p2 + 1
+                    && bit_eq(params, q2)
+            }
+            (
+                Expect::BaselineSet {
+                    baseline_generation,
+                    params,
+                },
+                AuditDetails::BaselineSet {
+                    baseline_generation: b2,
+                    params: q2,
+                },
+            ) => baseline_generation == b2 && bit_eq(params, q2),
+            (
+                Expect::Outcome {
+                    reported_generation,
+                    objective,
+                    verdict,
+                },
+                AuditDetails::Outcome {
+                    reported_generation: g2,
+                    objective: o2,
+                    verdict: v2,
+                },
+            ) => reported_generation == g2 && objective.to_bits() == o2.to_bits() && verdict == v2,
+            (Expect::Resumed { cleared }, AuditDetails::Resumed { cleared: c2 }) => cleared == c2,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -100,28 +177,7 @@ impl Harness {
         let mut rejected = 0;
         let mut exits_before = 0;
         for e in events {
-            // Queue length when this event was pushed.
-            let queued = r.queue_len + (e.seq - r.seq_start) as usize;
-            if matches!(
-                e.details,
-                AuditDetails::Applied { .. }
-                    | AuditDetails::BaselineSet { .. }
-                    | AuditDetails::Outcome { .. }
-            ) {
-                check!(
-                    queued < self.reserve_threshold,
-                    "ordinary event queued at length {queued}, reserve starts at {}: {}",
-                    self.reserve_threshold,
-                    ctx()
-                );
-            }
-            check!(
-                e.timestamp_us == r.now,
-                "event time {} ≠ call time {}: {}",
-                e.timestamp_us,
-                r.now,
-                ctx()
-            );
+            self.check_event_slot(r, e, &ctx)?;
             match &e.details {
                 AuditDetails::Started { .. } => {
                     return Err(TestCaseError::fail(format!("second Started: {}", ctx())))
@@ -148,130 +204,16 @@ impl Harness {
                     );
                     set.insert(*reason);
                 }
-                AuditDetails::Rejected {
-                    request,
-                    correlation_id,
-                    violation,
-                    delta,
-                } => {
+                AuditDetails::Rejected { .. } => {
                     rejected += 1;
-                    if *violation
-                        == (Violation::AuditQueueFull {
-                            capacity: self.capacity,
-                        })
-                        && *request != RequestKind::Rollback
-                    {
-                        // The refused ordinary event found the queue (after
-                        // this call's exits and at most one drop notice) at
-                        // the reserve, or one short of it with a notice due.
-                        check!(
-                            r.queue_len + exits_before + 2 >= self.reserve_threshold,
-                            "AuditQueueFull with {} queued + {exits_before} exits, reserve \
-                             starts at {}: {}",
-                            r.queue_len,
-                            self.reserve_threshold,
-                            ctx()
-                        );
-                    }
-                    let matches = |f: &Refusal| {
-                        f.request == *request
-                            && f.correlation_id == *correlation_id
-                            && f.violation == *violation
-                            && bit_eq(&f.delta, delta)
-                    };
-                    let ok = if r.dropped {
-                        refusals.any(matches)
-                    } else {
-                        refusals.next().is_some_and(matches)
-                    };
-                    check!(
-                        ok,
-                        "unexpected Rejected {e:?}; refusals {:?}: {}",
-                        r.refusals,
-                        ctx()
-                    );
+                    self.check_rejected(r, e, exits_before, &mut refusals, &ctx)?;
                 }
                 details => {
-                    let pos = r.expects.iter().enumerate().position(|(k, x)| {
-                        !found[k]
-                            && match (x, details) {
-                                (
-                                    Expect::Applied {
-                                        seq,
-                                        kind,
-                                        correlation_id,
-                                        previous_generation,
-                                        delta,
-                                        params,
-                                    },
-                                    AuditDetails::Applied {
-                                        kind: k2,
-                                        correlation_id: c2,
-                                        previous_generation: p2,
-                                        delta: d2,
-                                        params: q2,
-                                    },
-                                ) => {
-                                    *seq == e.seq
-                                        && kind == k2
-                                        && correlation_id == c2
-                                        && previous_generation == p2
-                                        && e.generation == p2 + 1
-                                        && bit_eq(delta, d2)
-                                        && bit_eq(params, q2)
-                                }
-                                (
-                                    Expect::RolledBack {
-                                        seq,
-                                        reason,
-                                        previous_generation,
-                                        params,
-                                    },
-                                    AuditDetails::RolledBack {
-                                        reason: r2,
-                                        previous_generation: p2,
-                                        params: q2,
-                                    },
-                                ) => {
-                                    *seq == e.seq
-                                        && reason == r2
-                                        && previous_generation == p2
-                                        && e.generation == p2 + 1
-                                        && bit_eq(params, q2)
-                                }
-                                (
-                                    Expect::BaselineSet {
-                                        baseline_generation,
-                                        params,
-                                    },
-                                    AuditDetails::BaselineSet {
-                                        baseline_generation: b2,
-                                        params: q2,
-                                    },
-                                ) => baseline_generation == b2 && bit_eq(params, q2),
-                                (
-                                    Expect::Outcome {
-                                        reported_generation,
-                                        objective,
-                                        verdict,
-                                    },
-                                    AuditDetails::Outcome {
-                                        reported_generation: g2,
-                                        objective: o2,
-                                        verdict: v2,
-                                    },
-                                ) => {
-                                    reported_generation == g2
-                                        && objective.to_bits() == o2.to_bits()
-                                        && verdict == v2
-                                }
-                                (
-                                    Expect::Resumed { cleared },
-                                    AuditDetails::Resumed { cleared: c2 },
-                                ) => cleared == c2,
-                                _ => false,
-                            }
-                    });
+                    let pos = r
+                        .expects
+                        .iter()
+                        .enumerate()
+                        .position(|(k, x)| !found[k] && x.matches(e));
                     let Some(k) = pos else {
                         return Err(TestCaseError::fail(format!(
                             "unexpected {e:?}; expected {:?}: {}",
@@ -313,6 +255,96 @@ impl Harness {
                 ctx()
             );
         }
+        Ok(())
+    }
+
+    /// Where event `e` of call `r` was queued and when: an ordinary event
+    /// before the reserve, every event at the call's time.
+    fn check_event_slot(
+        &self,
+        r: &OpRecord,
+        e: &AuditEvent,
+        ctx: &impl Fn() -> String,
+    ) -> TestCaseResult {
+        // Queue length when this event was pushed.
+        let queued = r.queue_len + (e.seq - r.seq_start) as usize;
+        if matches!(
+            e.details,
+            AuditDetails::Applied { .. }
+                | AuditDetails::BaselineSet { .. }
+                | AuditDetails::Outcome { .. }
+        ) {
+            check!(
+                queued < self.reserve_threshold,
+                "ordinary event queued at length {queued}, reserve starts at {}: {}",
+                self.reserve_threshold,
+                ctx()
+            );
+        }
+        check!(
+            e.timestamp_us == r.now,
+            "event time {} ≠ call time {}: {}",
+            e.timestamp_us,
+            r.now,
+            ctx()
+        );
+        Ok(())
+    }
+
+    /// A `Rejected` event of call `r` must be one of the call's refusals:
+    /// the next one, or (when the call dropped events) any later one.
+    fn check_rejected(
+        &self,
+        r: &OpRecord,
+        e: &AuditEvent,
+        exits_before: usize,
+        refusals: &mut std::slice::Iter<'_, Refusal>,
+        ctx: &impl Fn() -> String,
+    ) -> TestCaseResult {
+        let AuditDetails::Rejected {
+            request,
+            correlation_id,
+            violation,
+            delta,
+        } = &e.details
+        else {
+            unreachable!("called for Rejected events only");
+        };
+        if *violation
+            == (Violation::AuditQueueFull {
+                capacity: self.capacity,
+            })
+            && *request != RequestKind::Rollback
+        {
+            // The refused ordinary event found the queue (after
+            // this call's exits and at most one drop notice) at
+            // the reserve, or one short of it with a notice due.
+            check!(
+                r.queue_len + exits_before + 2 >= self.reserve_threshold,
+                "AuditQueueFull with {} queued + {exits_before} exits, reserve \
+                 starts at {}: {}",
+                r.queue_len,
+                self.reserve_threshold,
+                ctx()
+            );
+        }
+        let matches = |f: &Refusal| {
+            f.request == *request
+                && f.correlation_id == *correlation_id
+                && f.violation == *violation
+                && bit_eq(&f.delta, delta)
+        };
+        let ok = if r.dropped {
+            refusals.any(matches)
+        } else {
+            refusals.next().is_some_and(matches)
+        };
+        check!(
+            ok,
+            "unexpected Rejected {e:?}; refusals {:?}: {}",
+            r.refusals,
+            ctx()
+        );
         Ok(())
     }
 

@@ -4,12 +4,12 @@
 //! model and recorded.
 
 use crate::audit::{Expect, Refusal};
-use crate::harness::Harness;
+use crate::harness::{Harness, Pre};
 use crate::model::{bit_eq, without, BaselineModel, SUM_TOLERANCE};
 use crate::ops::GenSpec;
 use hotpath::{
-    NoChangeReason, OutcomeVerdict, Proposal, ProposalKind, ReasonSet, RequestKind, RollbackReason,
-    RollbackReceipt, SafeModeExit, SafeModeReason, Violation,
+    NoChangeReason, OutcomeReceipt, OutcomeVerdict, Proposal, ProposalKind, ReasonSet, RequestKind,
+    RollbackReason, RollbackReceipt, SafeModeExit, SafeModeReason, Violation,
 };
 use proptest::test_runner::{TestCaseError, TestCaseResult};
 
@@ -224,23 +224,7 @@ impl Harness {
             self.m.refused += 1;
             return self.record("report_outcome", &pre, vec![], vec![refusal(v)]);
         }
-        let verdict = match &self.m.baseline {
-            None => OutcomeVerdict::Unjudged,
-            Some(_) if self.m.centre_is_baseline => OutcomeVerdict::BaselineSample,
-            Some(b) if b.reports < hotpath::MIN_BASELINE_REPORTS => OutcomeVerdict::Unjudged,
-            Some(b) => {
-                let p = &self.policy;
-                let allowance =
-                    (p.regression_sigmas * b.sd()).max(p.regression_tolerance * b.mean.abs());
-                if objective > b.mean + allowance {
-                    OutcomeVerdict::Regressed {
-                        consecutive: self.m.regressions_total.saturating_add(1),
-                    }
-                } else {
-                    OutcomeVerdict::Acceptable
-                }
-            }
-        };
+        let verdict = self.expected_verdict(objective);
         let receipt = match result {
             Err(v) => {
                 check!(
@@ -262,6 +246,42 @@ impl Harness {
             "report_outcome verdict {:?}, model {verdict:?}",
             receipt.verdict
         );
+        self.reported(&pre, generation, objective, verdict, receipt, dropped)
+    }
+
+    /// The verdict the model expects for `objective` on the centre.
+    fn expected_verdict(&self, objective: f64) -> OutcomeVerdict {
+        match &self.m.baseline {
+            None => OutcomeVerdict::Unjudged,
+            Some(_) if self.m.centre_is_baseline => OutcomeVerdict::BaselineSample,
+            Some(b) if b.reports < hotpath::MIN_BASELINE_REPORTS => OutcomeVerdict::Unjudged,
+            Some(b) => {
+                let p = &self.policy;
+                let allowance =
+                    (p.regression_sigmas * b.sd()).max(p.regression_tolerance * b.mean.abs());
+                if objective > b.mean + allowance {
+                    OutcomeVerdict::Regressed {
+                        consecutive: self.m.regressions_total.saturating_add(1),
+                    }
+                } else {
+                    OutcomeVerdict::Acceptable
+                }
+            }
+        }
+    }
+
+    /// An accepted outcome report: the model counts the verdict, and the
+    /// automatic rollback and the `Regressions` latch it implies are checked.
+    fn reported(
+        &mut self,
+        pre: &Pre,
+        generation: u64,
+        objective: f64,
+        verdict: OutcomeVerdict,
+        receipt: OutcomeReceipt,
+        dropped: bool,
+    ) -> TestCaseResult {
+        let now = pre.now;
         let mut expects = vec![Expect::Outcome {
             reported_generation: generation,
             objective,
@@ -290,7 +310,7 @@ impl Harness {
             OutcomeVerdict::Unjudged => {}
         }
         match (rollback_attempted, receipt.rollback) {
-            (false, None) => self.check_unchanged("report_outcome", &pre)?,
+            (false, None) => self.check_unchanged("report_outcome", pre)?,
             (false, Some(r)) => {
                 return Err(TestCaseError::fail(format!(
                     "report_outcome rolled back unexpectedly: {r:?}"
@@ -312,7 +332,7 @@ impl Harness {
                     dropped,
                     "report_outcome: automatic rollback due but not done, and nothing dropped"
                 );
-                self.check_unchanged("report_outcome", &pre)?;
+                self.check_unchanged("report_outcome", pre)?;
                 self.m.refused += 1;
                 refusals.push(Refusal {
                     request: RequestKind::Rollback,
@@ -336,7 +356,7 @@ impl Harness {
                 SafeModeExit::Manual,
             )?;
         }
-        self.record("report_outcome", &pre, expects, refusals)
+        self.record("report_outcome", pre, expects, refusals)
     }
 
     pub(crate) fn op_freeze(&mut self) -> TestCaseResult {

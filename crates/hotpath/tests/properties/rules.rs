@@ -128,17 +128,11 @@ impl Harness {
         Ok(candidate)
     }
 
-    /// Rules 6–10 for a proposal that passed rules 1–5.
-    pub(crate) fn judge_timing(
-        &self,
-        kind: Kind,
-        candidate: &[f64],
-        pre: &Pre,
-        result: &Result<hotpath::ApplyReceipt, Violation>,
-    ) -> TestCaseResult {
-        let now = pre.now;
+    /// Rules 6–9 (stabilisation, min interval, per-second rate, flips): the
+    /// refusal the first failing one makes at `now`, if any.
+    fn timing_rule(&self, kind: Kind, candidate: &[f64], now: u64) -> Option<Violation> {
         let g = &self.g;
-        let expected = if now < self.m.stable_until {
+        if now < self.m.stable_until {
             Some(Violation::StabilizationPending {
                 retry_at_us: self.m.stable_until,
             })
@@ -176,7 +170,20 @@ impl Harness {
             })
         } else {
             None
-        };
+        }
+    }
+
+    /// Rules 6–10 for a proposal that passed rules 1–5.
+    pub(crate) fn judge_timing(
+        &self,
+        kind: Kind,
+        candidate: &[f64],
+        pre: &Pre,
+        result: &Result<hotpath::ApplyReceipt, Violation>,
+    ) -> TestCaseResult {
+        let now = pre.now;
+        let g = &self.g;
+        let expected = self.timing_rule(kind, candidate, now);
         if let Some(v) = expected {
             check!(
                 *result == Err(v),
