@@ -7,8 +7,8 @@
 //! dropped.
 
 use hotpath::{
-    AtomicConfig, AuditDetails, AuditEvent, AuditQueue, EnqueueResult, Guardrails, ManualClock,
-    OutcomeVerdict, ParamVec, Proposal, SafeModeReason, SafetyExecutor, Violation,
+    AtomicConfig, AuditDetails, AuditEvent, AuditQueue, EnqueueResult, ManualClock, OutcomeVerdict,
+    ParamVec, Proposal, SafeModeReason, SafetyExecutor, Violation,
 };
 use hotpath_durable::audit_log::{
     verify, AuditLog, AuditLogError, AuditLogOptions, FileSink, FsyncPolicy, LogReader, LogSink,
@@ -17,6 +17,8 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+mod common;
 
 // ---------------------------------------------------------------------------
 // The faulty sink
@@ -180,18 +182,7 @@ struct Rig {
 impl Rig {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5, 0.5])));
-        let clock = ManualClock::new(0);
-        let executor = SafetyExecutor::builder(Arc::clone(&config))
-            .guardrails(Guardrails {
-                min_interval_us: 0,
-                max_updates_per_second: 1000.0,
-                ..Guardrails::default()
-            })
-            .clock(clock.clone())
-            .audit_capacity(64)
-            .build()
-            .unwrap();
+        let (executor, clock, config) = common::fast_executor(64);
         let queue = Arc::clone(executor.audit_queue());
         let faults = Faults::new();
         let options = AuditLogOptions {

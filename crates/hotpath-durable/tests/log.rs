@@ -11,9 +11,12 @@ use hotpath_durable::audit_log::{
 use std::fs;
 use std::io::Write;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::file;
 
 fn event(seq: u64) -> AuditEvent {
     AuditEvent {
@@ -47,10 +50,6 @@ fn records(dir: &Path) -> Vec<LogRecord> {
         .unwrap()
         .collect::<Result<Vec<_>, _>>()
         .unwrap()
-}
-
-fn file(dir: &Path, index: u64) -> PathBuf {
-    dir.join(format!("audit.{index:010}.jsonl"))
 }
 
 fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {

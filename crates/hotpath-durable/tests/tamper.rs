@@ -2,14 +2,16 @@
 //! and forged in every way issue 4 names, and `verify` must name the right
 //! file and line each time.
 
-use hotpath::{AtomicConfig, Guardrails, ManualClock, ParamVec, Proposal, SafetyExecutor};
+use hotpath::{ParamVec, Proposal};
 use hotpath_durable::audit_log::{
     verify, AuditLog, AuditLogOptions, ChainHash, LineDefect, VerifyError, VerifyReport,
 };
 use sha2::{Digest, Sha256};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
+
+mod common;
+use common::file;
 
 /// Bytes after a line's body: `,"hash":"` + 64 hex + `"}`.
 const SUFFIX: usize = 9 + 64 + 2;
@@ -18,18 +20,7 @@ const SUFFIX: usize = 9 + 64 + 2;
 /// new directory.
 fn executor_log(ops: u64, options: AuditLogOptions) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5, 0.5])));
-    let clock = ManualClock::new(0);
-    let mut executor = SafetyExecutor::builder(config)
-        .guardrails(Guardrails {
-            min_interval_us: 0,
-            max_updates_per_second: 1000.0,
-            ..Guardrails::default()
-        })
-        .clock(clock.clone())
-        .audit_capacity(1024)
-        .build()
-        .unwrap();
+    let (mut executor, clock, _) = common::fast_executor(1024);
     let log = AuditLog::open(dir.path(), options, executor.audit_queue().clone()).unwrap();
     executor.set_baseline().unwrap();
     for i in 1..ops {
@@ -49,10 +40,6 @@ fn executor_log(ops: u64, options: AuditLogOptions) -> tempfile::TempDir {
     drop(executor);
     log.shutdown().unwrap();
     dir
-}
-
-fn file(dir: &Path, index: u64) -> PathBuf {
-    dir.join(format!("audit.{index:010}.jsonl"))
 }
 
 fn lines(path: &Path) -> Vec<String> {
