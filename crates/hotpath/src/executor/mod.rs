@@ -36,8 +36,6 @@ mod persist;
 mod receipts;
 mod record;
 mod rules;
-#[cfg(all(test, not(loom)))]
-mod tests;
 
 pub use builder::{ExecutorBuilder, DEFAULT_AUDIT_CAPACITY};
 pub use outcome::{Baseline, MIN_BASELINE_REPORTS};

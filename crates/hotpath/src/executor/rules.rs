@@ -413,3 +413,61 @@ pub(super) fn direction_of(m: f64) -> f64 {
         0.0
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{step_cap, turned};
+    use crate::Guardrails;
+
+    /// The division-free fast path never passes a change the exact rule
+    /// (`|change| / range <= limit`) would refuse: checked at the cap and a
+    /// few ulps around it, for awkward limits and ranges.
+    #[test]
+    fn step_cap_never_admits_what_dividing_refuses() {
+        let limits = [0.0, 1e-9, 0.05, 0.1, 0.3, 1.0 / 3.0, 0.7, 1.0, 7.5];
+        let widths = [1e-300, 1e-12, 0.1, 1.0, 3.0, 1000.0 / 7.0, 1e9, 1e300];
+        for &limit in &limits {
+            for &width in &widths {
+                let g = Guardrails {
+                    max_delta_per_step: limit,
+                    bounds: Some(vec![(-width / 2.0, width / 2.0)]),
+                    ..Guardrails::default()
+                };
+                let range = g.range(0);
+                let cap = step_cap(limit, range);
+                let exact = limit * range;
+                let mut candidates = vec![cap, exact];
+                for start in [cap, exact] {
+                    let (mut down, mut up) = (start, start);
+                    for _ in 0..64 {
+                        down = down.next_down();
+                        up = up.next_up();
+                        candidates.extend([down, up]);
+                    }
+                }
+                for change in candidates.into_iter().filter(|c| *c >= 0.0) {
+                    if change <= cap {
+                        assert!(
+                            change / range <= limit,
+                            "limit {limit} range {range} change {change}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn turned_visits_set_bits_in_order_or_everything_beyond_64() {
+        assert_eq!(turned(16, 0).count(), 0);
+        assert_eq!(
+            turned(16, 0b1000_0000_0010_0001).collect::<Vec<_>>(),
+            [0, 5, 15]
+        );
+        assert_eq!(turned(64, 1 << 63).collect::<Vec<_>>(), [63]);
+        assert_eq!(
+            turned(65, 1).collect::<Vec<_>>(),
+            (0..65).collect::<Vec<_>>()
+        );
+    }
+}
