@@ -1,0 +1,105 @@
+//! [`EngineState`]: what the engine has learnt, exported for a restart and
+//! restored from it.
+
+use super::{AdaptiveEngine, EngineError, Phase, MIN_GAIN_SCALE};
+use crate::clock::Clock;
+use crate::error::ConfigError;
+use crate::spsa::SpsaCheckpoint;
+use crate::ParamVec;
+use serde::{Deserialize, Serialize};
+
+/// Version of the [`EngineState`] layout; a restore refuses any other.
+pub const ENGINE_STATE_VERSION: u32 = 1;
+
+/// What the engine has learnt, for persistence and restart: the SPSA
+/// iteration and RNG position, and the calibrated gains. Export with
+/// [`AdaptiveEngine::export_state`], restore with
+/// [`AdaptiveEngine::restore_state`]. An in-flight iteration is not kept:
+/// the restored engine starts from a centre window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineState {
+    /// Layout version ([`ENGINE_STATE_VERSION`]).
+    pub version: u32,
+    /// SPSA iteration, RNG stream position and gains.
+    pub spsa: SpsaCheckpoint,
+    /// `true` once calibration finished.
+    pub calibrated: bool,
+    /// Measured noise (standard deviation of a window's aggregate).
+    pub noise_sd: f64,
+    /// `a₀` as calibrated.
+    pub calibrated_gain: f64,
+    /// Step control's multiplier of `a_k`.
+    pub gain_scale: f64,
+    /// The last centre known to satisfy the constraints.
+    pub last_feasible: ParamVec,
+}
+
+impl<C: Clock> AdaptiveEngine<C> {
+    /// What the engine has learnt (see [`EngineState`]).
+    pub fn export_state(&self) -> EngineState {
+        EngineState {
+            version: ENGINE_STATE_VERSION,
+            spsa: self.spsa.checkpoint(),
+            calibrated: self.calibrated,
+            noise_sd: self.noise_sd,
+            calibrated_gain: self.calibrated_gain,
+            gain_scale: self.gain_scale,
+            last_feasible: self.last_feasible.clone(),
+        }
+    }
+
+    /// Resumes from an exported [`EngineState`]: the next perturbations are
+    /// the ones the exporting engine would have drawn, with its gains. Any
+    /// iteration in flight here is abandoned; the engine starts with a
+    /// centre window. On error nothing changes.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec, TelemetryDigest};
+    ///
+    /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
+    /// let clock = ManualClock::new(0);
+    /// let mut a = AdaptiveEngine::with_clock(config.clone(), ParamVec::from_slice(&[0.5]), clock.clone())?;
+    /// for i in 0..40 {
+    ///     clock.advance(100_000);
+    ///     a.step(TelemetryDigest::new(100_000, 1.0 + 0.01 * (i % 3) as f64, 10))?;
+    /// }
+    /// let saved = a.export_state();
+    /// let mut b = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
+    /// b.restore_state(saved.clone())?;
+    /// assert_eq!(b.export_state(), saved);
+    /// # Ok::<(), hotpath::EngineError>(())
+    /// ```
+    pub fn restore_state(&mut self, state: EngineState) -> Result<(), EngineError> {
+        let n = self.ranges.len();
+        let finite = [state.noise_sd, state.calibrated_gain, state.gain_scale];
+        if state.version != ENGINE_STATE_VERSION
+            || state.last_feasible.len() != n
+            || !state.last_feasible.is_finite()
+            || finite.iter().any(|v| !(v.is_finite() && *v >= 0.0))
+        {
+            return Err(ConfigError::InvalidState {
+                reason: "engine state has another version, size or non-finite values",
+            }
+            .into());
+        }
+        self.spsa.restore(&state.spsa)?;
+        self.calibrated = state.calibrated;
+        self.noise_sd = state.noise_sd;
+        self.calibrated_gain = state.calibrated_gain;
+        self.gain_scale = state.gain_scale.clamp(MIN_GAIN_SCALE, 1.0);
+        self.last_feasible = state.last_feasible;
+        self.pending = None;
+        self.offered = None;
+        self.previous = None;
+        self.reverted_from = None;
+        self.centre_objective = None;
+        self.carry.fill(0.0);
+        let phase = if self.calibrated {
+            Phase::Centre
+        } else {
+            Phase::Calibrating { done: 0 }
+        };
+        self.enter(phase);
+        Ok(())
+    }
+}

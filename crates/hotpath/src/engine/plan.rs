@@ -1,0 +1,269 @@
+//! Plans: the moves the engine has decided on, and how each is offered to the
+//! executor one allowed hop at a time.
+
+use super::{no_change, AdaptiveEngine, Phase, STEP_MARGIN};
+use crate::audit::EngineEvent;
+use crate::clock::Clock;
+use crate::proposal::{NoChangeReason, Proposal, ProposalKind};
+use crate::violation::Violation;
+use crate::ParamVec;
+
+/// A move the engine has decided on and not yet completed.
+#[derive(Debug, Clone)]
+pub(super) struct Plan {
+    pub(super) kind: ProposalKind,
+    pub(super) correlation_id: u64,
+    pub(super) target: ParamVec,
+    pub(super) gradient: ParamVec,
+    pub(super) then: Phase,
+}
+
+/// The proposal last offered by `observe`, to recognise it in `apply`.
+#[derive(Debug, Clone)]
+pub(super) struct Offer {
+    pub(super) proposal: Proposal,
+    pub(super) completes_plan: bool,
+}
+
+impl<C: Clock> AdaptiveEngine<C> {
+    /// Plans one allowed step back toward the last feasible centre (or back
+    /// to the centre from a probe), then a centre window.
+    pub(super) fn plan_toward_feasible(&mut self) {
+        let centre = self.executor.centre();
+        let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
+        let target: ParamVec = centre
+            .iter()
+            .zip(self.last_feasible.iter())
+            .zip(self.ranges.iter())
+            .map(|((&c, &f), &r)| c + (f - c).clamp(-limit * r, limit * r))
+            .collect();
+        let kind = if target.bit_eq(centre) {
+            ProposalKind::ApplyMinus
+        } else {
+            ProposalKind::Update
+        };
+        self.pending = Some(Plan {
+            kind,
+            correlation_id: self.spsa.iteration(),
+            gradient: ParamVec::zeros(target.len()),
+            target,
+            then: Phase::Centre,
+        });
+    }
+
+    pub(super) fn return_to_centre(&self) -> Plan {
+        Plan {
+            kind: ProposalKind::ApplyMinus,
+            correlation_id: self.spsa.iteration(),
+            target: ParamVec::from_slice(self.executor.centre()),
+            gradient: ParamVec::zeros(self.ranges.len()),
+            then: Phase::Centre,
+        }
+    }
+
+    /// Plans `ApplyPlus` to `θ + cΔ`, first moving the centre inside the
+    /// bounds by `c` if it is closer than that to one.
+    pub(super) fn plan_probe(&mut self) {
+        let c = self.spsa.perturbation_scale(self.spsa.iteration());
+        let centre = ParamVec::from_slice(self.executor.centre());
+        let inside = self.project(&centre, c);
+        if !inside.bit_eq(&centre) {
+            self.pending = Some(Plan {
+                kind: ProposalKind::Update,
+                correlation_id: self.spsa.iteration(),
+                gradient: ParamVec::zeros(centre.len()),
+                target: inside,
+                then: Phase::Centre,
+            });
+            return;
+        }
+        let delta = self.spsa.generate_perturbation();
+        let c = self.spsa.in_flight_scale().unwrap_or(c);
+        let target = self.within_bounds(
+            centre
+                .iter()
+                .zip(delta.iter())
+                .zip(self.ranges.iter())
+                .map(|((&t, &d), &r)| t + c * d * r),
+        );
+        self.pending = Some(Plan {
+            kind: ProposalKind::ApplyPlus,
+            correlation_id: self.current_perturbation_id(),
+            target,
+            gradient: ParamVec::zeros(centre.len()),
+            then: Phase::Plus,
+        });
+    }
+
+    /// Plans `ApplyMinus` to `θ − cΔ`.
+    pub(super) fn plan_minus(&mut self) {
+        let crate::spsa::SpsaState::WaitingMinus {
+            delta,
+            perturbation_id,
+            ..
+        } = self.spsa.state()
+        else {
+            return;
+        };
+        let c = self.spsa.in_flight_scale().unwrap_or(0.0);
+        let target = self.within_bounds(
+            self.executor
+                .centre()
+                .iter()
+                .zip(delta.iter())
+                .zip(self.ranges.iter())
+                .map(|((&t, &d), &r)| t - c * d * r),
+        );
+        self.pending = Some(Plan {
+            kind: ProposalKind::ApplyMinus,
+            correlation_id: *perturbation_id,
+            target,
+            gradient: ParamVec::zeros(delta.len()),
+            then: Phase::Minus,
+        });
+    }
+
+    /// Clamps probe points into the bounds. The centre is kept `c` inside
+    /// them, so this only ever removes a rounding error of `θ ± c·range`.
+    pub(super) fn within_bounds(&self, point: impl Iterator<Item = f64>) -> ParamVec {
+        point
+            .zip(self.lower.iter().zip(self.upper.iter()))
+            .map(|(v, (&lo, &hi))| v.clamp(lo, hi))
+            .collect()
+    }
+
+    /// Clamps `point` into `[min + c·range, max − c·range]` per bounded
+    /// parameter (the midpoint if that interval is empty).
+    pub(super) fn project(&self, point: &[f64], c: f64) -> ParamVec {
+        point
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let (lo, hi, r) = (self.lower[i], self.upper[i], self.ranges[i]);
+                if !(lo.is_finite() && hi.is_finite()) {
+                    return v;
+                }
+                let (a, b) = (lo + c * r, hi - c * r);
+                if a > b {
+                    0.5 * (lo + hi)
+                } else {
+                    v.clamp(a, b)
+                }
+            })
+            .collect()
+    }
+
+    /// Turns the pending plan into the next proposal, if the executor would
+    /// accept it now; adjusts an `Update` the flip or budget rules would
+    /// refuse; otherwise waits.
+    pub(super) fn offer(&mut self, at: u64) -> Proposal {
+        for _ in 0..=self.ranges.len() {
+            let Some(plan) = self.pending.as_ref() else {
+                return no_change(NoChangeReason::CollectingSamples);
+            };
+            let live = self.executor.snapshot().params;
+            let centre = self.executor.centre();
+            let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
+            // Targets planned at exactly `limit` may round a hair past it;
+            // the executor's own limit is 0.1 % further out.
+            let reach = limit * (1.0 + 1e-9);
+            let within = |from: &[f64], to: &[f64]| {
+                to.iter()
+                    .zip(from)
+                    .zip(self.ranges.iter())
+                    .all(|((&t, &f), &r)| (t - f).abs() <= reach * r)
+            };
+            // Straight to the target; else back through the centre; else (at
+            // the centre already) one full step toward the target.
+            let (hop, hop_kind, completes_plan) = if within(&live, &plan.target) {
+                (plan.target.clone(), plan.kind, true)
+            } else if !live.bit_eq(centre) && within(&live, centre) {
+                let kind = if plan.kind == ProposalKind::ApplyMinus {
+                    ProposalKind::ApplyMinus
+                } else {
+                    ProposalKind::ApplyPlus
+                };
+                (ParamVec::from_slice(centre), kind, false)
+            } else {
+                let partial = live
+                    .iter()
+                    .zip(plan.target.iter())
+                    .zip(self.ranges.iter())
+                    .map(|((&l, &t), &r)| l + (t - l).clamp(-limit * r, limit * r))
+                    .collect();
+                (partial, plan.kind, false)
+            };
+            let delta: ParamVec = hop.iter().zip(live.iter()).map(|(h, l)| h - l).collect();
+            if completes_plan && delta.iter().all(|d| *d == 0.0) {
+                // Already there: nothing to apply.
+                let then = plan.then;
+                self.pending = None;
+                self.window_opened_us = at;
+                self.enter(then);
+                return no_change(NoChangeReason::CollectingSamples);
+            }
+            let kind = hop_kind;
+            let proposal = match kind {
+                ProposalKind::ApplyPlus => Proposal::ApplyPlus {
+                    perturbation_id: plan.correlation_id,
+                    delta,
+                },
+                ProposalKind::ApplyMinus => Proposal::ApplyMinus {
+                    perturbation_id: plan.correlation_id,
+                    delta,
+                },
+                _ => Proposal::Update {
+                    iteration: plan.correlation_id,
+                    delta,
+                    gradient_estimate: plan.gradient.clone(),
+                },
+            };
+            match self.executor.would_accept(&proposal) {
+                Ok(()) => {
+                    self.offered = Some(Offer {
+                        proposal: proposal.clone(),
+                        completes_plan,
+                    });
+                    return proposal;
+                }
+                Err(Violation::InSafeMode { .. }) => return no_change(NoChangeReason::SafeMode),
+                Err(
+                    Violation::RateLimitExceeded { .. }
+                    | Violation::StabilizationPending { .. }
+                    | Violation::AuditQueueFull { .. },
+                ) => return no_change(NoChangeReason::WaitingForExecutor),
+                Err(Violation::DirectionFlipViolation { index, .. }) => {
+                    self.hold_parameter(index, 0.0);
+                }
+                Err(Violation::CumulativeDeltaViolation { index, .. }) => {
+                    let left = STEP_MARGIN * self.executor.budget_remaining(index);
+                    self.hold_parameter(index, left);
+                }
+                Err(violation) => {
+                    tracing::warn!(%violation, "engine plan refused; returning to the centre");
+                    self.note(EngineEvent::PlanAbandoned { violation });
+                    self.spsa.abort_iteration();
+                    self.pending = Some(self.return_to_centre());
+                    if live.bit_eq(self.executor.centre()) {
+                        self.pending = None;
+                        self.enter(Phase::Centre);
+                    }
+                    return no_change(NoChangeReason::WaitingForExecutor);
+                }
+            }
+        }
+        no_change(NoChangeReason::WaitingForExecutor)
+    }
+
+    /// Limits the pending update's move of parameter `index` to `allowed`
+    /// (fraction of its range) from the centre.
+    pub(super) fn hold_parameter(&mut self, index: usize, allowed: f64) {
+        let centre = self.executor.centre().get(index).copied();
+        let range = self.ranges.get(index).copied().unwrap_or(1.0);
+        if let (Some(plan), Some(c)) = (self.pending.as_mut(), centre) {
+            if let Some(t) = plan.target.get_mut(index) {
+                *t = c + (*t - c).clamp(-allowed * range, allowed * range);
+            }
+        }
+    }
+}

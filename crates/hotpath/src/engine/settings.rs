@@ -1,0 +1,223 @@
+//! [`AdaptiveEngineConfig`] and [`CalibrationConfig`]: the engine's settings
+//! and their validation.
+
+use super::EngineError;
+use crate::error::ConfigError;
+use crate::guardrails::Guardrails;
+use crate::rollback::RollbackPolicy;
+use crate::spsa::{SpsaConfig, SpsaConfigError};
+use serde::{Deserialize, Serialize};
+
+/// How the engine measures its own gains. See the [module docs](self).
+///
+/// ```
+/// use hotpath::CalibrationConfig;
+///
+/// let c = CalibrationConfig::default();
+/// assert_eq!((c.noise_windows, c.gradient_pairs), (4, 2));
+/// assert!(c.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CalibrationConfig {
+    /// Centre windows measured at the start to estimate noise (≥ 2).
+    pub noise_windows: u32,
+    /// Gradient estimates at the start used to size `a₀` (≥ 1).
+    pub gradient_pairs: u32,
+    /// Desired size of the first step, fraction of the range, in (0, 1].
+    pub target_first_step: f64,
+    /// Iterations the run is expected to last; sets `A` to 10 % of it (≥ 1).
+    pub expected_iterations: u64,
+    /// Smallest perturbation `c`, fraction of the range, in (0, 0.5).
+    pub min_perturbation: f64,
+    /// Floor of the learning rate, as a fraction of `a₀/(A+1)^α`, in [0, 1].
+    pub gain_floor: f64,
+    /// Largest step (L2 norm, fractions of the ranges), > 0.
+    pub trust_radius: f64,
+    /// Rise of the centre objective, in noise standard deviations of the
+    /// difference, that rejects a step (≥ 0).
+    pub rejection_sigmas: f64,
+}
+
+impl Default for CalibrationConfig {
+    fn default() -> Self {
+        Self {
+            noise_windows: 4,
+            gradient_pairs: 2,
+            target_first_step: 0.03,
+            expected_iterations: 100,
+            min_perturbation: 0.02,
+            gain_floor: 0.1,
+            trust_radius: 0.1,
+            rejection_sigmas: 2.0,
+        }
+    }
+}
+
+impl CalibrationConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        use crate::error::check_range;
+        check_range(
+            "calibration.noise_windows",
+            self.noise_windows as f64,
+            2.0,
+            f64::MAX,
+            "at least 2",
+        )?;
+        check_range(
+            "calibration.gradient_pairs",
+            self.gradient_pairs as f64,
+            1.0,
+            f64::MAX,
+            "at least 1",
+        )?;
+        check_range(
+            "calibration.target_first_step",
+            self.target_first_step,
+            f64::MIN_POSITIVE,
+            1.0,
+            "a fraction in (0, 1]",
+        )?;
+        check_range(
+            "calibration.expected_iterations",
+            self.expected_iterations as f64,
+            1.0,
+            f64::MAX,
+            "at least 1",
+        )?;
+        check_range(
+            "calibration.min_perturbation",
+            self.min_perturbation,
+            f64::MIN_POSITIVE,
+            0.499,
+            "a fraction in (0, 0.5)",
+        )?;
+        check_range(
+            "calibration.gain_floor",
+            self.gain_floor,
+            0.0,
+            1.0,
+            "a fraction in [0, 1]",
+        )?;
+        check_range(
+            "calibration.trust_radius",
+            self.trust_radius,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            "a finite number > 0",
+        )?;
+        check_range(
+            "calibration.rejection_sigmas",
+            self.rejection_sigmas,
+            0.0,
+            f64::MAX,
+            "a finite number ≥ 0",
+        )
+    }
+}
+
+/// Everything an [`AdaptiveEngine`] needs. The seed's fields plus the
+/// rollback policy, calibration, constraint and timeout settings.
+///
+/// ```
+/// use hotpath::AdaptiveEngineConfig;
+///
+/// let config = AdaptiveEngineConfig::bounded(vec![(1.0, 512.0)]);
+/// assert!(config.validate(1).is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdaptiveEngineConfig {
+    /// Evaluation windows and gain schedule.
+    pub spsa: SpsaConfig,
+    /// The executor's guardrails.
+    pub guardrails: Guardrails,
+    /// The executor's rollback policy.
+    pub rollback_policy: RollbackPolicy,
+    /// Seed of the perturbation RNG.
+    pub seed: u64,
+    /// `a₀` without calibration; the fallback if the measured gradient is 0.
+    pub learning_rate: f64,
+    /// `c₀` without calibration; the largest `c₀` calibration may choose.
+    /// Fraction of the range.
+    pub perturbation_scale: f64,
+    /// Measured gains (default) or `None` for the fixed ones above.
+    pub calibration: Option<CalibrationConfig>,
+    /// Constraint margin below which the engine rolls back at once (≤ 0).
+    pub emergency_margin: f64,
+    /// Evaluation timeouts in a row that latch safe mode (≥ 1).
+    pub max_eval_timeouts: u32,
+    /// Capacity of the executor's audit queue.
+    pub audit_capacity: usize,
+}
+
+impl Default for AdaptiveEngineConfig {
+    fn default() -> Self {
+        Self {
+            spsa: SpsaConfig::default(),
+            guardrails: Guardrails::default(),
+            rollback_policy: RollbackPolicy::default(),
+            seed: 0,
+            learning_rate: 0.1,
+            perturbation_scale: 0.04,
+            calibration: Some(CalibrationConfig::default()),
+            emergency_margin: -0.5,
+            max_eval_timeouts: 3,
+            audit_capacity: crate::DEFAULT_AUDIT_CAPACITY,
+        }
+    }
+}
+
+impl AdaptiveEngineConfig {
+    /// The default configuration with per-parameter bounds.
+    pub fn bounded(bounds: Vec<(f64, f64)>) -> Self {
+        Self {
+            guardrails: Guardrails::default().with_bounds(bounds),
+            ..Self::default()
+        }
+    }
+
+    /// Checks every setting for a configuration of `num_params` parameters.
+    pub fn validate(&self, num_params: usize) -> Result<(), EngineError> {
+        use crate::error::check_range;
+        self.guardrails.validate_for(num_params)?;
+        self.rollback_policy.validate()?;
+        self.spsa.validate()?;
+        if num_params == 0 {
+            return Err(SpsaConfigError::NoParameters.into());
+        }
+        check_range(
+            "learning_rate",
+            self.learning_rate,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            "a finite number > 0",
+        )?;
+        check_range(
+            "perturbation_scale",
+            self.perturbation_scale,
+            f64::MIN_POSITIVE,
+            0.499,
+            "a fraction in (0, 0.5)",
+        )?;
+        check_range(
+            "emergency_margin",
+            self.emergency_margin,
+            f64::MIN,
+            0.0,
+            "a finite number ≤ 0",
+        )?;
+        check_range(
+            "max_eval_timeouts",
+            self.max_eval_timeouts as f64,
+            1.0,
+            f64::MAX,
+            "at least 1",
+        )?;
+        if let Some(c) = &self.calibration {
+            c.validate()?;
+        }
+        Ok(())
+    }
+}
