@@ -1,10 +1,9 @@
 //! The thrash guard: steps accumulate per parameter and commit only past a
 //! reversal hysteresis.
 
-use super::{AdaptiveEngine, Phase, Plan, HYSTERESIS, MINUTE_US, STEP_MARGIN};
+use super::{AdaptiveEngine, Plan, HYSTERESIS, MINUTE_US, STEP_MARGIN};
 use crate::audit::EngineEvent;
 use crate::clock::Clock;
-use crate::proposal::ProposalKind;
 use crate::ParamVec;
 
 impl<C: Clock> AdaptiveEngine<C> {
@@ -77,13 +76,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         });
         self.previous = self.centre_objective.map(|y| (centre, y));
         self.last_step_iteration = iteration;
-        self.pending = Some(Plan {
-            kind: ProposalKind::Update,
-            correlation_id: iteration,
-            target,
-            gradient,
-            then: Phase::Centre,
-        });
+        self.pending = Some(Plan::update(iteration, target, gradient));
     }
 
     /// Books a committed `Update`: its movement leaves the carry, and its

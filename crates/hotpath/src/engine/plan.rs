@@ -18,6 +18,91 @@ pub(super) struct Plan {
     pub(super) then: Phase,
 }
 
+impl Plan {
+    /// A gradient step: `Update` to the new centre `target`, then a centre
+    /// window.
+    pub(super) fn update(iteration: u64, target: ParamVec, gradient: ParamVec) -> Self {
+        Self {
+            kind: ProposalKind::Update,
+            correlation_id: iteration,
+            target,
+            gradient,
+            then: Phase::Centre,
+        }
+    }
+
+    /// A move of the centre that is not a gradient step (a revert, a move
+    /// inside the bounds, a step toward feasibility): `Update` to `target`
+    /// with a zero gradient, then a centre window.
+    pub(super) fn move_centre(iteration: u64, target: ParamVec) -> Self {
+        let gradient = ParamVec::zeros(target.len());
+        Self::update(iteration, target, gradient)
+    }
+
+    /// Back to the centre from a probe: `ApplyMinus` (a probe move, so the
+    /// centre is not committed again), then a centre window.
+    pub(super) fn return_to(iteration: u64, centre: ParamVec) -> Self {
+        Self {
+            kind: ProposalKind::ApplyMinus,
+            correlation_id: iteration,
+            gradient: ParamVec::zeros(centre.len()),
+            target: centre,
+            then: Phase::Centre,
+        }
+    }
+
+    /// The first probe of a pair: `ApplyPlus` to `θ + cΔ`, then its window.
+    pub(super) fn plus(perturbation_id: u64, target: ParamVec) -> Self {
+        Self::probe(
+            ProposalKind::ApplyPlus,
+            Phase::Plus,
+            perturbation_id,
+            target,
+        )
+    }
+
+    /// The second probe of a pair: `ApplyMinus` to `θ − cΔ`, then its window.
+    pub(super) fn minus(perturbation_id: u64, target: ParamVec) -> Self {
+        Self::probe(
+            ProposalKind::ApplyMinus,
+            Phase::Minus,
+            perturbation_id,
+            target,
+        )
+    }
+
+    fn probe(kind: ProposalKind, then: Phase, perturbation_id: u64, target: ParamVec) -> Self {
+        Self {
+            kind,
+            correlation_id: perturbation_id,
+            gradient: ParamVec::zeros(target.len()),
+            target,
+            then,
+        }
+    }
+
+    /// The proposal of one hop of this plan: `delta` from the live
+    /// configuration, as `kind` (the plan's own kind, or a probe kind for a
+    /// hop back through the centre).
+    fn proposal(&self, kind: ProposalKind, delta: ParamVec) -> Proposal {
+        match kind {
+            ProposalKind::ApplyPlus => Proposal::ApplyPlus {
+                perturbation_id: self.correlation_id,
+                delta,
+            },
+            ProposalKind::ApplyMinus => Proposal::ApplyMinus {
+                perturbation_id: self.correlation_id,
+                delta,
+            },
+            _ => Proposal::Update {
+                iteration: self.correlation_id,
+                delta,
+                gradient_estimate: self.gradient.clone(),
+            },
+        }
+    }
+}
+
 /// The proposal last offered by `observe`, to recognise it in `apply`.
 #[derive(Debug, Clone)]
 pub(super) struct Offer {
@@ -37,28 +122,19 @@ impl<C: Clock> AdaptiveEngine<C> {
             .zip(self.ranges.iter())
             .map(|((&c, &f), &r)| c + (f - c).clamp(-limit * r, limit * r))
             .collect();
-        let kind = if target.bit_eq(centre) {
-            ProposalKind::ApplyMinus
+        let iteration = self.spsa.iteration();
+        self.pending = Some(if target.bit_eq(centre) {
+            Plan::return_to(iteration, target)
         } else {
-            ProposalKind::Update
-        };
-        self.pending = Some(Plan {
-            kind,
-            correlation_id: self.spsa.iteration(),
-            gradient: ParamVec::zeros(target.len()),
-            target,
-            then: Phase::Centre,
+            Plan::move_centre(iteration, target)
         });
     }
 
     pub(super) fn return_to_centre(&self) -> Plan {
-        Plan {
-            kind: ProposalKind::ApplyMinus,
-            correlation_id: self.spsa.iteration(),
-            target: ParamVec::from_slice(self.executor.centre()),
-            gradient: ParamVec::zeros(self.ranges.len()),
-            then: Phase::Centre,
-        }
+        Plan::return_to(
+            self.spsa.iteration(),
+            ParamVec::from_slice(self.executor.centre()),
+        )
     }
 
     /// Plans `ApplyPlus` to `θ + cΔ`, first moving the centre inside the
@@ -68,13 +144,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         let centre = ParamVec::from_slice(self.executor.centre());
         let inside = self.project(&centre, c);
         if !inside.bit_eq(&centre) {
-            self.pending = Some(Plan {
-                kind: ProposalKind::Update,
-                correlation_id: self.spsa.iteration(),
-                gradient: ParamVec::zeros(centre.len()),
-                target: inside,
-                then: Phase::Centre,
-            });
+            self.pending = Some(Plan::move_centre(self.spsa.iteration(), inside));
             return;
         }
         let delta = self.spsa.generate_perturbation();
@@ -86,13 +156,7 @@ impl<C: Clock> AdaptiveEngine<C> {
                 .zip(self.ranges.iter())
                 .map(|((&t, &d), &r)| t + c * d * r),
         );
-        self.pending = Some(Plan {
-            kind: ProposalKind::ApplyPlus,
-            correlation_id: self.current_perturbation_id(),
-            target,
-            gradient: ParamVec::zeros(centre.len()),
-            then: Phase::Plus,
-        });
+        self.pending = Some(Plan::plus(self.current_perturbation_id(), target));
     }
 
     /// Plans `ApplyMinus` to `θ − cΔ`.
@@ -114,13 +178,7 @@ impl<C: Clock> AdaptiveEngine<C> {
                 .zip(self.ranges.iter())
                 .map(|((&t, &d), &r)| t - c * d * r),
         );
-        self.pending = Some(Plan {
-            kind: ProposalKind::ApplyMinus,
-            correlation_id: *perturbation_id,
-            target,
-            gradient: ParamVec::zeros(delta.len()),
-            then: Phase::Minus,
-        });
+        self.pending = Some(Plan::minus(*perturbation_id, target));
     }
 
     /// Clamps probe points into the bounds. The centre is kept `c` inside
@@ -202,22 +260,7 @@ impl<C: Clock> AdaptiveEngine<C> {
                 self.enter(then);
                 return no_change(NoChangeReason::CollectingSamples);
             }
-            let kind = hop_kind;
-            let proposal = match kind {
-                ProposalKind::ApplyPlus => Proposal::ApplyPlus {
-                    perturbation_id: plan.correlation_id,
-                    delta,
-                },
-                ProposalKind::ApplyMinus => Proposal::ApplyMinus {
-                    perturbation_id: plan.correlation_id,
-                    delta,
-                },
-                _ => Proposal::Update {
-                    iteration: plan.correlation_id,
-                    delta,
-                    gradient_estimate: plan.gradient.clone(),
-                },
-            };
+            let proposal = plan.proposal(hop_kind, delta);
             match self.executor.would_accept(&proposal) {
                 Ok(()) => {
                     self.offered = Some(Offer {

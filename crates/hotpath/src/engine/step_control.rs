@@ -1,11 +1,9 @@
 //! Step control: steps that raise the centre objective by more than the noise
 //! explains are undone, and a world that changed restarts the gain schedule.
 
-use super::{AdaptiveEngine, Phase, Plan, GAIN_REGROWTH, MIN_GAIN_SCALE};
+use super::{AdaptiveEngine, Plan, GAIN_REGROWTH, MIN_GAIN_SCALE};
 use crate::audit::EngineEvent;
 use crate::clock::Clock;
-use crate::proposal::ProposalKind;
-use crate::ParamVec;
 
 impl<C: Clock> AdaptiveEngine<C> {
     /// Step control: `true` if the last step raised the centre objective
@@ -35,13 +33,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         });
         self.centre_objective = Some(previous);
         self.reverted_from = Some(previous);
-        self.pending = Some(Plan {
-            kind: ProposalKind::Update,
-            correlation_id: self.last_step_iteration,
-            gradient: ParamVec::zeros(previous_centre.len()),
-            target: previous_centre,
-            then: Phase::Centre,
-        });
+        self.pending = Some(Plan::move_centre(self.last_step_iteration, previous_centre));
         true
     }
 
