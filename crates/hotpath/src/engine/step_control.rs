@@ -17,9 +17,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         else {
             return false;
         };
-        let allowance =
-            cal.rejection_sigmas * std::f64::consts::SQRT_2 * self.noise_sd.max(1e-12 * y.abs());
-        if y <= previous + allowance {
+        if y <= previous + self.noise_allowance(cal.rejection_sigmas, y) {
             self.gain_scale = (self.gain_scale * GAIN_REGROWTH).min(1.0);
             return false;
         }
@@ -48,10 +46,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         };
         // Twice the step-control allowance: restarting on noise would undo
         // the schedule's convergence.
-        let allowance = 2.0
-            * cal.rejection_sigmas
-            * std::f64::consts::SQRT_2
-            * self.noise_sd.max(1e-12 * y.abs());
+        let allowance = self.noise_allowance(2.0 * cal.rejection_sigmas, y);
         if y <= expected + allowance || self.calibrated_gain <= 0.0 {
             return;
         }
@@ -67,5 +62,13 @@ impl<C: Clock> AdaptiveEngine<C> {
             previous: expected,
             learning_rate: a0,
         });
+    }
+
+    /// The rise of a centre objective `y` that the noise explains,
+    /// `sigmas · √2 · σ`: `√2·σ` is the standard deviation of the difference
+    /// of two windows' aggregates. `σ` is floored at `10⁻¹²·|y|` so that a
+    /// noiseless objective still tolerates rounding.
+    fn noise_allowance(&self, sigmas: f64, y: f64) -> f64 {
+        sigmas * std::f64::consts::SQRT_2 * self.noise_sd.max(1e-12 * y.abs())
     }
 }
