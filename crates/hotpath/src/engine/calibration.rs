@@ -1,24 +1,68 @@
-//! Calibration: the engine measures its own gains (noise, then gradient
-//! pairs) following Spall's practical rules.
+//! Calibration: the engine measures its own gains, noise first and then
+//! gradient pairs, following Spall's practical rules (see
+//! [`CalibrationConfig`](super::CalibrationConfig)).
 
+use super::stage::{Measured, Stage};
 use super::{AdaptiveEngine, STEP_MARGIN};
 use crate::audit::EngineEvent;
 use crate::clock::Clock;
 use crate::ParamVec;
 
 impl<C: Clock> AdaptiveEngine<C> {
+    /// A noise window is full: counts it and, after the last one, sets `c₀`
+    /// from `σ` and plans the first probe.
+    pub(super) fn noise_window_done(&mut self, at: u64) {
+        let Stage::Noise { done, .. } = self.stage else {
+            return;
+        };
+        let Some(y) = self.aggregate_window() else {
+            return;
+        };
+        // The rollback policy judges this window too. Should it roll back,
+        // the engine has restarted the noise windows (`resync_if_moved`),
+        // and this window still counts, as the `done + 1`-th of the new
+        // ones: the engine has always done so, though the window was
+        // measured at the centre left behind.
+        self.report_centre(y, at);
+        let needed = self
+            .config
+            .calibration
+            .as_ref()
+            .map_or(0, |c| c.noise_windows);
+        let Stage::Noise {
+            done: counted,
+            windows,
+            ..
+        } = &mut self.stage
+        else {
+            return;
+        };
+        windows.add(y);
+        *counted = done + 1;
+        if done + 1 < needed {
+            self.window_opened_us = at;
+            self.restart_window();
+            return;
+        }
+        self.centre_objective = self.stage.noise_measured();
+        let c0 = self.calibrated_perturbation();
+        let (a0, _) = self.spsa.gains();
+        let _ = self.spsa.set_gains(a0, c0);
+        self.plan_probe();
+    }
+
     /// `c₀` from the measured noise, within the floor and caps.
-    pub(super) fn calibrated_perturbation(&self) -> f64 {
+    fn calibrated_perturbation(&self) -> f64 {
         let cal = self.config.calibration.clone().unwrap_or_default();
         let cap = self
             .config
             .perturbation_scale
             .min(STEP_MARGIN * self.executor.guardrails().max_delta_per_step);
         let floor = cal.min_perturbation.min(cap);
-        self.noise_sd.clamp(floor, cap)
+        self.stage.measured().noise_sd.clamp(floor, cap)
     }
 
-    pub(super) fn floors(&self, a0: f64) -> (f64, f64) {
+    fn floors(&self, a0: f64) -> (f64, f64) {
         let Some(cal) = &self.config.calibration else {
             return (0.0, 0.0);
         };
@@ -28,9 +72,9 @@ impl<C: Clock> AdaptiveEngine<C> {
         (a_floor, cal.min_perturbation.min(c0))
     }
 
-    /// Accumulates a calibration gradient; after the last one sets the gains
-    /// and plans the first step from their average.
-    pub(super) fn calibration_step(
+    /// A gradient pair of the gain stage is done: adds it and, after the
+    /// last one, sets the gains and plans the first step from their average.
+    pub(super) fn gain_pair_done(
         &mut self,
         gradient: &[f64],
         y_plus: f64,
@@ -40,18 +84,17 @@ impl<C: Clock> AdaptiveEngine<C> {
         let Some(cal) = self.config.calibration.clone() else {
             return;
         };
-        for (sum, g) in self.calibration_gradient.iter_mut().zip(gradient) {
-            *sum += g;
-        }
-        self.calibration_magnitude +=
-            gradient.iter().map(|g| g.abs()).sum::<f64>() / gradient.len().max(1) as f64;
-        self.calibration_pairs += 1;
-        if self.calibration_pairs < cal.gradient_pairs {
+        let Stage::Gains(gains) = &mut self.stage else {
+            return;
+        };
+        if gains.add(gradient) < cal.gradient_pairs {
             self.plan_probe();
             return;
         }
-        let pairs = self.calibration_pairs as f64;
-        let mean_gradient = self.calibration_magnitude / pairs;
+        let pairs = gains.pairs as f64;
+        let mean_gradient = gains.magnitude / pairs;
+        let average: ParamVec = gains.sum.iter().map(|g| g / pairs).collect();
+        let noise_sd = gains.measured.noise_sd;
         let spsa = self.spsa.config().clone();
         let s0 = cal
             .target_first_step
@@ -65,20 +108,14 @@ impl<C: Clock> AdaptiveEngine<C> {
         let _ = self.spsa.set_gains(a0, c0);
         let (a_floor, c_floor) = self.floors(a0);
         let _ = self.spsa.set_gain_floors(a_floor, c_floor);
-        self.calibrated = true;
-        self.calibrated_gain = a0;
+        self.stage = Stage::Tuning(Measured { noise_sd, gain: a0 });
         self.note(EngineEvent::Calibrated {
-            noise_sd: self.noise_sd,
+            noise_sd,
             mean_gradient,
             perturbation_scale: c0,
             learning_rate: a0,
             stability_a: spsa.stability_a,
         });
-        let average: ParamVec = self
-            .calibration_gradient
-            .iter()
-            .map(|g| g / pairs)
-            .collect();
         let a_k = self.spsa.learning_rate(self.spsa.iteration());
         let update = average.iter().map(|g| -a_k * g).collect();
         self.plan_update(update, average, y_plus, y_minus, perturbation_id);

@@ -131,6 +131,7 @@ mod observe;
 mod persist;
 mod plan;
 mod settings;
+mod stage;
 mod step_control;
 
 pub use error::EngineError;
@@ -138,7 +139,7 @@ pub use observe::StepOutcome;
 pub use persist::{EngineState, ENGINE_STATE_VERSION};
 pub use settings::{AdaptiveEngineConfig, CalibrationConfig};
 
-use crate::audit::{AuditDetails, EngineEvent, EvalPhase};
+use crate::audit::{AuditDetails, EngineEvent};
 use crate::clock::{Clock, SystemClock};
 use crate::config_atomic::AtomicConfig;
 use crate::error::ConfigError;
@@ -146,11 +147,11 @@ use crate::executor::SafetyExecutor;
 use crate::limits::TimeRing;
 use crate::proposal::{NoChangeReason, Proposal};
 use crate::spsa::Spsa;
-use crate::stats::RunningStats;
 use crate::sync::Arc;
 use crate::ParamVec;
 use plan::{Offer, Plan};
 use serde::{Deserialize, Serialize};
+use stage::{Phase, Stage};
 
 /// Moves are planned to this fraction of the step limit, so rounding in
 /// `live + delta` can never push one over.
@@ -189,25 +190,6 @@ pub struct EngineStats {
     pub refused: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Phase {
-    Calibrating { done: u32 },
-    Centre,
-    Plus,
-    Minus,
-}
-
-impl Phase {
-    fn eval_phase(self) -> EvalPhase {
-        match self {
-            Phase::Calibrating { .. } => EvalPhase::Calibrating,
-            Phase::Centre => EvalPhase::Centre,
-            Phase::Plus => EvalPhase::Plus,
-            Phase::Minus => EvalPhase::Minus,
-        }
-    }
-}
-
 /// Online SPSA tuning governed by a [`SafetyExecutor`]. See the
 /// [module docs](self) for the loop, the geometry, telemetry rules and gains.
 pub struct AdaptiveEngine<C = SystemClock> {
@@ -218,26 +200,21 @@ pub struct AdaptiveEngine<C = SystemClock> {
     ranges: Box<[f64]>,
     lower: Box<[f64]>,
     upper: Box<[f64]>,
+    /// Noise, gains or tuning, with what each has measured.
+    stage: Stage,
+    /// What the open window measures.
     phase: Phase,
     pending: Option<Plan>,
     offered: Option<Offer>,
-    /// Centre and calibration windows (SPSA keeps the probe windows).
+    /// Centre and noise windows (SPSA keeps the probe windows).
     window: Vec<(f64, u64)>,
     window_opened_us: u64,
     window_infeasible: bool,
     seen_centre_generation: u64,
-    calibrated: bool,
-    noise: RunningStats,
-    noise_sd: f64,
-    calibration_gradient: ParamVec,
-    calibration_magnitude: f64,
-    calibration_pairs: u32,
     /// The centre before the last step, and its objective.
     previous: Option<(ParamVec, f64)>,
     /// After a revert: the objective the previous centre had.
     reverted_from: Option<f64>,
-    /// `a₀` as calibrated, for restarts.
-    calibrated_gain: f64,
     /// Multiplier of `a_k` in (0, 1]: halved by a rejected step, regrown by
     /// accepted ones.
     gain_scale: f64,
@@ -346,35 +323,24 @@ impl<C: Clock> AdaptiveEngine<C> {
             // `A` is known up front; the gains are measured later.
             let _ = spsa.set_stability_a(0.1 * cal.expected_iterations as f64);
         }
-        let phase = if config.calibration.is_some() {
-            Phase::Calibrating { done: 0 }
-        } else {
-            Phase::Centre
-        };
         let centre = ParamVec::from_slice(executor.centre());
         Self {
             window: Vec::with_capacity(config.spsa.eval_window_digests.max(1)),
-            calibrated: config.calibration.is_none(),
+            stage: Stage::first(config.calibration.is_some(), n),
             config,
             misconfiguration: None,
             spsa,
             ranges,
             lower,
             upper,
-            phase,
+            phase: Phase::Centre,
             pending: None,
             offered: None,
             window_opened_us: now,
             window_infeasible: false,
             seen_centre_generation: executor.centre_generation(),
-            noise: RunningStats::default(),
-            noise_sd: 0.0,
-            calibration_gradient: ParamVec::zeros(n),
-            calibration_magnitude: 0.0,
-            calibration_pairs: 0,
             previous: None,
             reverted_from: None,
-            calibrated_gain: 0.0,
             gain_scale: 1.0,
             carry: ParamVec::zeros(n),
             typical_step: ParamVec::zeros(n),
@@ -425,7 +391,8 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// Measured noise (standard deviation of one window's aggregate), once
     /// calibrated.
     pub fn noise_sd(&self) -> Option<f64> {
-        (self.calibrated && self.config.calibration.is_some()).then_some(self.noise_sd)
+        let tuning = self.stage.is_tuning() && self.config.calibration.is_some();
+        tuning.then_some(self.stage.measured().noise_sd)
     }
 
     /// Why [`new`](AdaptiveEngine::new) failed closed, if it did.
@@ -433,9 +400,17 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.misconfiguration.as_ref()
     }
 
-    /// Starts measuring `phase` at the current point.
+    /// Starts measuring `phase` where a completed plan has moved the
+    /// engine. A plan completed during the noise windows ends them
+    /// ([`Stage::end_noise`]).
     fn enter(&mut self, phase: Phase) {
+        self.stage.end_noise();
         self.phase = phase;
+        self.restart_window();
+    }
+
+    /// Measures the open window again from its first digest.
+    fn restart_window(&mut self) {
         self.window.clear();
         self.window_infeasible = false;
     }
@@ -449,6 +424,7 @@ impl<C: Clock> AdaptiveEngine<C> {
 impl<C> std::fmt::Debug for AdaptiveEngine<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdaptiveEngine")
+            .field("stage", &self.stage.name())
             .field("phase", &self.phase)
             .field("iteration", &self.spsa.iteration())
             .field("stats", &self.stats)

@@ -2,13 +2,12 @@
 //! windows, [`apply`](AdaptiveEngine::apply) hands decisions to the executor,
 //! and completed windows decide what comes next.
 
-use super::{no_change, AdaptiveEngine, EngineError, Phase};
+use super::{no_change, AdaptiveEngine, EngineError, Phase, Stage};
 use crate::audit::{EngineEvent, RollbackReason};
 use crate::clock::Clock;
 use crate::executor::ApplyReceipt;
 use crate::proposal::{NoChangeReason, Proposal, ProposalKind};
 use crate::safe_mode::{SafeModeExit, SafeModeReason};
-use crate::stats::RunningStats;
 use crate::telemetry::{Aggregation, TelemetryDigest};
 use crate::violation::Violation;
 use crate::ParamVec;
@@ -72,7 +71,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.stats.used += 1;
         let sample = (digest.objective_value, digest.sample_count);
         let full = match self.phase {
-            Phase::Calibrating { .. } | Phase::Centre => {
+            Phase::Centre => {
                 self.window.push(sample);
                 self.window.len() >= self.config.spsa.eval_window_digests
             }
@@ -149,13 +148,9 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.direction.fill(0.0);
         self.centre_objective = None;
         self.window_opened_us = at;
-        let phase = if self.calibrated {
-            Phase::Centre
-        } else {
-            Phase::Calibrating { done: 0 }
-        };
-        self.noise = RunningStats::default();
-        self.enter(phase);
+        self.stage.restart();
+        self.phase = Phase::Centre;
+        self.restart_window();
     }
 
     /// Handles a constraint margin; `Some` when it decides the outcome.
@@ -209,7 +204,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.consecutive_timeouts += 1;
         let phase = self.phase;
         self.note(EngineEvent::EvalTimeout {
-            phase: phase.eval_phase(),
+            phase: self.stage.eval_phase(phase),
             consecutive: self.consecutive_timeouts,
         });
         if self.consecutive_timeouts >= self.config.max_eval_timeouts {
@@ -221,9 +216,9 @@ impl<C: Clock> AdaptiveEngine<C> {
                 self.spsa.abort_iteration();
                 self.pending = Some(self.return_to_centre());
             }
-            Phase::Calibrating { .. } | Phase::Centre => {
+            Phase::Centre => {
                 self.window_opened_us = at;
-                self.enter(phase);
+                self.restart_window();
             }
         }
         no_change(NoChangeReason::EvalTimeout)
@@ -231,30 +226,11 @@ impl<C: Clock> AdaptiveEngine<C> {
 
     /// A window is full: aggregate it and plan what comes next.
     pub(super) fn complete_window(&mut self, at: u64) {
+        if let Stage::Noise { .. } = self.stage {
+            self.noise_window_done(at);
+            return;
+        }
         match self.phase {
-            Phase::Calibrating { done } => {
-                let Some(y) = self.aggregate_window() else {
-                    return;
-                };
-                self.report_centre(y, at);
-                self.noise.add(y);
-                let windows = self
-                    .config
-                    .calibration
-                    .as_ref()
-                    .map_or(0, |c| c.noise_windows);
-                if done + 1 < windows {
-                    self.window_opened_us = at;
-                    self.enter(Phase::Calibrating { done: done + 1 });
-                } else {
-                    self.noise_sd = self.noise.sd();
-                    self.centre_objective = Some(self.noise.mean());
-                    let c0 = self.calibrated_perturbation();
-                    let (a0, _) = self.spsa.gains();
-                    let _ = self.spsa.set_gains(a0, c0);
-                    self.plan_probe();
-                }
-            }
             Phase::Centre => {
                 let Some(y) = self.aggregate_window() else {
                     return;
@@ -288,10 +264,10 @@ impl<C: Clock> AdaptiveEngine<C> {
                 };
                 let y_minus = self.spsa.y_minus().unwrap_or(y_plus);
                 self.stats.gradients += 1;
-                if !self.calibrated {
-                    self.calibration_step(&gradient, y_plus, y_minus, perturbation_id);
-                } else {
+                if self.stage.is_tuning() {
                     self.plan_update(update, gradient, y_plus, y_minus, perturbation_id);
+                } else {
+                    self.gain_pair_done(&gradient, y_plus, y_minus, perturbation_id);
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! [`EngineState`]: what the engine has learnt, exported for a restart and
 //! restored from it.
 
-use super::{AdaptiveEngine, EngineError, Phase, MIN_GAIN_SCALE};
+use super::stage::{Measured, Phase, Stage};
+use super::{AdaptiveEngine, EngineError, MIN_GAIN_SCALE};
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::spsa::SpsaCheckpoint;
@@ -37,12 +38,13 @@ pub struct EngineState {
 impl<C: Clock> AdaptiveEngine<C> {
     /// What the engine has learnt (see [`EngineState`]).
     pub fn export_state(&self) -> EngineState {
+        let measured = self.stage.measured();
         EngineState {
             version: ENGINE_STATE_VERSION,
             spsa: self.spsa.checkpoint(),
-            calibrated: self.calibrated,
-            noise_sd: self.noise_sd,
-            calibrated_gain: self.calibrated_gain,
+            calibrated: self.stage.is_tuning(),
+            noise_sd: measured.noise_sd,
+            calibrated_gain: measured.gain,
             gain_scale: self.gain_scale,
             last_feasible: self.last_feasible.clone(),
         }
@@ -83,9 +85,11 @@ impl<C: Clock> AdaptiveEngine<C> {
             .into());
         }
         self.spsa.restore(&state.spsa)?;
-        self.calibrated = state.calibrated;
-        self.noise_sd = state.noise_sd;
-        self.calibrated_gain = state.calibrated_gain;
+        let measured = Measured {
+            noise_sd: state.noise_sd,
+            gain: state.calibrated_gain,
+        };
+        self.stage = Stage::restored(state.calibrated, measured, n);
         self.gain_scale = state.gain_scale.clamp(MIN_GAIN_SCALE, 1.0);
         self.last_feasible = state.last_feasible;
         self.pending = None;
@@ -94,12 +98,8 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.reverted_from = None;
         self.centre_objective = None;
         self.carry.fill(0.0);
-        let phase = if self.calibrated {
-            Phase::Centre
-        } else {
-            Phase::Calibrating { done: 0 }
-        };
-        self.enter(phase);
+        self.phase = Phase::Centre;
+        self.restart_window();
         Ok(())
     }
 }

@@ -47,12 +47,13 @@ impl<C: Clock> AdaptiveEngine<C> {
         // Twice the step-control allowance: restarting on noise would undo
         // the schedule's convergence.
         let allowance = self.noise_allowance(2.0 * cal.rejection_sigmas, y);
-        if y <= expected + allowance || self.calibrated_gain <= 0.0 {
+        let calibrated_gain = self.stage.measured().gain;
+        if y <= expected + allowance || calibrated_gain <= 0.0 {
             return;
         }
         let spsa = self.spsa.config().clone();
         let k = self.spsa.iteration() as f64;
-        let a0 = self.calibrated_gain
+        let a0 = calibrated_gain
             * ((k + 1.0 + spsa.stability_a) / (1.0 + spsa.stability_a)).powf(spsa.alpha);
         let (_, c0) = self.spsa.gains();
         let _ = self.spsa.set_gains(a0, c0);
@@ -69,6 +70,6 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// of two windows' aggregates. `σ` is floored at `10⁻¹²·|y|` so that a
     /// noiseless objective still tolerates rounding.
     fn noise_allowance(&self, sigmas: f64, y: f64) -> f64 {
-        sigmas * std::f64::consts::SQRT_2 * self.noise_sd.max(1e-12 * y.abs())
+        sigmas * std::f64::consts::SQRT_2 * self.stage.measured().noise_sd.max(1e-12 * y.abs())
     }
 }
