@@ -1,7 +1,7 @@
 //! The thrash guard: steps accumulate per parameter and commit only past a
 //! reversal hysteresis.
 
-use super::{AdaptiveEngine, Plan, HYSTERESIS, MINUTE_US, STEP_MARGIN};
+use super::{AdaptiveEngine, Plan, HYSTERESIS, STEP_MARGIN};
 use crate::audit::EngineEvent;
 use crate::clock::Clock;
 use crate::ParamVec;
@@ -19,7 +19,8 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// which is kept for step control to undo a bad step. The threshold is
     /// the same both ways, so blocked reversals do not turn noise into drift;
     /// small noisy moves cancel in the carry instead of spending the guard's
-    /// budget.
+    /// budget. The reversals and directions are the executor's own (see
+    /// [`commits`](Self::commits)).
     pub(super) fn plan_update(
         &mut self,
         mut step: ParamVec,
@@ -39,32 +40,24 @@ impl<C: Clock> AdaptiveEngine<C> {
         if norm > radius {
             step.iter_mut().for_each(|s| *s *= radius / norm);
         }
-        let now = self.executor.now_us();
-        let flip_limit = self.executor.guardrails().direction_flip_limit as usize;
         let centre = ParamVec::from_slice(self.executor.centre());
         let mut moved = centre.clone();
         for i in 0..step.len() {
             let s = step[i].clamp(-limit, limit);
             self.typical_step[i] = 0.8 * self.typical_step[i] + 0.2 * s.abs();
             self.carry[i] += s;
-            let carry = self.carry[i];
-            let recent = self.reversals[i].count_within(now, MINUTE_US);
-            let threshold = HYSTERESIS * self.typical_step[i] * 2f64.powi(recent as i32);
-            let first = self.direction[i] == 0.0;
-            let onward = carry.signum() == self.direction[i];
-            // The last reversal of the minute is kept for step control.
-            let may_reverse = recent + 1 < flip_limit;
-            if carry != 0.0 && (first || (carry.abs() >= threshold && (onward || may_reverse))) {
-                moved[i] += carry.clamp(-limit, limit) * self.ranges[i];
+            if self.commits(i) {
+                moved[i] += self.carry[i].clamp(-limit, limit) * self.executor.space().range(i);
             }
         }
         let c_next = self.spsa.perturbation_scale(self.spsa.iteration());
         let target = self.project(&moved, c_next);
+        let space = self.executor.space();
         let taken: ParamVec = target
             .iter()
             .zip(centre.iter())
-            .zip(self.ranges.iter())
-            .map(|((&t, &c), &r)| (t - c) / r)
+            .enumerate()
+            .map(|(i, (&t, &c))| (t - c) / space.range(i))
             .collect();
         let iteration = self.spsa.iteration();
         self.note(EngineEvent::Gradient {
@@ -79,12 +72,41 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.pending = Some(Plan::update(iteration, target, gradient));
     }
 
-    /// Books a committed `Update`: its movement leaves the carry, and its
-    /// reversals raise the pressure on the hysteresis.
-    pub(super) fn committed(&mut self, centre_before: &[f64], at: u64) {
+    /// The hysteresis rule: `true` if parameter `i`'s carry moves now. A
+    /// first move (no direction since the start or the last rollback) is
+    /// not a reversal and always moves. Otherwise the carry must reach
+    /// `HYSTERESIS` typical steps, doubled for each of the minute's
+    /// reversals, and a reversal must leave the executor at least one more:
+    /// the last one is kept for step control to undo a bad step.
+    ///
+    /// The directions and reversals are the executor's, as its flip rule
+    /// counts them: the executor also counts moves the engine did not plan
+    /// (a foreign proposal, a restored history), and only a rollback clears
+    /// its directions.
+    fn commits(&mut self, i: usize) -> bool {
+        let carry = self.carry[i];
+        if carry == 0.0 {
+            return false;
+        }
+        let last = f64::from(self.executor.last_direction(i));
+        if last == 0.0 {
+            return true;
+        }
+        let flip_limit = self.executor.guardrails().direction_flip_limit as usize;
+        let flips_left = self.executor.flips_left(i);
+        let recent = flip_limit.saturating_sub(flips_left);
+        let threshold = HYSTERESIS * self.typical_step[i] * 2f64.powi(recent as i32);
+        let onward = carry.signum() == last;
+        carry.abs() >= threshold && (onward || flips_left > 1)
+    }
+
+    /// Books a committed `Update`: its movement leaves the carry. (Its
+    /// reversals the executor has counted.)
+    pub(super) fn committed(&mut self, centre_before: &[f64]) {
         let after = self.executor.centre();
+        let space = self.executor.space();
         for i in 0..self.carry.len() {
-            let moved = (after[i] - centre_before[i]) / self.ranges[i];
+            let moved = (after[i] - centre_before[i]) / space.range(i);
             if moved.abs() <= 1e-9 {
                 continue;
             }
@@ -99,10 +121,6 @@ impl<C: Clock> AdaptiveEngine<C> {
             } else {
                 0.0
             };
-            if self.direction[i] != 0.0 && moved.signum() != self.direction[i] {
-                self.reversals[i].push(at);
-            }
-            self.direction[i] = moved.signum();
         }
     }
 }

@@ -144,7 +144,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::config_atomic::AtomicConfig;
 use crate::error::ConfigError;
 use crate::executor::SafetyExecutor;
-use crate::limits::TimeRing;
 use crate::proposal::{NoChangeReason, Proposal};
 use crate::spsa::Spsa;
 use crate::sync::Arc;
@@ -156,7 +155,6 @@ use stage::{Phase, Stage};
 /// Moves are planned to this fraction of the step limit, so rounding in
 /// `live + delta` can never push one over.
 const STEP_MARGIN: f64 = 0.999;
-const MINUTE_US: u64 = 60_000_000;
 /// Step control never shrinks steps below this fraction of the schedule:
 /// single noisy windows reject good steps too, and compounding halvings
 /// would freeze the optimiser.
@@ -197,9 +195,6 @@ pub struct AdaptiveEngine<C = SystemClock> {
     misconfiguration: Option<EngineError>,
     spsa: Spsa,
     executor: SafetyExecutor<C>,
-    ranges: Box<[f64]>,
-    lower: Box<[f64]>,
-    upper: Box<[f64]>,
     /// Noise, gains or tuning, with what each has measured.
     stage: Stage,
     /// What the open window measures.
@@ -223,11 +218,6 @@ pub struct AdaptiveEngine<C = SystemClock> {
     carry: ParamVec,
     /// Per parameter: typical recent step size (EWMA of |step|).
     typical_step: ParamVec,
-    /// Per parameter: direction of the last committed move (−1, 0, +1).
-    direction: ParamVec,
-    /// Per parameter: times of the engine's own committed reversals, to
-    /// stay inside the thrash guard with one reversal kept for reverts.
-    reversals: Box<[TimeRing]>,
     /// Objective of the current centre, once measured.
     centre_objective: Option<f64>,
     last_step_iteration: u64,
@@ -307,11 +297,6 @@ impl<C: Clock> AdaptiveEngine<C> {
     fn assemble(config: AdaptiveEngineConfig, mut executor: SafetyExecutor<C>) -> Self {
         let now = executor.now_us();
         let n = executor.centre().len();
-        let flip_limit = executor.guardrails().direction_flip_limit as usize;
-        let g = executor.guardrails();
-        let ranges = (0..n).map(|i| g.range(i)).collect();
-        let lower = (0..n).map(|i| g.bounds_of(i).0).collect();
-        let upper = (0..n).map(|i| g.bounds_of(i).1).collect();
         let mut spsa = Spsa::new(
             config.seed,
             n,
@@ -330,9 +315,6 @@ impl<C: Clock> AdaptiveEngine<C> {
             config,
             misconfiguration: None,
             spsa,
-            ranges,
-            lower,
-            upper,
             phase: Phase::Centre,
             pending: None,
             offered: None,
@@ -344,8 +326,6 @@ impl<C: Clock> AdaptiveEngine<C> {
             gain_scale: 1.0,
             carry: ParamVec::zeros(n),
             typical_step: ParamVec::zeros(n),
-            direction: ParamVec::zeros(n),
-            reversals: (0..n).map(|_| TimeRing::new(flip_limit)).collect(),
             centre_objective: None,
             last_step_iteration: 0,
             last_feasible: centre,

@@ -101,7 +101,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         match &result {
             Ok(receipt) if ours => {
                 if receipt.kind == ProposalKind::Update {
-                    self.committed(&centre_before, receipt.timestamp_us);
+                    self.committed(&centre_before);
                 }
                 self.window_opened_us = receipt.timestamp_us;
                 if offered.is_some_and(|o| o.completes_plan) {
@@ -145,7 +145,6 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.previous = None;
         self.reverted_from = None;
         self.carry.fill(0.0);
-        self.direction.fill(0.0);
         self.centre_objective = None;
         self.window_opened_us = at;
         self.stage.restart();

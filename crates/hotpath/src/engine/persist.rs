@@ -72,7 +72,7 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// # Ok::<(), hotpath::EngineError>(())
     /// ```
     pub fn restore_state(&mut self, state: EngineState) -> Result<(), EngineError> {
-        let n = self.ranges.len();
+        let n = self.executor.space().len();
         let finite = [state.noise_sd, state.calibrated_gain, state.gain_scale];
         if state.version != ENGINE_STATE_VERSION
             || state.last_feasible.len() != n

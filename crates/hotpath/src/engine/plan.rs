@@ -115,12 +115,16 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// to the centre from a probe), then a centre window.
     pub(super) fn plan_toward_feasible(&mut self) {
         let centre = self.executor.centre();
+        let space = self.executor.space();
         let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
         let target: ParamVec = centre
             .iter()
             .zip(self.last_feasible.iter())
-            .zip(self.ranges.iter())
-            .map(|((&c, &f), &r)| c + (f - c).clamp(-limit * r, limit * r))
+            .enumerate()
+            .map(|(i, (&c, &f))| {
+                let r = space.range(i);
+                c + (f - c).clamp(-limit * r, limit * r)
+            })
             .collect();
         let iteration = self.spsa.iteration();
         self.pending = Some(if target.bit_eq(centre) {
@@ -149,12 +153,13 @@ impl<C: Clock> AdaptiveEngine<C> {
         }
         let delta = self.spsa.generate_perturbation();
         let c = self.spsa.in_flight_scale().unwrap_or(c);
+        let space = self.executor.space();
         let target = self.within_bounds(
             centre
                 .iter()
                 .zip(delta.iter())
-                .zip(self.ranges.iter())
-                .map(|((&t, &d), &r)| t + c * d * r),
+                .enumerate()
+                .map(|(i, (&t, &d))| t + c * d * space.range(i)),
         );
         self.pending = Some(Plan::plus(self.current_perturbation_id(), target));
     }
@@ -170,13 +175,14 @@ impl<C: Clock> AdaptiveEngine<C> {
             return;
         };
         let c = self.spsa.in_flight_scale().unwrap_or(0.0);
+        let space = self.executor.space();
         let target = self.within_bounds(
             self.executor
                 .centre()
                 .iter()
                 .zip(delta.iter())
-                .zip(self.ranges.iter())
-                .map(|((&t, &d), &r)| t - c * d * r),
+                .enumerate()
+                .map(|(i, (&t, &d))| t - c * d * space.range(i)),
         );
         self.pending = Some(Plan::minus(*perturbation_id, target));
     }
@@ -184,20 +190,25 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// Clamps probe points into the bounds. The centre is kept `c` inside
     /// them, so this only ever removes a rounding error of `θ ± c·range`.
     pub(super) fn within_bounds(&self, point: impl Iterator<Item = f64>) -> ParamVec {
+        let space = self.executor.space();
         point
-            .zip(self.lower.iter().zip(self.upper.iter()))
-            .map(|(v, (&lo, &hi))| v.clamp(lo, hi))
+            .enumerate()
+            .map(|(i, v)| {
+                let (lo, hi) = space.bounds(i);
+                v.clamp(lo, hi)
+            })
             .collect()
     }
 
     /// Clamps `point` into `[min + c·range, max − c·range]` per bounded
     /// parameter (the midpoint if that interval is empty).
     pub(super) fn project(&self, point: &[f64], c: f64) -> ParamVec {
+        let space = self.executor.space();
         point
             .iter()
             .enumerate()
             .map(|(i, &v)| {
-                let (lo, hi, r) = (self.lower[i], self.upper[i], self.ranges[i]);
+                let ((lo, hi), r) = (space.bounds(i), space.range(i));
                 if !(lo.is_finite() && hi.is_finite()) {
                     return v;
                 }
@@ -215,7 +226,7 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// accept it now; adjusts an `Update` the flip or budget rules would
     /// refuse; otherwise waits.
     pub(super) fn offer(&mut self, at: u64) -> Proposal {
-        for _ in 0..=self.ranges.len() {
+        for _ in 0..=self.executor.space().len() {
             let Some(plan) = self.pending.as_ref() else {
                 return no_change(NoChangeReason::CollectingSamples);
             };
@@ -225,11 +236,12 @@ impl<C: Clock> AdaptiveEngine<C> {
             // Targets planned at exactly `limit` may round a hair past it;
             // the executor's own limit is 0.1 % further out.
             let reach = limit * (1.0 + 1e-9);
+            let space = self.executor.space();
             let within = |from: &[f64], to: &[f64]| {
                 to.iter()
                     .zip(from)
-                    .zip(self.ranges.iter())
-                    .all(|((&t, &f), &r)| (t - f).abs() <= reach * r)
+                    .enumerate()
+                    .all(|(i, (&t, &f))| (t - f).abs() <= reach * space.range(i))
             };
             // Straight to the target; else back through the centre; else (at
             // the centre already) one full step toward the target.
@@ -246,8 +258,11 @@ impl<C: Clock> AdaptiveEngine<C> {
                 let partial = live
                     .iter()
                     .zip(plan.target.iter())
-                    .zip(self.ranges.iter())
-                    .map(|((&l, &t), &r)| l + (t - l).clamp(-limit * r, limit * r))
+                    .enumerate()
+                    .map(|(i, (&l, &t))| {
+                        let r = space.range(i);
+                        l + (t - l).clamp(-limit * r, limit * r)
+                    })
                     .collect();
                 (partial, plan.kind, false)
             };
@@ -302,7 +317,7 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// (fraction of its range) from the centre.
     pub(super) fn hold_parameter(&mut self, index: usize, allowed: f64) {
         let centre = self.executor.centre().get(index).copied();
-        let range = self.ranges.get(index).copied().unwrap_or(1.0);
+        let range = self.executor.space().range(index);
         if let (Some(plan), Some(c)) = (self.pending.as_mut(), centre) {
             if let Some(t) = plan.target.get_mut(index) {
                 *t = c + (*t - c).clamp(-allowed * range, allowed * range);
