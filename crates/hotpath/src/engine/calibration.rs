@@ -47,8 +47,24 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.centre_objective = self.stage.noise_measured();
         let c0 = self.calibrated_perturbation();
         let (a0, _) = self.spsa.gains();
+        // Cannot fail. `a₀` is the one in force: the checked
+        // `learning_rate`, or one `set_gains` or `restore` accepted (an
+        // engine failed closed, whose settings are unchecked, never gets
+        // here: `observe` stops at its misconfigured executor). `c₀` lies
+        // in `[floor, cap]`, both finite and > 0 by the checked settings,
+        // and `σ` is never NaN (`RunningStats::sd` maps a NaN variance to 0).
         let _ = self.spsa.set_gains(a0, c0);
         self.plan_probe();
+    }
+
+    /// Sets SPSA's gains to measured ones. They can be refused: a measured
+    /// `a₀` overflows (an objective near `f64::MAX`, a huge `α`) or
+    /// vanishes (an infinite gradient). Then SPSA keeps the gains it had,
+    /// which are valid, and the engine goes on with them.
+    pub(super) fn set_measured_gains(&mut self, a0: f64, c0: f64) {
+        if let Err(error) = self.spsa.set_gains(a0, c0) {
+            tracing::warn!(%error, "measured gains refused; SPSA keeps the gains it had");
+        }
     }
 
     /// `c₀` from the measured noise, within the floor and caps.
@@ -105,9 +121,12 @@ impl<C: Clock> AdaptiveEngine<C> {
             self.config.learning_rate
         };
         let (_, c0) = self.spsa.gains();
-        let _ = self.spsa.set_gains(a0, c0);
+        self.set_measured_gains(a0, c0);
         let (a_floor, c_floor) = self.floors(a0);
-        let _ = self.spsa.set_gain_floors(a_floor, c_floor);
+        if let Err(error) = self.spsa.set_gain_floors(a_floor, c_floor) {
+            // Only when `a₀` itself is not finite (see `set_measured_gains`).
+            tracing::warn!(%error, a_floor, "gain floor refused; SPSA keeps the floors it had");
+        }
         self.stage = Stage::Tuning(Measured { noise_sd, gain: a0 });
         self.note(EngineEvent::Calibrated {
             noise_sd,

@@ -148,6 +148,7 @@ use crate::proposal::{NoChangeReason, Proposal};
 use crate::spsa::Spsa;
 use crate::sync::Arc;
 use crate::ParamVec;
+use error::SetupError;
 use plan::{Offer, Plan};
 use serde::{Deserialize, Serialize};
 use stage::{Phase, Stage};
@@ -237,17 +238,13 @@ impl AdaptiveEngine<SystemClock> {
     /// [`misconfiguration`](Self::misconfiguration) tells why. Use
     /// [`with_clock`](AdaptiveEngine::with_clock) to get the error instead.
     pub fn new(config: AdaptiveEngineConfig, initial: ParamVec) -> Self {
-        match Self::with_clock(config.clone(), initial.clone(), SystemClock::new()) {
+        match Self::build(config.clone(), initial.clone(), SystemClock::new()) {
             Ok(engine) => engine,
             Err(error) => {
-                let executor_error = match &error {
-                    EngineError::Config(e) => *e,
-                    _ => ConfigError::InvalidEngineConfig,
-                };
                 let atomic = Arc::new(AtomicConfig::new(initial));
-                let executor = SafetyExecutor::failed_closed(atomic, executor_error);
+                let executor = SafetyExecutor::failed_closed(atomic, error.into());
                 let mut engine = Self::assemble(config, executor);
-                engine.misconfiguration = Some(error);
+                engine.misconfiguration = Some(error.into());
                 engine
             }
         }
@@ -262,7 +259,15 @@ impl<C: Clock> AdaptiveEngine<C> {
         initial: ParamVec,
         clock: C,
     ) -> Result<Self, EngineError> {
-        config.validate(initial.len())?;
+        Self::build(config, initial, clock).map_err(EngineError::from)
+    }
+
+    fn build(
+        config: AdaptiveEngineConfig,
+        initial: ParamVec,
+        clock: C,
+    ) -> Result<Self, SetupError> {
+        config.check(initial.len())?;
         let atomic = Arc::new(AtomicConfig::new(initial));
         let executor = SafetyExecutor::builder(atomic)
             .guardrails(config.guardrails.clone())
@@ -270,7 +275,7 @@ impl<C: Clock> AdaptiveEngine<C> {
             .audit_capacity(config.audit_capacity)
             .clock(clock)
             .build()?;
-        Self::with_executor(config, executor)
+        Self::drive(config, executor)
     }
 
     /// An engine driving an existing executor (its guardrails and rollback
@@ -278,18 +283,25 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// ignored). Sets the baseline to the executor's centre unless it has
     /// one (a restored executor keeps its baseline).
     pub fn with_executor(
-        mut config: AdaptiveEngineConfig,
+        config: AdaptiveEngineConfig,
         executor: SafetyExecutor<C>,
     ) -> Result<Self, EngineError> {
+        Self::drive(config, executor).map_err(EngineError::from)
+    }
+
+    fn drive(
+        mut config: AdaptiveEngineConfig,
+        executor: SafetyExecutor<C>,
+    ) -> Result<Self, SetupError> {
         config.guardrails = executor.guardrails().clone();
         config.rollback_policy = *executor.rollback_policy();
-        config.validate(executor.centre().len())?;
+        config.check(executor.centre().len())?;
         let mut engine = Self::assemble(config, executor);
         if engine.executor.baseline().is_none() {
             engine
                 .executor
                 .set_baseline()
-                .map_err(|_| ConfigError::InvalidEngineConfig)?;
+                .map_err(|violation| ConfigError::BaselineRefused { violation })?;
         }
         Ok(engine)
     }
@@ -305,7 +317,10 @@ impl<C: Clock> AdaptiveEngine<C> {
             config.spsa.clone(),
         );
         if let Some(cal) = &config.calibration {
-            // `A` is known up front; the gains are measured later.
+            // `A` is known up front; the gains are measured later. This
+            // cannot fail: every `u64` is a finite `f64` ≥ 0, and so is a
+            // tenth of it, which is all `set_stability_a` asks (true even
+            // of the unchecked settings `new` fails closed with).
             let _ = spsa.set_stability_a(0.1 * cal.expected_iterations as f64);
         }
         let centre = ParamVec::from_slice(executor.centre());

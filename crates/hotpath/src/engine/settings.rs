@@ -1,6 +1,7 @@
 //! [`AdaptiveEngineConfig`] and [`CalibrationConfig`]: the engine's settings
 //! and their validation.
 
+use super::error::SetupError;
 use super::EngineError;
 use crate::error::ConfigError;
 use crate::guardrails::Guardrails;
@@ -180,6 +181,12 @@ impl AdaptiveEngineConfig {
 
     /// Checks every setting for a configuration of `num_params` parameters.
     pub fn validate(&self, num_params: usize) -> Result<(), EngineError> {
+        self.check(num_params).map_err(EngineError::from)
+    }
+
+    /// [`validate`](Self::validate), with the error the engine's
+    /// constructors keep.
+    pub(super) fn check(&self, num_params: usize) -> Result<(), SetupError> {
         use crate::error::check_range;
         self.guardrails.validate_for(num_params)?;
         self.rollback_policy.validate()?;

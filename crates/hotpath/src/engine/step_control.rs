@@ -56,7 +56,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         let a0 = calibrated_gain
             * ((k + 1.0 + spsa.stability_a) / (1.0 + spsa.stability_a)).powf(spsa.alpha);
         let (_, c0) = self.spsa.gains();
-        let _ = self.spsa.set_gains(a0, c0);
+        self.set_measured_gains(a0, c0);
         self.gain_scale = 1.0;
         self.note(EngineEvent::DriftDetected {
             objective: y,
