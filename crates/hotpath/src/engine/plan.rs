@@ -226,46 +226,14 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// accept it now; adjusts an `Update` the flip or budget rules would
     /// refuse; otherwise waits.
     pub(super) fn offer(&mut self, at: u64) -> Proposal {
+        // Each pass offers, waits, or narrows the update by one parameter,
+        // so one pass per parameter and one more suffice.
         for _ in 0..=self.executor.space().len() {
             let Some(plan) = self.pending.as_ref() else {
                 return no_change(NoChangeReason::CollectingSamples);
             };
             let live = self.executor.snapshot().params;
-            let centre = self.executor.centre();
-            let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
-            // Targets planned at exactly `limit` may round a hair past it;
-            // the executor's own limit is 0.1 % further out.
-            let reach = limit * (1.0 + 1e-9);
-            let space = self.executor.space();
-            let within = |from: &[f64], to: &[f64]| {
-                to.iter()
-                    .zip(from)
-                    .enumerate()
-                    .all(|(i, (&t, &f))| (t - f).abs() <= reach * space.range(i))
-            };
-            // Straight to the target; else back through the centre; else (at
-            // the centre already) one full step toward the target.
-            let (hop, hop_kind, completes_plan) = if within(&live, &plan.target) {
-                (plan.target.clone(), plan.kind, true)
-            } else if !live.bit_eq(centre) && within(&live, centre) {
-                let kind = if plan.kind == ProposalKind::ApplyMinus {
-                    ProposalKind::ApplyMinus
-                } else {
-                    ProposalKind::ApplyPlus
-                };
-                (ParamVec::from_slice(centre), kind, false)
-            } else {
-                let partial = live
-                    .iter()
-                    .zip(plan.target.iter())
-                    .enumerate()
-                    .map(|(i, (&l, &t))| {
-                        let r = space.range(i);
-                        l + (t - l).clamp(-limit * r, limit * r)
-                    })
-                    .collect();
-                (partial, plan.kind, false)
-            };
+            let (hop, hop_kind, completes_plan) = self.next_hop(plan, &live);
             let delta: ParamVec = hop.iter().zip(live.iter()).map(|(h, l)| h - l).collect();
             if completes_plan && delta.iter().all(|d| *d == 0.0) {
                 // Already there: nothing to apply.
@@ -284,33 +252,87 @@ impl<C: Clock> AdaptiveEngine<C> {
                     });
                     return proposal;
                 }
-                Err(Violation::InSafeMode { .. }) => return no_change(NoChangeReason::SafeMode),
-                Err(
-                    Violation::RateLimitExceeded { .. }
-                    | Violation::StabilizationPending { .. }
-                    | Violation::AuditQueueFull { .. },
-                ) => return no_change(NoChangeReason::WaitingForExecutor),
-                Err(Violation::DirectionFlipViolation { index, .. }) => {
-                    self.hold_parameter(index, 0.0);
-                }
-                Err(Violation::CumulativeDeltaViolation { index, .. }) => {
-                    let left = STEP_MARGIN * self.executor.budget_remaining(index);
-                    self.hold_parameter(index, left);
-                }
                 Err(violation) => {
-                    tracing::warn!(%violation, "engine plan refused; returning to the centre");
-                    self.note(EngineEvent::PlanAbandoned { violation });
-                    self.spsa.abort_iteration();
-                    self.pending = Some(self.return_to_centre());
-                    if live.bit_eq(self.executor.centre()) {
-                        self.pending = None;
-                        self.enter(Phase::Centre);
+                    if let Some(wait) = self.refused_offer(violation, &live) {
+                        return wait;
                     }
-                    return no_change(NoChangeReason::WaitingForExecutor);
                 }
             }
         }
         no_change(NoChangeReason::WaitingForExecutor)
+    }
+
+    /// The next hop of `plan` from `live`: its target, kind, and whether it
+    /// completes the plan. Straight to the target; else back through the
+    /// centre; else (at the centre already) one full step toward the target.
+    fn next_hop(&self, plan: &Plan, live: &ParamVec) -> (ParamVec, ProposalKind, bool) {
+        let centre = self.executor.centre();
+        let space = self.executor.space();
+        let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
+        // Targets planned at exactly `limit` may round a hair past it;
+        // the executor's own limit is 0.1 % further out.
+        let reach = limit * (1.0 + 1e-9);
+        let within = |from: &[f64], to: &[f64]| {
+            to.iter()
+                .zip(from)
+                .enumerate()
+                .all(|(i, (&t, &f))| (t - f).abs() <= reach * space.range(i))
+        };
+        if within(live, &plan.target) {
+            (plan.target.clone(), plan.kind, true)
+        } else if !live.bit_eq(centre) && within(live, centre) {
+            let kind = if plan.kind == ProposalKind::ApplyMinus {
+                ProposalKind::ApplyMinus
+            } else {
+                ProposalKind::ApplyPlus
+            };
+            (ParamVec::from_slice(centre), kind, false)
+        } else {
+            let partial = live
+                .iter()
+                .zip(plan.target.iter())
+                .enumerate()
+                .map(|(i, (&l, &t))| {
+                    let r = space.range(i);
+                    l + (t - l).clamp(-limit * r, limit * r)
+                })
+                .collect();
+            (partial, plan.kind, false)
+        }
+    }
+
+    /// What to do about an offer the executor would refuse: `Some` to wait
+    /// (timing, safe mode) or give up the plan, `None` after narrowing the
+    /// pending update to what the flip or budget rule allows (offer again).
+    fn refused_offer(&mut self, violation: Violation, live: &ParamVec) -> Option<Proposal> {
+        match violation {
+            Violation::InSafeMode { .. } => Some(no_change(NoChangeReason::SafeMode)),
+            Violation::RateLimitExceeded { .. }
+            | Violation::StabilizationPending { .. }
+            | Violation::AuditQueueFull { .. } => {
+                Some(no_change(NoChangeReason::WaitingForExecutor))
+            }
+            Violation::DirectionFlipViolation { index, .. } => {
+                self.hold_parameter(index, 0.0);
+                None
+            }
+            Violation::CumulativeDeltaViolation { index, .. } => {
+                let left = STEP_MARGIN * self.executor.budget_remaining(index);
+                self.hold_parameter(index, left);
+                None
+            }
+            violation => {
+                tracing::warn!(%violation, "engine plan refused; returning to the centre");
+                self.note(EngineEvent::PlanAbandoned { violation });
+                self.spsa.abort_iteration();
+                self.pending = Some(self.return_to_centre());
+                if live.bit_eq(self.executor.centre()) {
+                    self.pending = None;
+                    self.enter(Phase::Centre);
+                }
+                Some(no_change(NoChangeReason::WaitingForExecutor))
+            }
+        }
     }
 
     /// Limits the pending update's move of parameter `index` to `allowed`
