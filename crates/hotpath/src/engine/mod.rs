@@ -1,128 +1,27 @@
-//! [`AdaptiveEngine`]: online SPSA tuning that reaches the live configuration
-//! only through the [`SafetyExecutor`].
+//! The adaptive engine: online SPSA tuning that reaches the live
+//! configuration only through the [`SafetyExecutor`]. Its public
+//! documentation is on [`AdaptiveEngine`] (the loop, one iteration,
+//! telemetry, constraints) and [`CalibrationConfig`] (the gains); this is
+//! the map for maintainers.
 //!
-//! # The loop
+//! One `impl AdaptiveEngine` block per concern, each in its file:
 //!
-//! Feed the engine one [`TelemetryDigest`] at a time. [`step`](AdaptiveEngine::step)
-//! observes it and applies whatever move the engine decides, so the obvious
-//! loop is the correct one:
+//! * `mod.rs`: the engine's state, its constructors and accessors;
+//! * `observe.rs`: the control loop (`observe`, `apply`, `step`): digest
+//!   admission, timeouts, constraints, resynchronisation, and what a full
+//!   window leads to;
+//! * `stage.rs`: the stages (noise, gains, tuning), each with its own
+//!   data, and the phase within an iteration;
+//! * `calibration.rs`: measuring `σ`, `c₀` and `a₀`;
+//! * `plan.rs`: plans and how each is offered to the executor, hop by hop;
+//! * `step_control.rs`: rejected steps and drift;
+//! * `hysteresis.rs`: the thrash guard between a step and its `Update`;
+//! * `persist.rs`: [`EngineState`], export and restore;
+//! * `settings.rs` and `error.rs`: the settings, their validation, errors.
 //!
-//! ```
-//! use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec, TelemetryDigest};
-//!
-//! let clock = ManualClock::new(0);
-//! let config = AdaptiveEngineConfig {
-//!     spsa: hotpath::SpsaConfig { eval_window_digests: 1, ..Default::default() },
-//!     ..AdaptiveEngineConfig::bounded(vec![(0.0, 1.0), (0.0, 1.0)])
-//! };
-//! let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5, 0.5]), clock.clone())?;
-//! let mut reader = engine.config().reader();
-//! for _ in 0..300 {
-//!     clock.advance(200_000);
-//!     let live = reader.get().params.clone();
-//!     let loss = (live[0] - 0.2).powi(2) + (live[1] - 0.7).powi(2); // measured by the service
-//!     engine.step(TelemetryDigest::new(200_000, loss, 100))?;
-//! }
-//! let centre = engine.executor().centre();
-//! assert!((centre[0] - 0.2).abs() < 0.05 && (centre[1] - 0.7).abs() < 0.05);
-//! # Ok::<(), hotpath::EngineError>(())
-//! ```
-//!
-//! [`observe`](AdaptiveEngine::observe) alone only *decides*: it never changes
-//! the live configuration (the engine holds no writer; the executor does).
-//! [`apply`](AdaptiveEngine::apply) sends a decision to the executor and tells
-//! the engine the result: a refused move is kept and offered again later,
-//! never forgotten.
-//!
-//! # One iteration, exactly
-//!
-//! Coordinates are normalised: `u = (θ − min)/range` per parameter (range 1
-//! and no clamping for unbounded parameters). Every proposal's delta is
-//! relative to the live configuration. With centre `θ`, scale `c` and a ±1
-//! vector `Δ`:
-//!
-//! 1. **Centre window** at `θ`: the objective `y_c` is reported to the
-//!    executor ([`SafetyExecutor::report_outcome`]) for its rollback policy,
-//!    and compared with the previous centre's for step control.
-//! 2. `ApplyPlus` to `θ + cΔ`; **plus window** gives `y₊`.
-//! 3. `ApplyMinus` to `θ − cΔ` (one move of `2c`, or two through `θ` when `2c`
-//!    exceeds the step limit); **minus window** gives `y₋`.
-//! 4. `ĝ = (y₊ − y₋)/(2cΔ)`, step `s = −a_k·ĝ`, limited to the trust radius
-//!    (L2) and to the step limit per parameter, and the new centre projected
-//!    into `[c, 1 − c]` so the next probes stay in bounds. `Update` from
-//!    `θ − cΔ` to `θ + s` (through `θ` when that is more than one step).
-//!
-//! Before offering a move the engine asks the executor whether it would pass
-//! ([`SafetyExecutor::would_accept`]). Timing refusals (rate, stabilisation,
-//! safe mode, audit backpressure) make it wait (`NoChange`); an `Update` that
-//! would reverse a parameter past the flip limit has that parameter's step
-//! zeroed, and one that would overspend the movement budget is scaled to the
-//! budget left. The engine therefore does not propose moves to be refused.
-//!
-//! # Telemetry
-//!
-//! A digest counts towards the open window only if it was measured after the
-//! settle time following the last apply (its timestamp, or the clock when it
-//! has none) and, when it names a generation, at the live generation. Others
-//! are discarded and counted in [`EngineStats`]. A window that does not fill
-//! within `eval_window_us` yields `NoChange { EvalTimeout }`; the iteration is
-//! abandoned (back to the centre) and `max_eval_timeouts` timeouts in a row
-//! latch safe mode (`TelemetryStalled`). A NaN/∞ objective, zero samples or a
-//! timestamp earlier than the previous digest's is an [`EngineError`] and
-//! changes nothing. Windows are reduced by the configured [`Aggregation`]
-//! (default: 10 % trimmed mean weighted by `sample_count`).
-//!
-//! # Constraints
-//!
-//! A digest's `constraint_margin` (≥ 0 feasible) below `emergency_margin`
-//! (default −0.5) rolls back to the baseline at once. A negative margin above
-//! it stops optimisation and moves back, one allowed step at a time, to the
-//! last centre whose window saw no negative margin; optimisation resumes when
-//! margins are non-negative again.
-//!
-//! # Gains: what you set and what is measured
-//!
-//! With [`CalibrationConfig`] (the default) the engine measures its gains
-//! following Spall's practical rules:
-//!
-//! * **Noise**: `noise_windows` centre windows at the start give `σ`, the
-//!   standard deviation of one window's aggregate. These windows also measure
-//!   the baseline for the executor's rollback policy.
-//! * **`c₀ = clamp(σ, min_perturbation, perturbation_scale)`** in fractions of
-//!   the range (also capped just below the step limit): large enough for the
-//!   difference `y₊ − y₋` to rise above the noise, floored so it stays
-//!   meaningful when noise is tiny.
-//! * **`A = 0.1 · expected_iterations`**.
-//! * **`a₀ = s₀ · (A + 1)^α / mean|ĝᵢ|`** from `gradient_pairs` gradient
-//!   estimates at the start, so the first step has size about
-//!   `target_first_step` (`s₀`) whatever the objective's scale. Those
-//!   estimates are averaged into the first step, not wasted.
-//! * **Floors**: `a_k ≥ gain_floor · a₀/(A + 1)^α` and `c_k ≥ min_perturbation`
-//!   keep the engine able to follow an optimum that drifts.
-//! * **Step control**: a step whose centre objective rose by more than
-//!   `rejection_sigmas · √2 · σ` is rejected: the engine moves back to the
-//!   previous centre and halves a multiplier of `a_k` (not below 1/8; each
-//!   accepted step regrows it by half). Steps are limited to `trust_radius`
-//!   (L2, fractions of the range).
-//! * **Drift**: if the previous centre, measured again after such a revert,
-//!   is also worse than before by more than twice that allowance, the world
-//!   changed: the gain schedule restarts from `a₀`.
-//! * **Thrash guard**: steps accumulate per parameter and commit only past a
-//!   hysteresis threshold, so SPSA's random-sign noise near an optimum does
-//!   not spend the executor's direction-reversal budget (see
-//!   [`AdaptiveEngine`]'s `plan_update`).
-//!
-//! Without calibration (`calibration: None`) the seed's fixed gains
-//! `learning_rate` and `perturbation_scale` are used as `a₀` and `c₀`.
-//!
-//! # Audit and determinism
-//!
-//! Every decision is in the executor's audit trail: the executor's own
-//! events, plus [`EngineEvent`]s (calibration, each gradient and step, step
-//! rejections, timeouts, constraint changes) carrying the iteration and
-//! perturbation id. Randomness is `ChaCha8Rng::seed_from_u64(seed)` and time
-//! is the injected clock, so the same seed and digest stream give the same
-//! proposals and audit events, byte for byte.
+//! The engine holds no writer and keeps no copy of the executor's rules'
+//! bookkeeping: directions, reversals, budget and the parameter space are
+//! asked of the executor when needed.
 
 mod calibration;
 mod error;
@@ -189,23 +88,144 @@ pub struct EngineStats {
     pub refused: u64,
 }
 
-/// Online SPSA tuning governed by a [`SafetyExecutor`]. See the
-/// [module docs](self) for the loop, the geometry, telemetry rules and gains.
+/// Online SPSA tuning that reaches the live configuration only through the
+/// [`SafetyExecutor`].
+///
+/// # The loop
+///
+/// Feed the engine one [`TelemetryDigest`](crate::TelemetryDigest) at a time. [`step`](Self::step)
+/// observes it and applies whatever move the engine decides, so the obvious
+/// loop is the correct one:
+///
+/// ```
+/// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec, TelemetryDigest};
+///
+/// let clock = ManualClock::new(0);
+/// let config = AdaptiveEngineConfig {
+///     spsa: hotpath::SpsaConfig { eval_window_digests: 1, ..Default::default() },
+///     ..AdaptiveEngineConfig::bounded(vec![(0.0, 1.0), (0.0, 1.0)])
+/// };
+/// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5, 0.5]), clock.clone())?;
+/// let mut reader = engine.config().reader();
+/// for _ in 0..300 {
+///     clock.advance(200_000);
+///     let live = reader.get().params.clone();
+///     let loss = (live[0] - 0.2).powi(2) + (live[1] - 0.7).powi(2); // measured by the service
+///     engine.step(TelemetryDigest::new(200_000, loss, 100))?;
+/// }
+/// let centre = engine.executor().centre();
+/// assert!((centre[0] - 0.2).abs() < 0.05 && (centre[1] - 0.7).abs() < 0.05);
+/// # Ok::<(), hotpath::EngineError>(())
+/// ```
+///
+/// [`observe`](Self::observe) alone only *decides*: it never changes
+/// the live configuration (the engine holds no writer; the executor does).
+/// [`apply`](Self::apply) sends a decision to the executor and tells
+/// the engine the result: a refused move is kept and offered again later,
+/// never forgotten.
+///
+/// # One iteration, exactly
+///
+/// Coordinates are normalised: `u = (θ − min)/range` per parameter (range 1
+/// and no clamping for unbounded parameters). Every proposal's delta is
+/// relative to the live configuration. With centre `θ`, scale `c` and a ±1
+/// vector `Δ`:
+///
+/// 1. **Centre window** at `θ`: the objective `y_c` is reported to the
+///    executor ([`SafetyExecutor::report_outcome`]) for its rollback policy,
+///    and compared with the previous centre's for step control.
+/// 2. `ApplyPlus` to `θ + cΔ`; **plus window** gives `y₊`.
+/// 3. `ApplyMinus` to `θ − cΔ` (one move of `2c`, or two through `θ` when `2c`
+///    exceeds the step limit); **minus window** gives `y₋`.
+/// 4. `ĝ = (y₊ − y₋)/(2cΔ)`, step `s = −a_k·ĝ`, limited to the trust radius
+///    (L2) and to the step limit per parameter, and the new centre projected
+///    into `[c, 1 − c]` so the next probes stay in bounds. `Update` from
+///    `θ − cΔ` to `θ + s` (through `θ` when that is more than one step).
+///
+/// Before offering a move the engine asks the executor whether it would pass
+/// ([`SafetyExecutor::would_accept`]). Timing refusals (rate, stabilisation,
+/// safe mode, audit backpressure) make it wait (`NoChange`); an `Update` that
+/// would reverse a parameter past the flip limit has that parameter's step
+/// zeroed, and one that would overspend the movement budget is scaled to the
+/// budget left. The engine therefore does not propose moves to be refused.
+///
+/// # Telemetry
+///
+/// A digest counts towards the open window only if it was measured after the
+/// settle time following the last apply (its timestamp, or the clock when it
+/// has none) and, when it names a generation, at the live generation. Others
+/// are discarded and counted in [`EngineStats`]. A window that does not fill
+/// within `eval_window_us` yields `NoChange { EvalTimeout }`; the iteration is
+/// abandoned (back to the centre) and `max_eval_timeouts` timeouts in a row
+/// latch safe mode (`TelemetryStalled`). A NaN/∞ objective, zero samples or a
+/// timestamp earlier than the previous digest's is an [`EngineError`] and
+/// changes nothing. Windows are reduced by the configured [`Aggregation`](crate::Aggregation)
+/// (default: 10 % trimmed mean weighted by `sample_count`).
+///
+/// # Constraints
+///
+/// A digest's `constraint_margin` (≥ 0 feasible) below `emergency_margin`
+/// (default −0.5) rolls back to the baseline at once. A negative margin above
+/// it stops optimisation and moves back, one allowed step at a time, to the
+/// last centre whose window saw no negative margin; optimisation resumes when
+/// margins are non-negative again.
+///
+/// # Gains
+///
+/// With [`CalibrationConfig`] (the default) the engine measures its gains,
+/// noise first and then the gradient's scale, and controls its steps; see
+/// there for what you set and what is measured. Without calibration
+/// (`calibration: None`) the fixed gains `learning_rate` and
+/// `perturbation_scale` are used as `a₀` and `c₀`.
+///
+/// # Thrash guard
+///
+/// The executor allows few direction reversals per parameter per minute
+/// (`direction_flip_limit`), and near an optimum SPSA's steps change sign at
+/// random. So steps accumulate in a per-parameter carry that is committed only
+/// once it exceeds twice the parameter's typical step, doubled for every
+/// reversal in the last minute; a reversal never uses the minute's last allowed
+/// one, which is kept for step control to undo a bad step. The threshold is the
+/// same both ways, so blocked reversals do not turn noise into drift; small
+/// noisy moves cancel in the carry instead of spending the guard's budget. The
+/// directions and reversals counted are the executor's own
+/// ([`SafetyExecutor::last_direction`], [`SafetyExecutor::flips_left`]).
+///
+/// # Audit and determinism
+///
+/// Every decision is in the executor's audit trail: the executor's own
+/// events, plus [`EngineEvent`]s (calibration, each gradient and step, step
+/// rejections, timeouts, constraint changes) carrying the iteration and
+/// perturbation id. Randomness is `ChaCha8Rng::seed_from_u64(seed)` (the settings' `seed`) and time
+/// is the injected clock, so the same seed and digest stream give the same
+/// proposals and audit events, byte for byte.
 pub struct AdaptiveEngine<C = SystemClock> {
+    /// The settings in force (guardrails and rollback policy: the
+    /// executor's).
     config: AdaptiveEngineConfig,
+    /// Why `new` failed closed, if it did.
     misconfiguration: Option<EngineError>,
     spsa: Spsa,
+    /// The only writer of the live configuration, and the keeper of every
+    /// rule's bookkeeping (directions, reversals, budget, the space).
     executor: SafetyExecutor<C>,
     /// Noise, gains or tuning, with what each has measured.
     stage: Stage,
     /// What the open window measures.
     phase: Phase,
+    /// The move decided on and not yet completed; offered hop by hop.
     pending: Option<Plan>,
+    /// The proposal last offered, to recognise it in `apply`.
     offered: Option<Offer>,
     /// Centre and noise windows (SPSA keeps the probe windows).
     window: Vec<(f64, u64)>,
+    /// When the open window began (the last apply, or a restart): digests
+    /// count after the settle time, and it times out `eval_window_us` later.
     window_opened_us: u64,
+    /// The open window saw a negative constraint margin.
     window_infeasible: bool,
+    /// The executor's centre generation the engine last planned from; any
+    /// other means the centre moved behind its back.
     seen_centre_generation: u64,
     /// The centre before the last step, and its objective.
     previous: Option<(ParamVec, f64)>,
@@ -221,22 +241,44 @@ pub struct AdaptiveEngine<C = SystemClock> {
     typical_step: ParamVec,
     /// Objective of the current centre, once measured.
     centre_objective: Option<f64>,
+    /// The iteration of the last step, which a rejection reverts.
     last_step_iteration: u64,
+    /// The last centre whose window saw no negative margin.
     last_feasible: ParamVec,
+    /// A negative margin was seen and not yet cleared.
     infeasible: bool,
     consecutive_timeouts: u32,
+    /// The previous digest's time: digests may not go back in time.
     last_digest_us: Option<u64>,
     stats: EngineStats,
 }
 
 impl AdaptiveEngine<SystemClock> {
-    /// The seed's constructor: a new [`AtomicConfig`] holding `initial`, an
-    /// executor with the system clock, and the baseline set to `initial`.
+    /// An engine over a new [`AtomicConfig`] holding `initial`, with an
+    /// executor on the system clock, and the baseline set to `initial`.
     ///
     /// Never panics. Invalid settings give an engine whose executor is
-    /// latched in safe mode (`Misconfigured`), so it never changes anything;
+    /// latched in safe mode (`Misconfigured`, with the cause as its
+    /// [`ConfigError`]), so it never changes anything;
     /// [`misconfiguration`](Self::misconfiguration) tells why. Use
     /// [`with_clock`](AdaptiveEngine::with_clock) to get the error instead.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ConfigError, ParamVec, SpsaConfig};
+    /// use hotpath::SpsaConfigError::ZeroEvalWindowDigests;
+    ///
+    /// let engine = AdaptiveEngine::new(AdaptiveEngineConfig::default(), ParamVec::from_slice(&[0.5]));
+    /// assert!(engine.misconfiguration().is_none());
+    ///
+    /// // Windows of no digests: an engine that never moves, and why.
+    /// let spsa = SpsaConfig { eval_window_digests: 0, ..SpsaConfig::default() };
+    /// let bad = AdaptiveEngineConfig { spsa, ..AdaptiveEngineConfig::default() };
+    /// let engine = AdaptiveEngine::new(bad, ParamVec::from_slice(&[0.5]));
+    /// assert_eq!(
+    ///     engine.executor().misconfiguration(),
+    ///     Some(ConfigError::InvalidEngineConfig { cause: ZeroEvalWindowDigests })
+    /// );
+    /// ```
     pub fn new(config: AdaptiveEngineConfig, initial: ParamVec) -> Self {
         match Self::build(config.clone(), initial.clone(), SystemClock::new()) {
             Ok(engine) => engine,
@@ -254,6 +296,28 @@ impl AdaptiveEngine<SystemClock> {
 impl<C: Clock> AdaptiveEngine<C> {
     /// An engine over a new [`AtomicConfig`] holding `initial`, with an
     /// executor on `clock`; the baseline is set to `initial`.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Config`] for invalid guardrails or rollback policy,
+    /// an invalid numeric setting ([`ConfigError::InvalidField`]), or a
+    /// baseline the executor refused ([`ConfigError::BaselineRefused`]);
+    /// [`EngineError::Spsa`] for invalid SPSA settings or no parameters.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ConfigError, EngineError, ManualClock, ParamVec};
+    ///
+    /// let config = AdaptiveEngineConfig::bounded(vec![(1.0, 512.0)]);
+    /// let initial = ParamVec::from_slice(&[64.0]);
+    /// let engine = AdaptiveEngine::with_clock(config.clone(), initial, ManualClock::new(0))?;
+    /// assert_eq!(engine.executor().baseline().map(|b| b.snapshot.params[0]), Some(64.0));
+    ///
+    /// // Bounds for one parameter, two parameters:
+    /// let two = ParamVec::from_slice(&[64.0, 8.0]);
+    /// let refused = AdaptiveEngine::with_clock(config, two, ManualClock::new(0));
+    /// assert!(matches!(refused, Err(EngineError::Config(ConfigError::BoundsLength { .. }))));
+    /// # Ok::<(), EngineError>(())
+    /// ```
     pub fn with_clock(
         config: AdaptiveEngineConfig,
         initial: ParamVec,
@@ -282,6 +346,35 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// policy are used; `config.guardrails` and `config.rollback_policy` are
     /// ignored). Sets the baseline to the executor's centre unless it has
     /// one (a restored executor keeps its baseline).
+    ///
+    /// # Errors
+    ///
+    /// As [`with_clock`](Self::with_clock): [`EngineError::Config`] for
+    /// invalid settings, or [`ConfigError::BaselineRefused`] if the executor
+    /// refuses the baseline (one that failed closed, or whose audit queue is
+    /// full); [`EngineError::Spsa`] for invalid SPSA settings.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, AtomicConfig, ConfigError, EngineError};
+    /// use hotpath::{Guardrails, ManualClock, ParamVec, SafetyExecutor};
+    /// use std::sync::Arc;
+    ///
+    /// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+    /// let executor = SafetyExecutor::builder(config)
+    ///     .guardrails(Guardrails::default().with_bounds(vec![(0.0, 1.0)]))
+    ///     .clock(ManualClock::new(0))
+    ///     .build()?;
+    /// let engine = AdaptiveEngine::with_executor(AdaptiveEngineConfig::default(), executor)?;
+    /// assert_eq!(engine.settings().guardrails.bounds, Some(vec![(0.0, 1.0)]));
+    ///
+    /// // An executor that failed closed refuses the baseline.
+    /// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+    /// let nan_step = Guardrails { max_delta_per_step: f64::NAN, ..Guardrails::default() };
+    /// let failed = SafetyExecutor::new(config, nan_step);
+    /// let refused = AdaptiveEngine::with_executor(AdaptiveEngineConfig::default(), failed);
+    /// assert!(matches!(refused, Err(EngineError::Config(ConfigError::BaselineRefused { .. }))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_executor(
         config: AdaptiveEngineConfig,
         executor: SafetyExecutor<C>,
@@ -353,44 +446,136 @@ impl<C: Clock> AdaptiveEngine<C> {
     }
 
     /// The executor (for `freeze`, `resume`, `rollback`, statistics).
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec};
+    ///
+    /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
+    /// assert_eq!(engine.executor().centre(), &[0.5]);
+    /// assert_eq!(engine.executor().stats().applied, 0);
+    /// # Ok::<(), hotpath::EngineError>(())
+    /// ```
     pub fn executor(&self) -> &SafetyExecutor<C> {
         &self.executor
     }
 
     /// The executor, mutably. Changes made through it (a manual rollback,
     /// say) are noticed by the engine on the next digest.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec};
+    ///
+    /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
+    /// engine.executor_mut().freeze();
+    /// assert!(engine.executor().control_safety().is_latched());
+    /// # Ok::<(), hotpath::EngineError>(())
+    /// ```
     pub fn executor_mut(&mut self) -> &mut SafetyExecutor<C> {
         &mut self.executor
     }
 
     /// The live configuration, for readers.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec};
+    ///
+    /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
+    /// let mut reader = engine.config().reader(); // one per hot-path thread
+    /// assert_eq!(reader.get().params[0], 0.5);
+    /// # Ok::<(), hotpath::EngineError>(())
+    /// ```
     pub fn config(&self) -> &Arc<AtomicConfig> {
         self.executor.config()
     }
 
     /// The settings in force.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec};
+    ///
+    /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
+    /// assert_eq!(engine.settings().guardrails.bounds, Some(vec![(0.0, 1.0)]));
+    /// # Ok::<(), hotpath::EngineError>(())
+    /// ```
     pub fn settings(&self) -> &AdaptiveEngineConfig {
         &self.config
     }
 
     /// The SPSA core (iteration, gains, checkpoint).
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec};
+    ///
+    /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
+    /// assert_eq!(engine.spsa().iteration(), 0);
+    /// assert_eq!(engine.spsa().num_params(), 1);
+    /// # Ok::<(), hotpath::EngineError>(())
+    /// ```
     pub fn spsa(&self) -> &Spsa {
         &self.spsa
     }
 
     /// Monitoring counters.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec, TelemetryDigest};
+    ///
+    /// let clock = ManualClock::new(0);
+    /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), clock.clone())?;
+    /// clock.advance(5_000); // inside the settle time after the start
+    /// engine.step(TelemetryDigest::new(5_000, 1.0, 10))?;
+    /// assert_eq!((engine.stats().digests, engine.stats().discarded_settling), (1, 1));
+    /// # Ok::<(), hotpath::EngineError>(())
+    /// ```
     pub fn stats(&self) -> EngineStats {
         self.stats
     }
 
     /// Measured noise (standard deviation of one window's aggregate), once
-    /// calibrated.
+    /// calibrated; `None` before, and without calibration.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec, SpsaConfig, TelemetryDigest};
+    ///
+    /// let clock = ManualClock::new(0);
+    /// let config = AdaptiveEngineConfig {
+    ///     spsa: SpsaConfig { eval_window_digests: 1, ..SpsaConfig::default() },
+    ///     ..AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)])
+    /// };
+    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), clock.clone())?;
+    /// assert_eq!(engine.noise_sd(), None);
+    /// for i in 0..40 {
+    ///     clock.advance(200_000);
+    ///     let live = engine.config().load().params[0];
+    ///     let noise = [0.01, -0.01, 0.02, 0.0][i % 4];
+    ///     engine.step(TelemetryDigest::new(200_000, (live - 0.3).powi(2) + noise, 10))?;
+    /// }
+    /// assert!(engine.noise_sd().is_some_and(|sd| sd > 0.0));
+    /// # Ok::<(), hotpath::EngineError>(())
+    /// ```
     pub fn noise_sd(&self) -> Option<f64> {
         let tuning = self.stage.is_tuning() && self.config.calibration.is_some();
         tuning.then_some(self.stage.measured().noise_sd)
     }
 
     /// Why [`new`](AdaptiveEngine::new) failed closed, if it did.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ConfigError, EngineError, ParamVec};
+    ///
+    /// let bad = AdaptiveEngineConfig { learning_rate: f64::NAN, ..AdaptiveEngineConfig::default() };
+    /// let engine = AdaptiveEngine::new(bad, ParamVec::from_slice(&[0.5]));
+    /// assert!(matches!(
+    ///     engine.misconfiguration(),
+    ///     Some(EngineError::Config(ConfigError::InvalidField { field: "learning_rate", .. }))
+    /// ));
+    /// ```
     pub fn misconfiguration(&self) -> Option<&EngineError> {
         self.misconfiguration.as_ref()
     }

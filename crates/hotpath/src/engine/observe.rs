@@ -26,6 +26,37 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// configuration: pass a returned move to [`apply`](Self::apply), or use
     /// [`step`](Self::step). A malformed digest is an error and changes
     /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Digest`] for a malformed digest (NaN or ∞ objective,
+    /// zero samples, …) and [`EngineError::TimestampWentBackwards`] for one
+    /// timed before the previous digest; neither changes anything.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, EngineError, ManualClock, ParamVec};
+    /// use hotpath::{Proposal, SpsaConfig, TelemetryDigest};
+    ///
+    /// let clock = ManualClock::new(0);
+    /// let config = AdaptiveEngineConfig {
+    ///     spsa: SpsaConfig { eval_window_digests: 1, ..SpsaConfig::default() },
+    ///     ..AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)])
+    /// };
+    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), clock.clone())?;
+    /// let mut decided = None;
+    /// while decided.is_none() {
+    ///     clock.advance(200_000);
+    ///     match engine.observe(TelemetryDigest::new(200_000, 1.0, 10))? {
+    ///         Proposal::NoChange { .. } => {}
+    ///         proposal => decided = Some(proposal),
+    ///     }
+    /// }
+    /// assert_eq!(engine.config().generation(), 0, "deciding changed nothing");
+    ///
+    /// let nan = TelemetryDigest::new(200_000, f64::NAN, 10);
+    /// assert!(matches!(engine.observe(nan), Err(EngineError::Digest(_))));
+    /// # Ok::<(), EngineError>(())
+    /// ```
     pub fn observe(&mut self, digest: TelemetryDigest) -> Result<Proposal, EngineError> {
         digest.validate()?;
         let now = self.executor.now_us();
@@ -93,6 +124,44 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// offered again later. Any other proposal is judged by the executor
     /// like any other, and if it changes the centre the engine abandons its
     /// iteration and restarts from the new centre.
+    ///
+    /// # Errors
+    ///
+    /// The executor's [`Violation`] if it refuses the proposal (the live
+    /// configuration is then unchanged). The engine counts the refusal of
+    /// its own move ([`EngineStats::refused`](super::EngineStats::refused))
+    /// and offers it again when the executor would accept it.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec};
+    /// use hotpath::{Proposal, SpsaConfig, TelemetryDigest, Violation};
+    ///
+    /// let clock = ManualClock::new(0);
+    /// let config = AdaptiveEngineConfig {
+    ///     spsa: SpsaConfig { eval_window_digests: 1, ..SpsaConfig::default() },
+    ///     ..AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)])
+    /// };
+    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), clock.clone())?;
+    /// let mut tick = |engine: &mut AdaptiveEngine<ManualClock>| {
+    ///     clock.advance(200_000);
+    ///     engine.observe(TelemetryDigest::new(200_000, 1.0, 10))
+    /// };
+    /// let proposal = loop {
+    ///     let p = tick(&mut engine)?;
+    ///     if !matches!(p, Proposal::NoChange { .. }) {
+    ///         break p;
+    ///     }
+    /// };
+    /// engine.executor_mut().freeze();
+    /// assert!(matches!(engine.apply(proposal.clone()), Err(Violation::InSafeMode { .. })));
+    /// assert_eq!(engine.stats().refused, 1);
+    ///
+    /// engine.executor_mut().resume()?;
+    /// let again = tick(&mut engine)?;
+    /// assert_eq!(again, proposal, "the refused move is offered again");
+    /// assert!(engine.apply(again).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn apply(&mut self, proposal: Proposal) -> Result<ApplyReceipt, Violation> {
         let offered = self.offered.take();
         let ours = offered.as_ref().is_some_and(|o| o.proposal == proposal);
@@ -121,7 +190,34 @@ impl<C: Clock> AdaptiveEngine<C> {
     }
 
     /// [`observe`](Self::observe), then [`apply`](Self::apply) if the engine
-    /// decided to move. The control loop in one call.
+    /// decided to move. The control loop in one call; the executor's verdict
+    /// on a move is in [`StepOutcome::applied`].
+    ///
+    /// # Errors
+    ///
+    /// As [`observe`](Self::observe): a malformed or backdated digest is an
+    /// [`EngineError`] and changes nothing.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec};
+    /// use hotpath::{SpsaConfig, TelemetryDigest};
+    ///
+    /// let clock = ManualClock::new(0);
+    /// let config = AdaptiveEngineConfig {
+    ///     spsa: SpsaConfig { eval_window_digests: 1, ..SpsaConfig::default() },
+    ///     ..AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)])
+    /// };
+    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), clock.clone())?;
+    /// let mut applied = 0;
+    /// for _ in 0..30 {
+    ///     clock.advance(200_000);
+    ///     let live = engine.config().load().params[0];
+    ///     let outcome = engine.step(TelemetryDigest::new(200_000, (live - 0.3).powi(2), 10))?;
+    ///     applied += outcome.applied.is_some_and(|verdict| verdict.is_ok()) as u32;
+    /// }
+    /// assert!(applied > 0 && engine.config().generation() > 0);
+    /// # Ok::<(), hotpath::EngineError>(())
+    /// ```
     pub fn step(&mut self, digest: TelemetryDigest) -> Result<StepOutcome, EngineError> {
         let proposal = self.observe(digest)?;
         let applied = match proposal {

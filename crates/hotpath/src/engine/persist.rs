@@ -37,6 +37,17 @@ pub struct EngineState {
 
 impl<C: Clock> AdaptiveEngine<C> {
     /// What the engine has learnt (see [`EngineState`]).
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec, ENGINE_STATE_VERSION};
+    ///
+    /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
+    /// let engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
+    /// let state = engine.export_state();
+    /// assert_eq!((state.version, state.calibrated), (ENGINE_STATE_VERSION, false));
+    /// assert_eq!(&state.last_feasible[..], &[0.5]);
+    /// # Ok::<(), hotpath::EngineError>(())
+    /// ```
     pub fn export_state(&self) -> EngineState {
         let measured = self.stage.measured();
         EngineState {
@@ -53,7 +64,15 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// Resumes from an exported [`EngineState`]: the next perturbations are
     /// the ones the exporting engine would have drawn, with its gains. Any
     /// iteration in flight here is abandoned; the engine starts with a
-    /// centre window. On error nothing changes.
+    /// centre window (noise windows, if the state was not calibrated). On
+    /// error nothing changes.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidState`] (as [`EngineError::Config`]) for a
+    /// state of another version or number of parameters, or with
+    /// non-finite or negative values; [`EngineError::Spsa`] for an SPSA
+    /// checkpoint the optimiser refuses.
     ///
     /// ```
     /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec, TelemetryDigest};
@@ -69,6 +88,9 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// let mut b = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
     /// b.restore_state(saved.clone())?;
     /// assert_eq!(b.export_state(), saved);
+    ///
+    /// let future = hotpath::EngineState { version: 99, ..saved };
+    /// assert!(b.restore_state(future).is_err());
     /// # Ok::<(), hotpath::EngineError>(())
     /// ```
     pub fn restore_state(&mut self, state: EngineState) -> Result<(), EngineError> {

@@ -9,7 +9,44 @@ use crate::rollback::RollbackPolicy;
 use crate::spsa::{SpsaConfig, SpsaConfigError};
 use serde::{Deserialize, Serialize};
 
-/// How the engine measures its own gains. See the [module docs](self).
+/// How the engine measures its own gains.
+///
+/// # Gains: what you set and what is measured
+///
+/// With calibration (the default: [`AdaptiveEngineConfig::calibration`] is
+/// `Some`) the engine measures its gains following Spall's practical rules:
+///
+/// * **Noise**: `noise_windows` centre windows at the start give `σ`, the
+///   standard deviation of one window's aggregate. These windows also measure
+///   the baseline for the executor's rollback policy.
+/// * **`c₀ = clamp(σ, min_perturbation, perturbation_scale)`** in fractions of
+///   the range (also capped just below the step limit): large enough for the
+///   difference `y₊ − y₋` to rise above the noise, floored so it stays
+///   meaningful when noise is tiny.
+/// * **`A = 0.1 · expected_iterations`**.
+/// * **`a₀ = s₀ · (A + 1)^α / mean|ĝᵢ|`** from `gradient_pairs` gradient
+///   estimates at the start, so the first step has size about
+///   `target_first_step` (`s₀`) whatever the objective's scale. Those
+///   estimates are averaged into the first step, not wasted.
+/// * **Floors**: `a_k ≥ gain_floor · a₀/(A + 1)^α` and `c_k ≥ min_perturbation`
+///   keep the engine able to follow an optimum that drifts.
+/// * **Step control**: a step whose centre objective rose by more than
+///   `rejection_sigmas · √2 · σ` is rejected: the engine moves back to the
+///   previous centre and halves a multiplier of `a_k` (not below 1/8; each
+///   accepted step regrows it by half). Steps are limited to `trust_radius`
+///   (L2, fractions of the range).
+/// * **Drift**: if the previous centre, measured again after such a revert,
+///   is also worse than before by more than twice that allowance, the world
+///   changed: the gain schedule restarts from `a₀`.
+/// * **Thrash guard**: steps accumulate per parameter and commit only past a
+///   hysteresis threshold, so SPSA's random-sign noise near an optimum does
+///   not spend the executor's direction-reversal budget (see
+///   [`AdaptiveEngine`](super::AdaptiveEngine), *Thrash guard*).
+///
+/// Without calibration (`calibration: None`) the fixed gains
+/// [`learning_rate`](AdaptiveEngineConfig::learning_rate) and
+/// [`perturbation_scale`](AdaptiveEngineConfig::perturbation_scale) are used
+/// as `a₀` and `c₀`.
 ///
 /// ```
 /// use hotpath::CalibrationConfig;
@@ -57,6 +94,21 @@ impl Default for CalibrationConfig {
 
 impl CalibrationConfig {
     /// Checks every field.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidField`] naming the first field out of its
+    /// range (as `calibration.<field>`).
+    ///
+    /// ```
+    /// use hotpath::{CalibrationConfig, ConfigError};
+    ///
+    /// let one = CalibrationConfig { noise_windows: 1, ..CalibrationConfig::default() };
+    /// assert!(matches!(
+    ///     one.validate(),
+    ///     Err(ConfigError::InvalidField { field: "calibration.noise_windows", .. })
+    /// ));
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         use crate::error::check_range;
         check_range(
@@ -118,8 +170,10 @@ impl CalibrationConfig {
     }
 }
 
-/// Everything an [`AdaptiveEngine`] needs. The seed's fields plus the
-/// rollback policy, calibration, constraint and timeout settings.
+/// Everything an [`AdaptiveEngine`](super::AdaptiveEngine) needs: the
+/// evaluation windows and gain schedule, the executor's guardrails and
+/// rollback policy, the perturbation seed and fixed gains, and the
+/// calibration, constraint and timeout settings.
 ///
 /// ```
 /// use hotpath::AdaptiveEngineConfig;
@@ -172,6 +226,14 @@ impl Default for AdaptiveEngineConfig {
 
 impl AdaptiveEngineConfig {
     /// The default configuration with per-parameter bounds.
+    ///
+    /// ```
+    /// use hotpath::AdaptiveEngineConfig;
+    ///
+    /// let config = AdaptiveEngineConfig::bounded(vec![(1.0, 512.0), (0.5, 50.0)]);
+    /// assert_eq!(config.guardrails.bounds, Some(vec![(1.0, 512.0), (0.5, 50.0)]));
+    /// assert_eq!(config.calibration, AdaptiveEngineConfig::default().calibration);
+    /// ```
     pub fn bounded(bounds: Vec<(f64, f64)>) -> Self {
         Self {
             guardrails: Guardrails::default().with_bounds(bounds),
@@ -180,6 +242,22 @@ impl AdaptiveEngineConfig {
     }
 
     /// Checks every setting for a configuration of `num_params` parameters.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Config`] for invalid guardrails (or bounds for
+    /// another number of parameters), rollback policy or numeric setting;
+    /// [`EngineError::Spsa`] for invalid SPSA settings or no parameters.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngineConfig, ConfigError, EngineError, SpsaConfigError};
+    ///
+    /// let config = AdaptiveEngineConfig::bounded(vec![(1.0, 512.0)]);
+    /// assert!(config.validate(1).is_ok());
+    /// assert!(matches!(config.validate(2), Err(EngineError::Config(ConfigError::BoundsLength { .. }))));
+    /// let any = AdaptiveEngineConfig::default();
+    /// assert_eq!(any.validate(0), Err(EngineError::Spsa(SpsaConfigError::NoParameters)));
+    /// ```
     pub fn validate(&self, num_params: usize) -> Result<(), EngineError> {
         self.check(num_params).map_err(EngineError::from)
     }
