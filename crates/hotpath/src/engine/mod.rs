@@ -589,6 +589,20 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.restart_window();
     }
 
+    /// Forgets the iteration in flight (plan, offer, the step and its
+    /// revert, the carry, the centre's objective) and opens a centre
+    /// window: what a resynchronisation and a restore share.
+    fn restart_at_centre(&mut self) {
+        self.pending = None;
+        self.offered = None;
+        self.previous = None;
+        self.reverted_from = None;
+        self.carry.fill(0.0);
+        self.centre_objective = None;
+        self.phase = Phase::Centre;
+        self.restart_window();
+    }
+
     /// Measures the open window again from its first digest.
     fn restart_window(&mut self) {
         self.window.clear();

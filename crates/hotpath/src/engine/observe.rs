@@ -236,16 +236,9 @@ impl<C: Clock> AdaptiveEngine<C> {
         }
         self.seen_centre_generation = generation;
         self.spsa.abort_iteration();
-        self.pending = None;
-        self.offered = None;
-        self.previous = None;
-        self.reverted_from = None;
-        self.carry.fill(0.0);
-        self.centre_objective = None;
         self.window_opened_us = at;
         self.stage.restart();
-        self.phase = Phase::Centre;
-        self.restart_window();
+        self.restart_at_centre();
     }
 
     /// Handles a constraint margin; `Some` when it decides the outcome.

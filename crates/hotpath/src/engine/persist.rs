@@ -1,7 +1,7 @@
 //! [`EngineState`]: what the engine has learnt, exported for a restart and
 //! restored from it.
 
-use super::stage::{Measured, Phase, Stage};
+use super::stage::{Measured, Stage};
 use super::{AdaptiveEngine, EngineError, MIN_GAIN_SCALE};
 use crate::clock::Clock;
 use crate::error::ConfigError;
@@ -114,14 +114,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.stage = Stage::restored(state.calibrated, measured, n);
         self.gain_scale = state.gain_scale.clamp(MIN_GAIN_SCALE, 1.0);
         self.last_feasible = state.last_feasible;
-        self.pending = None;
-        self.offered = None;
-        self.previous = None;
-        self.reverted_from = None;
-        self.centre_objective = None;
-        self.carry.fill(0.0);
-        self.phase = Phase::Centre;
-        self.restart_window();
+        self.restart_at_centre();
         Ok(())
     }
 }

@@ -115,17 +115,7 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// to the centre from a probe), then a centre window.
     pub(super) fn plan_toward_feasible(&mut self) {
         let centre = self.executor.centre();
-        let space = self.executor.space();
-        let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
-        let target: ParamVec = centre
-            .iter()
-            .zip(self.last_feasible.iter())
-            .enumerate()
-            .map(|(i, (&c, &f))| {
-                let r = space.range(i);
-                c + (f - c).clamp(-limit * r, limit * r)
-            })
-            .collect();
+        let target = self.step_toward(centre, &self.last_feasible);
         let iteration = self.spsa.iteration();
         self.pending = Some(if target.bit_eq(centre) {
             Plan::return_to(iteration, target)
@@ -288,17 +278,23 @@ impl<C: Clock> AdaptiveEngine<C> {
             };
             (ParamVec::from_slice(centre), kind, false)
         } else {
-            let partial = live
-                .iter()
-                .zip(plan.target.iter())
-                .enumerate()
-                .map(|(i, (&l, &t))| {
-                    let r = space.range(i);
-                    l + (t - l).clamp(-limit * r, limit * r)
-                })
-                .collect();
-            (partial, plan.kind, false)
+            (self.step_toward(live, &plan.target), plan.kind, false)
         }
+    }
+
+    /// One allowed step from `from` toward `to`: each parameter moves by at
+    /// most the step limit (less the rounding margin) of its range.
+    fn step_toward(&self, from: &[f64], to: &[f64]) -> ParamVec {
+        let space = self.executor.space();
+        let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
+        from.iter()
+            .zip(to)
+            .enumerate()
+            .map(|(i, (&f, &t))| {
+                let r = space.range(i);
+                f + (t - f).clamp(-limit * r, limit * r)
+            })
+            .collect()
     }
 
     /// What to do about an offer the executor would refuse: `Some` to wait
