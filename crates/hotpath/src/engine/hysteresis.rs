@@ -83,7 +83,7 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// counts them: the executor also counts moves the engine did not plan
     /// (a foreign proposal, a restored history), and only a rollback clears
     /// its directions.
-    fn commits(&mut self, i: usize) -> bool {
+    pub(super) fn commits(&mut self, i: usize) -> bool {
         let carry = self.carry[i];
         if carry == 0.0 {
             return false;

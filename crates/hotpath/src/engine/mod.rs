@@ -32,6 +32,8 @@ mod plan;
 mod settings;
 mod stage;
 mod step_control;
+#[cfg(test)]
+mod tests;
 
 pub use error::EngineError;
 pub use observe::StepOutcome;

@@ -242,7 +242,7 @@ impl<C: Clock> AdaptiveEngine<C> {
     }
 
     /// Handles a constraint margin; `Some` when it decides the outcome.
-    pub(super) fn on_margin(&mut self, margin: f64, at: u64) -> Option<Proposal> {
+    fn on_margin(&mut self, margin: f64, at: u64) -> Option<Proposal> {
         if margin < self.config.emergency_margin {
             self.note(EngineEvent::ConstraintViolated {
                 margin,
@@ -280,7 +280,7 @@ impl<C: Clock> AdaptiveEngine<C> {
 
     /// `NoChange { EvalTimeout }` if the open window has run out of time,
     /// otherwise `NoChange { reason }`.
-    pub(super) fn timeout_or(&mut self, at: u64, reason: NoChangeReason) -> Proposal {
+    fn timeout_or(&mut self, at: u64, reason: NoChangeReason) -> Proposal {
         let deadline = self
             .window_opened_us
             .saturating_add(self.config.spsa.settle_time_us)
@@ -313,7 +313,7 @@ impl<C: Clock> AdaptiveEngine<C> {
     }
 
     /// A window is full: aggregate it and plan what comes next.
-    pub(super) fn complete_window(&mut self, at: u64) {
+    fn complete_window(&mut self, at: u64) {
         if let Stage::Noise { .. } = self.stage {
             self.noise_window_done(at);
             return;

@@ -41,7 +41,7 @@ impl Plan {
 
     /// Back to the centre from a probe: `ApplyMinus` (a probe move, so the
     /// centre is not committed again), then a centre window.
-    pub(super) fn return_to(iteration: u64, centre: ParamVec) -> Self {
+    fn return_to(iteration: u64, centre: ParamVec) -> Self {
         Self {
             kind: ProposalKind::ApplyMinus,
             correlation_id: iteration,
@@ -179,7 +179,7 @@ impl<C: Clock> AdaptiveEngine<C> {
 
     /// Clamps probe points into the bounds. The centre is kept `c` inside
     /// them, so this only ever removes a rounding error of `θ ± c·range`.
-    pub(super) fn within_bounds(&self, point: impl Iterator<Item = f64>) -> ParamVec {
+    fn within_bounds(&self, point: impl Iterator<Item = f64>) -> ParamVec {
         let space = self.executor.space();
         point
             .enumerate()
@@ -333,7 +333,7 @@ impl<C: Clock> AdaptiveEngine<C> {
 
     /// Limits the pending update's move of parameter `index` to `allowed`
     /// (fraction of its range) from the centre.
-    pub(super) fn hold_parameter(&mut self, index: usize, allowed: f64) {
+    fn hold_parameter(&mut self, index: usize, allowed: f64) {
         let centre = self.executor.centre().get(index).copied();
         let range = self.executor.space().range(index);
         if let (Some(plan), Some(c)) = (self.pending.as_mut(), centre) {
