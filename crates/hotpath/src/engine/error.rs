@@ -11,7 +11,8 @@ use crate::telemetry::DigestError;
 /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, EngineError, ManualClock, ParamVec};
 ///
 /// let config = AdaptiveEngineConfig { learning_rate: -1.0, ..AdaptiveEngineConfig::default() };
-/// let refused = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0));
+/// let initial = ParamVec::from_slice(&[0.5]);
+/// let refused = AdaptiveEngine::with_clock(config, initial, ManualClock::new(0));
 /// assert!(matches!(refused, Err(EngineError::Config(_))));
 /// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

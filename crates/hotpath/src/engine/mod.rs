@@ -95,7 +95,7 @@ pub struct EngineStats {
 ///
 /// # The loop
 ///
-/// Feed the engine one [`TelemetryDigest`](crate::TelemetryDigest) at a time. [`step`](Self::step)
+/// Feed the engine one [`TelemetryDigest`] at a time. [`step`](Self::step)
 /// observes it and applies whatever move the engine decides, so the obvious
 /// loop is the correct one:
 ///
@@ -161,7 +161,7 @@ pub struct EngineStats {
 /// abandoned (back to the centre) and `max_eval_timeouts` timeouts in a row
 /// latch safe mode (`TelemetryStalled`). A NaN/∞ objective, zero samples or a
 /// timestamp earlier than the previous digest's is an [`EngineError`] and
-/// changes nothing. Windows are reduced by the configured [`Aggregation`](crate::Aggregation)
+/// changes nothing. Windows are reduced by the configured [`Aggregation`]
 /// (default: 10 % trimmed mean weighted by `sample_count`).
 ///
 /// # Constraints
@@ -198,9 +198,12 @@ pub struct EngineStats {
 /// Every decision is in the executor's audit trail: the executor's own
 /// events, plus [`EngineEvent`]s (calibration, each gradient and step, step
 /// rejections, timeouts, constraint changes) carrying the iteration and
-/// perturbation id. Randomness is `ChaCha8Rng::seed_from_u64(seed)` (the settings' `seed`) and time
-/// is the injected clock, so the same seed and digest stream give the same
-/// proposals and audit events, byte for byte.
+/// perturbation id. Randomness is `ChaCha8Rng::seed_from_u64(seed)` (the
+/// settings' `seed`) and time is the injected clock, so the same seed and
+/// digest stream give the same proposals and audit events, byte for byte.
+///
+/// [`TelemetryDigest`]: crate::TelemetryDigest
+/// [`Aggregation`]: crate::Aggregation
 pub struct AdaptiveEngine<C = SystemClock> {
     /// The settings in force (guardrails and rollback policy: the
     /// executor's).
@@ -269,7 +272,8 @@ impl AdaptiveEngine<SystemClock> {
     /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ConfigError, ParamVec, SpsaConfig};
     /// use hotpath::SpsaConfigError::ZeroEvalWindowDigests;
     ///
-    /// let engine = AdaptiveEngine::new(AdaptiveEngineConfig::default(), ParamVec::from_slice(&[0.5]));
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let engine = AdaptiveEngine::new(AdaptiveEngineConfig::default(), initial);
     /// assert!(engine.misconfiguration().is_none());
     ///
     /// // Windows of no digests: an engine that never moves, and why.
@@ -453,7 +457,8 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec};
     ///
     /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
-    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, initial, ManualClock::new(0))?;
     /// assert_eq!(engine.executor().centre(), &[0.5]);
     /// assert_eq!(engine.executor().stats().applied, 0);
     /// # Ok::<(), hotpath::EngineError>(())
@@ -469,7 +474,8 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec};
     ///
     /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
-    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, initial, ManualClock::new(0))?;
     /// engine.executor_mut().freeze();
     /// assert!(engine.executor().control_safety().is_latched());
     /// # Ok::<(), hotpath::EngineError>(())
@@ -484,7 +490,8 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec};
     ///
     /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
-    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, initial, ManualClock::new(0))?;
     /// let mut reader = engine.config().reader(); // one per hot-path thread
     /// assert_eq!(reader.get().params[0], 0.5);
     /// # Ok::<(), hotpath::EngineError>(())
@@ -499,7 +506,8 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec};
     ///
     /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
-    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, initial, ManualClock::new(0))?;
     /// assert_eq!(engine.settings().guardrails.bounds, Some(vec![(0.0, 1.0)]));
     /// # Ok::<(), hotpath::EngineError>(())
     /// ```
@@ -513,7 +521,8 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec};
     ///
     /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
-    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, initial, ManualClock::new(0))?;
     /// assert_eq!(engine.spsa().iteration(), 0);
     /// assert_eq!(engine.spsa().num_params(), 1);
     /// # Ok::<(), hotpath::EngineError>(())
@@ -529,7 +538,8 @@ impl<C: Clock> AdaptiveEngine<C> {
     ///
     /// let clock = ManualClock::new(0);
     /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
-    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), clock.clone())?;
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, initial, clock.clone())?;
     /// clock.advance(5_000); // inside the settle time after the start
     /// engine.step(TelemetryDigest::new(5_000, 1.0, 10))?;
     /// assert_eq!((engine.stats().digests, engine.stats().discarded_settling), (1, 1));
@@ -550,7 +560,8 @@ impl<C: Clock> AdaptiveEngine<C> {
     ///     spsa: SpsaConfig { eval_window_digests: 1, ..SpsaConfig::default() },
     ///     ..AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)])
     /// };
-    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), clock.clone())?;
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, initial, clock.clone())?;
     /// assert_eq!(engine.noise_sd(), None);
     /// for i in 0..40 {
     ///     clock.advance(200_000);
@@ -571,7 +582,7 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// ```
     /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ConfigError, EngineError, ParamVec};
     ///
-    /// let bad = AdaptiveEngineConfig { learning_rate: f64::NAN, ..AdaptiveEngineConfig::default() };
+    /// let bad = AdaptiveEngineConfig { learning_rate: f64::NAN, ..Default::default() };
     /// let engine = AdaptiveEngine::new(bad, ParamVec::from_slice(&[0.5]));
     /// assert!(matches!(
     ///     engine.misconfiguration(),

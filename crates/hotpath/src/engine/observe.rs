@@ -42,7 +42,8 @@ impl<C: Clock> AdaptiveEngine<C> {
     ///     spsa: SpsaConfig { eval_window_digests: 1, ..SpsaConfig::default() },
     ///     ..AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)])
     /// };
-    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), clock.clone())?;
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, initial, clock.clone())?;
     /// let mut decided = None;
     /// while decided.is_none() {
     ///     clock.advance(200_000);
@@ -141,7 +142,8 @@ impl<C: Clock> AdaptiveEngine<C> {
     ///     spsa: SpsaConfig { eval_window_digests: 1, ..SpsaConfig::default() },
     ///     ..AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)])
     /// };
-    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), clock.clone())?;
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, initial, clock.clone())?;
     /// let mut tick = |engine: &mut AdaptiveEngine<ManualClock>| {
     ///     clock.advance(200_000);
     ///     engine.observe(TelemetryDigest::new(200_000, 1.0, 10))
@@ -207,7 +209,8 @@ impl<C: Clock> AdaptiveEngine<C> {
     ///     spsa: SpsaConfig { eval_window_digests: 1, ..SpsaConfig::default() },
     ///     ..AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)])
     /// };
-    /// let mut engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), clock.clone())?;
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let mut engine = AdaptiveEngine::with_clock(config, initial, clock.clone())?;
     /// let mut applied = 0;
     /// for _ in 0..30 {
     ///     clock.advance(200_000);

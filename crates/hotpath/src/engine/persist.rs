@@ -42,7 +42,8 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, ManualClock, ParamVec, ENGINE_STATE_VERSION};
     ///
     /// let config = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
-    /// let engine = AdaptiveEngine::with_clock(config, ParamVec::from_slice(&[0.5]), ManualClock::new(0))?;
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let engine = AdaptiveEngine::with_clock(config, initial, ManualClock::new(0))?;
     /// let state = engine.export_state();
     /// assert_eq!((state.version, state.calibrated), (ENGINE_STATE_VERSION, false));
     /// assert_eq!(&state.last_feasible[..], &[0.5]);

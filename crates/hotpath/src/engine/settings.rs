@@ -254,7 +254,8 @@ impl AdaptiveEngineConfig {
     ///
     /// let config = AdaptiveEngineConfig::bounded(vec![(1.0, 512.0)]);
     /// assert!(config.validate(1).is_ok());
-    /// assert!(matches!(config.validate(2), Err(EngineError::Config(ConfigError::BoundsLength { .. }))));
+    /// let two = config.validate(2);
+    /// assert!(matches!(two, Err(EngineError::Config(ConfigError::BoundsLength { .. }))));
     /// let any = AdaptiveEngineConfig::default();
     /// assert_eq!(any.validate(0), Err(EngineError::Spsa(SpsaConfigError::NoParameters)));
     /// ```
