@@ -1,6 +1,9 @@
 //! [`ConfigError`]: why a [`Guardrails`](crate::Guardrails),
 //! [`RollbackPolicy`](crate::RollbackPolicy) or executor setup was refused.
 
+use crate::spsa::SpsaConfigError;
+use crate::violation::Violation;
+
 /// A setting that cannot be used. Returned by the `validate` methods and by
 /// [`ExecutorBuilder::build`](crate::ExecutorBuilder::build); never a panic.
 ///
@@ -62,11 +65,22 @@ pub enum ConfigError {
     /// Another executor already holds this configuration's writer.
     #[error("the configuration already has a writer (another SafetyExecutor owns it)")]
     WriterTaken,
-    /// The adaptive engine's own settings (SPSA, calibration) are invalid;
-    /// [`AdaptiveEngine::misconfiguration`](crate::AdaptiveEngine::misconfiguration)
-    /// has the details.
-    #[error("invalid adaptive engine settings")]
-    InvalidEngineConfig,
+    /// The adaptive engine's SPSA settings are invalid (its numeric
+    /// settings are named by [`InvalidField`](Self::InvalidField)). What
+    /// [`AdaptiveEngine::new`](crate::AdaptiveEngine::new) latches its
+    /// executor with for such settings.
+    #[error("invalid adaptive engine settings: {cause}")]
+    InvalidEngineConfig {
+        /// What is wrong.
+        cause: SpsaConfigError,
+    },
+    /// The executor refused to record the baseline a new
+    /// [`AdaptiveEngine`](crate::AdaptiveEngine) starts from.
+    #[error("the executor refused to set the engine's baseline: {violation}")]
+    BaselineRefused {
+        /// Why it refused.
+        violation: Violation,
+    },
     /// A parameter has an empty name.
     #[error("params[{index}] has an empty name")]
     EmptyName {

@@ -72,11 +72,11 @@
 mod audit;
 mod clock;
 mod config_atomic;
+mod engine;
 mod error;
 mod executor;
 mod guardrails;
 mod limits;
-mod orchestrator;
 mod param;
 mod proposal;
 mod rollback;
@@ -94,6 +94,10 @@ pub use audit::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config_atomic::{AtomicConfig, ConfigReader, ConfigSnapshot, MAX_GENERATION};
+pub use engine::{
+    AdaptiveEngine, AdaptiveEngineConfig, CalibrationConfig, EngineError, EngineState, EngineStats,
+    StepOutcome, ENGINE_STATE_VERSION,
+};
 pub use error::ConfigError;
 pub use executor::{
     ApplyReceipt, Baseline, ExecutorBuilder, ExecutorState, ExecutorStats, OutcomeReceipt,
@@ -101,10 +105,6 @@ pub use executor::{
     DEFAULT_AUDIT_CAPACITY, EXECUTOR_STATE_VERSION, MAX_TIME_US, MIN_BASELINE_REPORTS,
 };
 pub use guardrails::{Guardrails, MAX_FLIP_LIMIT, MAX_UPDATES_PER_SECOND};
-pub use orchestrator::{
-    AdaptiveEngine, AdaptiveEngineConfig, CalibrationConfig, EngineError, EngineState, EngineStats,
-    StepOutcome, ENGINE_STATE_VERSION,
-};
 pub use param::{ParamVec, INLINE_PARAMS};
 pub use proposal::{NoChangeReason, Proposal, ProposalKind};
 pub use rollback::{RollbackPolicy, MAX_ROLLBACKS_PER_HOUR};

@@ -1,0 +1,345 @@
+//! Plans: the moves the engine has decided on, and how each is offered to the
+//! executor one allowed hop at a time.
+
+use super::{no_change, AdaptiveEngine, Phase, STEP_MARGIN};
+use crate::audit::EngineEvent;
+use crate::clock::Clock;
+use crate::proposal::{NoChangeReason, Proposal, ProposalKind};
+use crate::violation::Violation;
+use crate::ParamVec;
+
+/// A move the engine has decided on and not yet completed.
+#[derive(Debug, Clone)]
+pub(super) struct Plan {
+    pub(super) kind: ProposalKind,
+    pub(super) correlation_id: u64,
+    pub(super) target: ParamVec,
+    pub(super) gradient: ParamVec,
+    pub(super) then: Phase,
+}
+
+impl Plan {
+    /// A gradient step: `Update` to the new centre `target`, then a centre
+    /// window.
+    pub(super) fn update(iteration: u64, target: ParamVec, gradient: ParamVec) -> Self {
+        Self {
+            kind: ProposalKind::Update,
+            correlation_id: iteration,
+            target,
+            gradient,
+            then: Phase::Centre,
+        }
+    }
+
+    /// A move of the centre that is not a gradient step (a revert, a move
+    /// inside the bounds, a step toward feasibility): `Update` to `target`
+    /// with a zero gradient, then a centre window.
+    pub(super) fn move_centre(iteration: u64, target: ParamVec) -> Self {
+        let gradient = ParamVec::zeros(target.len());
+        Self::update(iteration, target, gradient)
+    }
+
+    /// Back to the centre from a probe: `ApplyMinus` (a probe move, so the
+    /// centre is not committed again), then a centre window.
+    fn return_to(iteration: u64, centre: ParamVec) -> Self {
+        Self {
+            kind: ProposalKind::ApplyMinus,
+            correlation_id: iteration,
+            gradient: ParamVec::zeros(centre.len()),
+            target: centre,
+            then: Phase::Centre,
+        }
+    }
+
+    /// The first probe of a pair: `ApplyPlus` to `θ + cΔ`, then its window.
+    pub(super) fn plus(perturbation_id: u64, target: ParamVec) -> Self {
+        Self::probe(
+            ProposalKind::ApplyPlus,
+            Phase::Plus,
+            perturbation_id,
+            target,
+        )
+    }
+
+    /// The second probe of a pair: `ApplyMinus` to `θ − cΔ`, then its window.
+    pub(super) fn minus(perturbation_id: u64, target: ParamVec) -> Self {
+        Self::probe(
+            ProposalKind::ApplyMinus,
+            Phase::Minus,
+            perturbation_id,
+            target,
+        )
+    }
+
+    fn probe(kind: ProposalKind, then: Phase, perturbation_id: u64, target: ParamVec) -> Self {
+        Self {
+            kind,
+            correlation_id: perturbation_id,
+            gradient: ParamVec::zeros(target.len()),
+            target,
+            then,
+        }
+    }
+
+    /// The proposal of one hop of this plan: `delta` from the live
+    /// configuration, as `kind` (the plan's own kind, or a probe kind for a
+    /// hop back through the centre).
+    fn proposal(&self, kind: ProposalKind, delta: ParamVec) -> Proposal {
+        match kind {
+            ProposalKind::ApplyPlus => Proposal::ApplyPlus {
+                perturbation_id: self.correlation_id,
+                delta,
+            },
+            ProposalKind::ApplyMinus => Proposal::ApplyMinus {
+                perturbation_id: self.correlation_id,
+                delta,
+            },
+            _ => Proposal::Update {
+                iteration: self.correlation_id,
+                delta,
+                gradient_estimate: self.gradient.clone(),
+            },
+        }
+    }
+}
+
+/// The proposal last offered by `observe`, to recognise it in `apply`.
+#[derive(Debug, Clone)]
+pub(super) struct Offer {
+    pub(super) proposal: Proposal,
+    pub(super) completes_plan: bool,
+}
+
+impl<C: Clock> AdaptiveEngine<C> {
+    /// Plans one allowed step back toward the last feasible centre (or back
+    /// to the centre from a probe), then a centre window.
+    pub(super) fn plan_toward_feasible(&mut self) {
+        let centre = self.executor.centre();
+        let target = self.step_toward(centre, &self.last_feasible);
+        let iteration = self.spsa.iteration();
+        self.pending = Some(if target.bit_eq(centre) {
+            Plan::return_to(iteration, target)
+        } else {
+            Plan::move_centre(iteration, target)
+        });
+    }
+
+    pub(super) fn return_to_centre(&self) -> Plan {
+        Plan::return_to(
+            self.spsa.iteration(),
+            ParamVec::from_slice(self.executor.centre()),
+        )
+    }
+
+    /// Plans `ApplyPlus` to `θ + cΔ`, first moving the centre inside the
+    /// bounds by `c` if it is closer than that to one.
+    pub(super) fn plan_probe(&mut self) {
+        let c = self.spsa.perturbation_scale(self.spsa.iteration());
+        let centre = ParamVec::from_slice(self.executor.centre());
+        let inside = self.project(&centre, c);
+        if !inside.bit_eq(&centre) {
+            self.pending = Some(Plan::move_centre(self.spsa.iteration(), inside));
+            return;
+        }
+        let delta = self.spsa.generate_perturbation();
+        let c = self.spsa.in_flight_scale().unwrap_or(c);
+        let space = self.executor.space();
+        let target = self.within_bounds(
+            centre
+                .iter()
+                .zip(delta.iter())
+                .enumerate()
+                .map(|(i, (&t, &d))| t + c * d * space.range(i)),
+        );
+        self.pending = Some(Plan::plus(self.current_perturbation_id(), target));
+    }
+
+    /// Plans `ApplyMinus` to `θ − cΔ`.
+    pub(super) fn plan_minus(&mut self) {
+        let crate::spsa::SpsaState::WaitingMinus {
+            delta,
+            perturbation_id,
+            ..
+        } = self.spsa.state()
+        else {
+            return;
+        };
+        let c = self.spsa.in_flight_scale().unwrap_or(0.0);
+        let space = self.executor.space();
+        let target = self.within_bounds(
+            self.executor
+                .centre()
+                .iter()
+                .zip(delta.iter())
+                .enumerate()
+                .map(|(i, (&t, &d))| t - c * d * space.range(i)),
+        );
+        self.pending = Some(Plan::minus(*perturbation_id, target));
+    }
+
+    /// Clamps probe points into the bounds. The centre is kept `c` inside
+    /// them, so this only ever removes a rounding error of `θ ± c·range`.
+    fn within_bounds(&self, point: impl Iterator<Item = f64>) -> ParamVec {
+        let space = self.executor.space();
+        point
+            .enumerate()
+            .map(|(i, v)| {
+                let (lo, hi) = space.bounds(i);
+                v.clamp(lo, hi)
+            })
+            .collect()
+    }
+
+    /// Clamps `point` into `[min + c·range, max − c·range]` per bounded
+    /// parameter (the midpoint if that interval is empty).
+    pub(super) fn project(&self, point: &[f64], c: f64) -> ParamVec {
+        let space = self.executor.space();
+        point
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let ((lo, hi), r) = (space.bounds(i), space.range(i));
+                if !(lo.is_finite() && hi.is_finite()) {
+                    return v;
+                }
+                let (a, b) = (lo + c * r, hi - c * r);
+                if a > b {
+                    0.5 * (lo + hi)
+                } else {
+                    v.clamp(a, b)
+                }
+            })
+            .collect()
+    }
+
+    /// Turns the pending plan into the next proposal, if the executor would
+    /// accept it now; adjusts an `Update` the flip or budget rules would
+    /// refuse; otherwise waits.
+    pub(super) fn offer(&mut self, at: u64) -> Proposal {
+        // Each pass offers, waits, or narrows the update by one parameter,
+        // so one pass per parameter and one more suffice.
+        for _ in 0..=self.executor.space().len() {
+            let Some(plan) = self.pending.as_ref() else {
+                return no_change(NoChangeReason::CollectingSamples);
+            };
+            let live = self.executor.snapshot().params;
+            let (hop, hop_kind, completes_plan) = self.next_hop(plan, &live);
+            let delta: ParamVec = hop.iter().zip(live.iter()).map(|(h, l)| h - l).collect();
+            if completes_plan && delta.iter().all(|d| *d == 0.0) {
+                // Already there: nothing to apply.
+                let then = plan.then;
+                self.pending = None;
+                self.window_opened_us = at;
+                self.enter(then);
+                return no_change(NoChangeReason::CollectingSamples);
+            }
+            let proposal = plan.proposal(hop_kind, delta);
+            match self.executor.would_accept(&proposal) {
+                Ok(()) => {
+                    self.offered = Some(Offer {
+                        proposal: proposal.clone(),
+                        completes_plan,
+                    });
+                    return proposal;
+                }
+                Err(violation) => {
+                    if let Some(wait) = self.refused_offer(violation, &live) {
+                        return wait;
+                    }
+                }
+            }
+        }
+        no_change(NoChangeReason::WaitingForExecutor)
+    }
+
+    /// The next hop of `plan` from `live`: its target, kind, and whether it
+    /// completes the plan. Straight to the target; else back through the
+    /// centre; else (at the centre already) one full step toward the target.
+    fn next_hop(&self, plan: &Plan, live: &ParamVec) -> (ParamVec, ProposalKind, bool) {
+        let centre = self.executor.centre();
+        let space = self.executor.space();
+        let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
+        // Targets planned at exactly `limit` may round a hair past it;
+        // the executor's own limit is 0.1 % further out.
+        let reach = limit * (1.0 + 1e-9);
+        let within = |from: &[f64], to: &[f64]| {
+            to.iter()
+                .zip(from)
+                .enumerate()
+                .all(|(i, (&t, &f))| (t - f).abs() <= reach * space.range(i))
+        };
+        if within(live, &plan.target) {
+            (plan.target.clone(), plan.kind, true)
+        } else if !live.bit_eq(centre) && within(live, centre) {
+            let kind = if plan.kind == ProposalKind::ApplyMinus {
+                ProposalKind::ApplyMinus
+            } else {
+                ProposalKind::ApplyPlus
+            };
+            (ParamVec::from_slice(centre), kind, false)
+        } else {
+            (self.step_toward(live, &plan.target), plan.kind, false)
+        }
+    }
+
+    /// One allowed step from `from` toward `to`: each parameter moves by at
+    /// most the step limit (less the rounding margin) of its range.
+    fn step_toward(&self, from: &[f64], to: &[f64]) -> ParamVec {
+        let space = self.executor.space();
+        let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
+        from.iter()
+            .zip(to)
+            .enumerate()
+            .map(|(i, (&f, &t))| {
+                let r = space.range(i);
+                f + (t - f).clamp(-limit * r, limit * r)
+            })
+            .collect()
+    }
+
+    /// What to do about an offer the executor would refuse: `Some` to wait
+    /// (timing, safe mode) or give up the plan, `None` after narrowing the
+    /// pending update to what the flip or budget rule allows (offer again).
+    fn refused_offer(&mut self, violation: Violation, live: &ParamVec) -> Option<Proposal> {
+        match violation {
+            Violation::InSafeMode { .. } => Some(no_change(NoChangeReason::SafeMode)),
+            Violation::RateLimitExceeded { .. }
+            | Violation::StabilizationPending { .. }
+            | Violation::AuditQueueFull { .. } => {
+                Some(no_change(NoChangeReason::WaitingForExecutor))
+            }
+            Violation::DirectionFlipViolation { index, .. } => {
+                self.hold_parameter(index, 0.0);
+                None
+            }
+            Violation::CumulativeDeltaViolation { index, .. } => {
+                let left = STEP_MARGIN * self.executor.budget_remaining(index);
+                self.hold_parameter(index, left);
+                None
+            }
+            violation => {
+                tracing::warn!(%violation, "engine plan refused; returning to the centre");
+                self.note(EngineEvent::PlanAbandoned { violation });
+                self.spsa.abort_iteration();
+                self.pending = Some(self.return_to_centre());
+                if live.bit_eq(self.executor.centre()) {
+                    self.pending = None;
+                    self.enter(Phase::Centre);
+                }
+                Some(no_change(NoChangeReason::WaitingForExecutor))
+            }
+        }
+    }
+
+    /// Limits the pending update's move of parameter `index` to `allowed`
+    /// (fraction of its range) from the centre.
+    fn hold_parameter(&mut self, index: usize, allowed: f64) {
+        let centre = self.executor.centre().get(index).copied();
+        let range = self.executor.space().range(index);
+        if let (Some(plan), Some(c)) = (self.pending.as_mut(), centre) {
+            if let Some(t) = plan.target.get_mut(index) {
+                *t = c + (*t - c).clamp(-allowed * range, allowed * range);
+            }
+        }
+    }
+}

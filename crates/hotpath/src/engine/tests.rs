@@ -1,0 +1,153 @@
+//! Unit tests of the engine's internals: the stages' transitions and the
+//! hysteresis rule as the executor's bookkeeping drives it. Whole closed
+//! loops are in `tests/engine.rs`.
+
+use super::stage::{Gains, Measured, Phase, Stage};
+use super::{AdaptiveEngine, AdaptiveEngineConfig};
+use crate::audit::EvalPhase;
+use crate::clock::ManualClock;
+use crate::guardrails::Guardrails;
+use crate::proposal::Proposal;
+use crate::stats::RunningStats;
+use crate::ParamVec;
+
+fn noise(done: u32, values: &[f64], next: Gains) -> Stage {
+    let mut windows = RunningStats::default();
+    values.iter().for_each(|&v| windows.add(v));
+    Stage::Noise {
+        done,
+        windows,
+        next,
+    }
+}
+
+fn gains(noise_sd: f64, pairs: u32) -> Gains {
+    Gains {
+        measured: Measured {
+            noise_sd,
+            gain: 0.0,
+        },
+        sum: ParamVec::from_slice(&[0.5, -0.5]),
+        magnitude: 0.5 * f64::from(pairs),
+        pairs,
+    }
+}
+
+#[test]
+fn noise_windows_lead_into_the_gain_stage_with_their_sd() {
+    let mut stage = noise(3, &[1.0, 2.0, 3.0], gains(0.0, 0));
+    assert_eq!(stage.eval_phase(Phase::Centre), EvalPhase::Calibrating);
+    assert_eq!(stage.noise_measured(), Some(2.0));
+    assert_eq!(stage, Stage::Gains(gains(1.0, 0)));
+    assert_eq!(stage.eval_phase(Phase::Minus), EvalPhase::Minus);
+    assert_eq!(stage.noise_measured(), None, "only once");
+}
+
+#[test]
+fn a_restart_measures_the_noise_again_and_keeps_the_gradient_pairs() {
+    let mut stage = Stage::Gains(gains(0.3, 1));
+    stage.restart();
+    assert_eq!(stage, noise(0, &[], gains(0.3, 1)));
+    let mut counting = noise(2, &[1.0, 5.0], gains(0.3, 1));
+    counting.restart();
+    assert_eq!(counting, noise(0, &[], gains(0.3, 1)));
+    let mut tuning = Stage::Tuning(Measured {
+        noise_sd: 0.3,
+        gain: 0.7,
+    });
+    tuning.restart();
+    assert!(tuning.is_tuning());
+}
+
+#[test]
+fn a_detour_ends_the_noise_windows_with_the_noise_measured_before() {
+    let mut stage = noise(1, &[4.0], gains(0.3, 0));
+    stage.end_noise();
+    assert_eq!(stage, Stage::Gains(gains(0.3, 0)));
+    let mut tuning = Stage::Tuning(Measured::default());
+    tuning.end_noise();
+    assert!(tuning.is_tuning(), "only the noise stage ends");
+}
+
+/// An engine at 0.5 in `[0, 1]` whose executor allows `flips` reversals a
+/// minute; nothing is observed, so only the executor's state changes.
+fn engine(flips: u32) -> (AdaptiveEngine<ManualClock>, ManualClock) {
+    let clock = ManualClock::new(0);
+    let guardrails = Guardrails {
+        direction_flip_limit: flips,
+        ..Guardrails::default()
+    }
+    .with_bounds(vec![(0.0, 1.0)]);
+    let config = AdaptiveEngineConfig {
+        guardrails,
+        ..AdaptiveEngineConfig::default()
+    };
+    let initial = ParamVec::from_slice(&[0.5]);
+    let engine = AdaptiveEngine::with_clock(config, initial, clock.clone()).expect("valid");
+    (engine, clock)
+}
+
+/// Commits a move of `delta` on the executor, as a foreign proposal.
+fn commit(engine: &mut AdaptiveEngine<ManualClock>, clock: &ManualClock, delta: f64) {
+    clock.advance(1_000_000);
+    let update = Proposal::Update {
+        iteration: 0,
+        delta: ParamVec::from_slice(&[delta]),
+        gradient_estimate: ParamVec::new(),
+    };
+    engine
+        .executor_mut()
+        .apply(update)
+        .expect("within the guardrails");
+}
+
+fn commits_with(engine: &mut AdaptiveEngine<ManualClock>, carry: f64) -> bool {
+    engine.carry[0] = carry;
+    engine.commits(0)
+}
+
+#[test]
+fn the_hysteresis_follows_the_executors_directions_and_reversals() {
+    let (mut engine, clock) = engine(2);
+    engine.typical_step[0] = 0.01; // threshold 0.02, doubled per reversal
+    assert!(!commits_with(&mut engine, 0.0));
+    assert!(
+        commits_with(&mut engine, -0.001),
+        "a first move is no reversal"
+    );
+
+    commit(&mut engine, &clock, 0.01);
+    assert_eq!(engine.executor().last_direction(0), 1);
+    assert!(
+        !commits_with(&mut engine, 0.019),
+        "onward, below the threshold"
+    );
+    assert!(commits_with(&mut engine, 0.021));
+    assert!(
+        !commits_with(&mut engine, -0.019),
+        "the same threshold back"
+    );
+    assert!(
+        commits_with(&mut engine, -0.021),
+        "a reversal with two left"
+    );
+
+    commit(&mut engine, &clock, -0.02);
+    assert_eq!(engine.executor_mut().flips_left(0), 1);
+    assert!(
+        !commits_with(&mut engine, -0.039),
+        "the threshold has doubled"
+    );
+    assert!(commits_with(&mut engine, -0.041));
+    assert!(
+        !commits_with(&mut engine, 0.5),
+        "the minute's last reversal is kept for step control"
+    );
+
+    engine.executor_mut().rollback().expect("a baseline is set");
+    assert_eq!(engine.executor().last_direction(0), 0);
+    assert!(
+        commits_with(&mut engine, 0.001),
+        "after a rollback, a first move again"
+    );
+}
