@@ -60,7 +60,7 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    /// The kind of event (the seed's `event_type`), derived from the details
+    /// The kind of event (the reference API's `event_type`), derived from the details
     /// so the two can never disagree.
     pub fn event_type(&self) -> EventType {
         match self.details {
@@ -549,6 +549,10 @@ impl AuditQueue {
     }
 
     /// A queue holding up to `capacity` events; `ZeroCapacity` for 0.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroCapacity`] for a capacity of 0.
     ///
     /// ```
     /// use hotpath::AuditQueue;

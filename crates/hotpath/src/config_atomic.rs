@@ -115,7 +115,7 @@ impl Slot {
 /// configuration (an `AtomicBool` claim, released when the handle drops).
 /// [`SafetyExecutor`](crate::SafetyExecutor) claims it on construction, so
 /// the executor is the sole writer: a second executor on the same config is
-/// refused, and user code cannot obtain a writer at all. The seed's
+/// refused, and user code cannot obtain a writer at all. The API reference's
 /// `AtomicConfig::update` is deliberately not public for that reason.
 ///
 /// # Which read to use
@@ -251,7 +251,7 @@ impl AtomicConfig {
         ConfigSnapshot { generation, params }
     }
 
-    /// The seed's convenience read: a consistent copy behind an `Arc`, cheap
+    /// The reference API's convenience read: a consistent copy behind an `Arc`, cheap
     /// to pass around. Allocates the `Arc` on every call; on a hot path use a
     /// [`ConfigReader`] or [`load`](Self::load) instead.
     pub fn snapshot(&self) -> std::sync::Arc<ConfigSnapshot> {

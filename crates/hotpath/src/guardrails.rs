@@ -37,7 +37,7 @@ pub const MAX_FLIP_LIMIT: u32 = 1000;
 /// | `violation_limit` | 5 | 10 | 20 |
 /// | `bounds` | none | none | none |
 ///
-/// The first four rows are the seed's table. The cooldowns give an
+/// The first four rows are the API reference's table. The cooldowns give an
 /// oscillating dimension time to settle for a multiple of its flip window;
 /// the budgets allow five full-size steps per minute; `regression_count_limit`
 /// is twice the matching [`RollbackPolicy`](crate::RollbackPolicy)'s
@@ -84,7 +84,7 @@ pub struct Guardrails {
     /// envelope (wrong length, non-finite, too large, out of bounds, too far
     /// from the centre) that latch safe mode (`RepeatedViolations`). A
     /// proposer that keeps producing them is broken. At least 1. Not in the
-    /// seed.
+    /// API reference.
     #[serde(default = "default_violation_limit")]
     pub violation_limit: u32,
 }
@@ -94,7 +94,7 @@ fn default_violation_limit() -> u32 {
 }
 
 impl Guardrails {
-    /// The seed's `Conservative` preset.
+    /// The `Conservative` preset of the API reference.
     pub fn preset_conservative() -> Self {
         Self {
             max_delta_per_step: 0.05,
@@ -109,7 +109,7 @@ impl Guardrails {
         }
     }
 
-    /// The seed's `Balanced` preset (the default).
+    /// The `Balanced` preset of the API reference (the default).
     pub fn preset_balanced() -> Self {
         Self {
             max_delta_per_step: 0.10,
@@ -124,7 +124,7 @@ impl Guardrails {
         }
     }
 
-    /// The seed's `Aggressive` preset.
+    /// The `Aggressive` preset of the API reference.
     pub fn preset_aggressive() -> Self {
         Self {
             max_delta_per_step: 0.20,
@@ -146,6 +146,11 @@ impl Guardrails {
     }
 
     /// Checks every field (bounds individually, not their count).
+    ///
+    /// # Errors
+    ///
+    /// The first invalid field as [`ConfigError::InvalidField`] (naming it),
+    /// or [`ConfigError::InvalidBounds`] for a bad pair of bounds.
     ///
     /// ```
     /// use hotpath::{ConfigError, Guardrails};
@@ -206,6 +211,11 @@ impl Guardrails {
 
     /// [`validate`](Self::validate), plus: the bounds (if any) match
     /// `num_params`.
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](Self::validate), and
+    /// [`ConfigError::BoundsLength`] if the bounds do not number `num_params`.
     pub fn validate_for(&self, num_params: usize) -> Result<(), ConfigError> {
         self.validate()?;
         match &self.bounds {

@@ -39,6 +39,35 @@
 //!   a gap-free sequence number; nothing is dropped without being counted
 //!   and reported.
 //!
+//! # Parameters
+//!
+//! A [`ParamSpace`] names each parameter and gives its bounds; the executor
+//! and the engine share it (`SafetyExecutor::space`). Without one, the
+//! executor derives it from [`Guardrails::bounds`] (parameters `p0`, `p1`, …).
+//!
+//! # Constructors and errors
+//!
+//! One rule throughout: `new` only where construction cannot fail;
+//! `try_new` and `builder(…).build()` return a typed error. The two
+//! exceptions are named for what they do: [`SafetyExecutor::new`] (also
+//! [`SafetyExecutor::new_fail_closed`]) and [`AdaptiveEngine::new`], the
+//! names the API reference gives, never fail but *fail closed*: on bad
+//! settings they return an object latched in safe mode (`Misconfigured`)
+//! that refuses every change and reports why through `misconfiguration()`.
+//! Every fallible function documents its errors under `# Errors`, and
+//! nothing here panics on input a caller, a file or the clock controls.
+//!
+//! # Where things are
+//!
+//! Every public type has one path, at the crate root; the modules are
+//! private. `executor/` ([`SafetyExecutor`], split by concern: rules,
+//! accounting, recording, outcomes, persistence), `engine/`
+//! ([`AdaptiveEngine`]: stages, plans, calibration, step control,
+//! hysteresis), `spsa` ([`Spsa`]), `space` ([`ParamSpace`]),
+//! `config_atomic` ([`AtomicConfig`]), `audit` ([`AuditQueue`] and its slot
+//! ring), `telemetry` ([`TelemetryDigest`]), `guardrails`, `rollback`,
+//! `safe_mode`, `violation`, `proposal`, `clock`, `param`.
+//!
 //! # `unsafe`
 //!
 //! The crate denies `unsafe_code` everywhere but one module: the audit

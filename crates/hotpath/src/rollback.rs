@@ -58,12 +58,12 @@ pub struct RollbackPolicy {
     pub min_stable_time_us: u64,
     /// Noise allowance: how many baseline standard deviations an objective
     /// may exceed the baseline mean by before it counts as a regression.
-    /// Finite, ≥ 0. Not in the seed.
+    /// Finite, ≥ 0. Not in the API reference.
     #[serde(default = "default_sigmas")]
     pub regression_sigmas: f64,
     /// Minimum allowance as a fraction of |baseline mean|, so a noiseless
     /// baseline does not make every rounding error a regression. Finite,
-    /// ≥ 0. Not in the seed.
+    /// ≥ 0. Not in the API reference.
     #[serde(default = "default_tolerance")]
     pub regression_tolerance: f64,
 }
@@ -77,7 +77,7 @@ fn default_tolerance() -> f64 {
 }
 
 impl RollbackPolicy {
-    /// The seed's `Conservative` preset.
+    /// The `Conservative` preset of the API reference.
     pub fn preset_conservative() -> Self {
         Self {
             max_consecutive_regressions: 2,
@@ -88,7 +88,7 @@ impl RollbackPolicy {
         }
     }
 
-    /// The seed's `Balanced` preset (the default).
+    /// The `Balanced` preset of the API reference (the default).
     pub fn preset_balanced() -> Self {
         Self {
             max_consecutive_regressions: 3,
@@ -99,7 +99,7 @@ impl RollbackPolicy {
         }
     }
 
-    /// The seed's `Aggressive` preset.
+    /// The `Aggressive` preset of the API reference.
     pub fn preset_aggressive() -> Self {
         Self {
             max_consecutive_regressions: 5,
@@ -111,6 +111,10 @@ impl RollbackPolicy {
     }
 
     /// Checks every field.
+    ///
+    /// # Errors
+    ///
+    /// The first invalid field as [`ConfigError::InvalidField`] (naming it).
     ///
     /// ```
     /// use hotpath::RollbackPolicy;

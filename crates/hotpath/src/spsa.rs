@@ -213,8 +213,8 @@ pub enum SpsaConfigError {
 
 /// Where the optimiser is in its iteration.
 ///
-/// `accumulated` holds the window's `(objective, weight)` samples: the seed
-/// API's `Vec<f64>` plus the sample count of each digest, which
+/// `accumulated` holds the window's `(objective, weight)` samples: the API
+/// reference's `Vec<f64>` plus the sample count of each digest, which
 /// [`Aggregation`] uses as its weight ([`Spsa::record_objective`] records weight 1).
 ///
 /// ```

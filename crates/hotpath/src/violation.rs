@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 /// variant carries its context (which parameter, what value, what limit,
 /// when it may pass) and none allocates: the type is `Copy`.
 ///
-/// The first seven variants are the seed's; the rest cover malformed input
-/// and rules the seed implies.
+/// The first seven variants are the API reference's; the rest cover malformed input
+/// and rules the reference implies.
 ///
 /// ```
 /// use hotpath::Violation;

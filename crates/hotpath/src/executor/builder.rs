@@ -225,6 +225,14 @@ impl<C: Clock> ExecutorBuilder<C> {
     /// Validates the settings against the configuration, claims its writer
     /// and records a `Started` audit event.
     ///
+    /// # Errors
+    ///
+    /// The first invalid setting as a [`ConfigError`]: a guardrail or policy
+    /// field, bounds or a space that do not fit the configuration, an initial
+    /// value outside its bounds, a state that cannot be restored onto it, a zero
+    /// audit capacity, or `WriterTaken` if the configuration already has an
+    /// executor.
+    ///
     /// ```
     /// use hotpath::{AtomicConfig, ConfigError, Guardrails, ParamVec, SafetyExecutor};
     /// use std::sync::Arc;

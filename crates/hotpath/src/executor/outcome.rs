@@ -101,6 +101,12 @@ impl<C: Clock> SafetyExecutor<C> {
     /// Restores the baseline bit for bit under a new generation. Passes in
     /// safe mode (but not in `Misconfigured`); `NoBaseline` without one.
     ///
+    /// # Errors
+    ///
+    /// `NoBaseline` without a baseline, `AuditQueueFull` if its event cannot be
+    /// recorded even in the queue's reserve, `InSafeMode` for a misconfigured
+    /// executor. Safe mode itself does not stop a rollback.
+    ///
     /// ```
     /// use hotpath::{AtomicConfig, ManualClock, ParamVec, Proposal, SafetyExecutor};
     /// use std::sync::Arc;
@@ -122,6 +128,10 @@ impl<C: Clock> SafetyExecutor<C> {
 
     /// [`rollback`](Self::rollback), recording `reason` (e.g. a constraint
     /// emergency detected by the caller).
+    ///
+    /// # Errors
+    ///
+    /// As [`rollback`](Self::rollback).
     ///
     /// ```
     /// use hotpath::{AtomicConfig, ManualClock, ParamVec, Proposal, SafetyExecutor};
@@ -383,6 +393,11 @@ impl<C: Clock> SafetyExecutor<C> {
     /// and resets the regression and malformed-proposal counters. A
     /// condition that persists latches again on the next attempt. Returns
     /// the cleared reasons.
+    ///
+    /// # Errors
+    ///
+    /// `AuditQueueFull` if its event cannot be recorded; nothing is cleared
+    /// then.
     ///
     /// ```
     /// use hotpath::{AtomicConfig, ManualClock, ParamVec, Proposal, SafetyExecutor};
