@@ -2,7 +2,8 @@
 
 use crate::config::{Override, Preset};
 use crate::{audit_log, config, demo, replay, CliError};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::TypedValueParser as _;
+use clap::{Args, Parser, Subcommand};
 use hotpath::EventType;
 use std::io::Write;
 use std::path::PathBuf;
@@ -180,8 +181,8 @@ pub struct ShowArgs {
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
     /// Only events of these types (repeatable or comma-separated)
-    #[arg(long = "type", value_name = "TYPE", value_enum, value_delimiter = ',')]
-    pub types: Vec<EventKind>,
+    #[arg(long = "type", value_name = "TYPE", value_delimiter = ',', value_parser = event_type_parser())]
+    pub types: Vec<EventType>,
     /// Only events at or after this time (µs, the executor's clock)
     #[arg(long, value_name = "T_US")]
     pub since: Option<u64>,
@@ -190,54 +191,12 @@ pub struct ShowArgs {
     pub until: Option<u64>,
 }
 
-/// Audit event types, as `--type` takes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EventKind {
-    /// The executor took charge
-    Started,
-    /// The executor took charge again from a saved state
-    Restored,
-    /// A change was applied
-    Applied,
-    /// A request was refused
-    Rejected,
-    /// The baseline was restored
-    RolledBack,
-    /// A baseline was recorded
-    BaselineSet,
-    /// An objective report was judged
-    Outcome,
-    /// Safe mode latched
-    SafeModeEntered,
-    /// A safe-mode reason cleared by itself
-    SafeModeExited,
-    /// An operator resumed
-    Resumed,
-    /// Events were dropped
-    EventsDropped,
-    /// A decision of the adaptive engine
-    Engine,
-}
-
-impl EventKind {
-    fn matches(self, t: EventType) -> bool {
-        let kind = match t {
-            EventType::Started => EventKind::Started,
-            EventType::Restored => EventKind::Restored,
-            EventType::Applied => EventKind::Applied,
-            EventType::Rejected => EventKind::Rejected,
-            EventType::RolledBack => EventKind::RolledBack,
-            EventType::BaselineSet => EventKind::BaselineSet,
-            EventType::Outcome => EventKind::Outcome,
-            EventType::SafeModeEntered => EventKind::SafeModeEntered,
-            EventType::SafeModeExited => EventKind::SafeModeExited,
-            EventType::Resumed => EventKind::Resumed,
-            EventType::EventsDropped => EventKind::EventsDropped,
-            EventType::Engine => EventKind::Engine,
-            _ => return false,
-        };
-        kind == self
-    }
+/// `--type`'s values: every [`EventType`], by its kebab-case name, with
+/// its description in the help.
+fn event_type_parser() -> impl clap::builder::TypedValueParser<Value = EventType> {
+    let values =
+        EventType::ALL.map(|t| clap::builder::PossibleValue::new(t.name()).help(t.description()));
+    clap::builder::PossibleValuesParser::new(values).try_map(|name| name.parse::<EventType>())
 }
 
 /// Runs the parsed command.
@@ -351,8 +310,7 @@ fn run_show(args: &ShowArgs) -> Result<(), CliError> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let path = audit_log::resolve(&args.path);
     let result = audit_log::read(&path, |record| {
-        let wanted_type =
-            args.types.is_empty() || args.types.iter().any(|k| k.matches(record.event_type));
+        let wanted_type = args.types.is_empty() || args.types.contains(&record.event_type);
         if !wanted_type {
             return Ok(());
         }
