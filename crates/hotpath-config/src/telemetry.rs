@@ -1,0 +1,274 @@
+//! Recorded telemetry: JSON Lines, one digest per line.
+//!
+//! ```text
+//! {"t_us": 1200000, "objective": 3.25, "samples": 480}
+//! {"t_us": 1300000, "objective": 3.10, "samples": 512, "generation": 4, "margin": 0.2, "window_us": 100000}
+//! ```
+//!
+//! | field | type | required | meaning |
+//! |-------|------|----------|---------|
+//! | `t_us` | integer ≥ 0 | yes | end of the measurement window, µs on the service's monotonic clock; never decreasing; at most 2⁶² |
+//! | `objective` | number | yes | the objective over the window, lower is better; finite |
+//! | `samples` | integer ≥ 1 | yes | raw measurements summarised (the digest's weight) |
+//! | `generation` | integer ≥ 0 | no | config generation the window was measured under |
+//! | `margin` | number | no | constraint margin: ≥ 0 feasible, < 0 violated; finite |
+//! | `window_us` | integer ≥ 0 | no | length of the window, µs (informational) |
+//!
+//! Other fields are refused (a misspelt optional field would otherwise be
+//! silently ignored). Lines holding only whitespace are ignored. `null`
+//! means an optional field is absent. JSON cannot carry NaN or ∞; the
+//! strings `"NaN"`, `"inf"` and numbers too large for an `f64` are refused.
+
+use hotpath::{TelemetryDigest, MAX_TIME_US};
+use serde::Deserialize;
+use std::io::BufRead;
+
+/// A telemetry line that cannot be used: `file:line[:column]: message`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}:{line}{}: {message}", column.map(|c| format!(":{c}")).unwrap_or_default())]
+pub struct BadLine {
+    /// The telemetry file.
+    pub file: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// 1-based column (bytes), when the JSON parser knows it.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A finite `f64`: JSON numbers only, with a message that says so.
+#[derive(Clone, Copy)]
+struct Finite(f64);
+
+impl<'de> Deserialize<'de> for Finite {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Finite;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a finite number")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Finite, E> {
+                if v.is_finite() {
+                    Ok(Finite(v))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Finite, E> {
+                Ok(Finite(v as f64))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Finite, E> {
+                Ok(Finite(v as f64))
+            }
+        }
+        deserializer.deserialize_f64(Visitor)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLine {
+    t_us: u64,
+    objective: Finite,
+    samples: u64,
+    #[serde(default)]
+    generation: Option<u64>,
+    #[serde(default)]
+    margin: Option<Finite>,
+    #[serde(default)]
+    window_us: Option<u64>,
+}
+
+/// One non-blank line: its number and digest, or why it is unusable.
+pub type Line = Result<(u64, TelemetryDigest), BadLine>;
+
+/// Counts kept while reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Lines read (blank ones included).
+    pub lines: u64,
+    /// Digests returned.
+    pub digests: u64,
+    /// Bad lines skipped (`--skip-bad-lines`).
+    pub skipped: u64,
+}
+
+/// Reads digests from JSON Lines, reusing one line buffer.
+pub struct DigestReader<R> {
+    input: R,
+    file: String,
+    buf: Vec<u8>,
+    line: u64,
+    last_t: Option<u64>,
+    stats: ReadStats,
+}
+
+impl<R: BufRead> DigestReader<R> {
+    /// Reads from `input`; `file` names it in messages.
+    pub fn new(input: R, file: impl Into<String>) -> Self {
+        Self {
+            input,
+            file: file.into(),
+            buf: Vec::with_capacity(256),
+            line: 0,
+            last_t: None,
+            stats: ReadStats::default(),
+        }
+    }
+
+    /// The next line: `Ok(None)` at the end, `Err` for an unreadable file,
+    /// `Ok(Some(Err(bad)))` for a bad line (the caller skips or stops).
+    /// A bad line does not move the timestamp check forward.
+    pub fn next_digest(&mut self) -> std::io::Result<Option<Line>> {
+        loop {
+            self.buf.clear();
+            if self.input.read_until(b'\n', &mut self.buf)? == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            self.stats.lines += 1;
+            let text = self.buf.trim_ascii();
+            if text.is_empty() {
+                continue;
+            }
+            let parsed = match serde_json::from_slice::<RawLine>(text) {
+                Ok(line) => self.check(line),
+                Err(e) => {
+                    let column = (e.column() > 0).then(|| e.column() + offset_of(&self.buf, text));
+                    Err(self.bad(column, json_error(&e)))
+                }
+            };
+            match &parsed {
+                Ok((_, d)) => {
+                    self.stats.digests += 1;
+                    self.last_t = d.timestamp_us;
+                }
+                Err(_) => self.stats.skipped += 1,
+            }
+            return Ok(Some(parsed));
+        }
+    }
+
+    fn check(&self, line: RawLine) -> Line {
+        if line.samples == 0 {
+            return Err(self.bad(None, "samples must be at least 1".into()));
+        }
+        if line.t_us > MAX_TIME_US {
+            return Err(self.bad(
+                None,
+                format!(
+                    "t_us {} is beyond the latest time accepted, 2^62 µs",
+                    line.t_us
+                ),
+            ));
+        }
+        if let Some(previous) = self.last_t.filter(|&p| line.t_us < p) {
+            return Err(self.bad(
+                None,
+                format!(
+                    "t_us {} is earlier than the previous digest's {previous}: timestamps must not go backwards",
+                    line.t_us
+                ),
+            ));
+        }
+        let mut d =
+            TelemetryDigest::new(line.window_us.unwrap_or(0), line.objective.0, line.samples)
+                .with_timestamp(line.t_us);
+        if let Some(g) = line.generation {
+            d = d.with_generation(g);
+        }
+        if let Some(m) = line.margin {
+            d = d.with_constraint_margin(m.0);
+        }
+        Ok((self.line, d))
+    }
+
+    /// A bad-line error at the current line.
+    pub fn bad(&self, column: Option<usize>, message: String) -> BadLine {
+        BadLine {
+            file: self.file.clone(),
+            line: self.line,
+            column,
+            message,
+        }
+    }
+
+    /// Counts so far. `skipped` counts every bad line returned.
+    pub fn stats(&self) -> ReadStats {
+        self.stats
+    }
+}
+
+/// serde_json's message without its position (reported separately), and
+/// marked as malformed JSON unless the JSON was fine but its content not.
+pub fn json_error(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let message = message.strip_suffix(&suffix).unwrap_or(&message);
+    match e.classify() {
+        serde_json::error::Category::Data => message.to_string(),
+        _ => format!("malformed JSON: {message}"),
+    }
+}
+
+/// Bytes of leading whitespace trimmed off `line` to get `text`.
+fn offset_of(line: &[u8], text: &[u8]) -> usize {
+    (text.as_ptr() as usize).saturating_sub(line.as_ptr() as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(input: &str) -> Vec<Result<(u64, TelemetryDigest), String>> {
+        let mut r = DigestReader::new(input.as_bytes(), "d.jsonl");
+        let mut out = Vec::new();
+        while let Some(item) = r.next_digest().expect("in memory") {
+            out.push(item.map_err(|e| e.to_string()));
+        }
+        out
+    }
+
+    #[test]
+    fn reads_required_and_optional_fields() {
+        let out = read_all(
+            "{\"t_us\":5,\"objective\":1.5,\"samples\":3}\n\n  {\"t_us\":5,\"objective\":2,\"samples\":1,\"generation\":4,\"margin\":-0.25,\"window_us\":100}\r\n",
+        );
+        let (line, d) = out[1].clone().unwrap();
+        assert_eq!(line, 3);
+        assert_eq!(d.generation, Some(4));
+        assert_eq!(d.constraint_margin, Some(-0.25));
+        assert_eq!(d.window_us, 100);
+        assert_eq!(d.objective_value, 2.0);
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn bad_lines_name_the_line_and_the_problem() {
+        let out = read_all(concat!(
+            "{\"t_us\":10,\"objective\":1,\"samples\":1}\n",
+            "{\"t_us\":11,\"objective\":\"NaN\",\"samples\":1}\n",
+            "{\"t_us\":12,\"objective\":1e999,\"samples\":1}\n",
+            "{\"t_us\":13,\"objective\":1,\"samples\":0}\n",
+            "{\"t_us\":9,\"objective\":1,\"samples\":1}\n",
+            "{\"t_us\":14,\"objective\":1,\"samples\":1,\"extra\":1}\n",
+            "{\"t_us\":14,\"objective\":1\n",
+            "{\"t_us\":15,\"objective\":1,\"samples\":1}\n",
+        ));
+        let errors: Vec<String> = out.iter().filter_map(|r| r.clone().err()).collect();
+        assert_eq!(
+            errors,
+            vec![
+                "d.jsonl:2:28: invalid type: string \"NaN\", expected a finite number",
+                "d.jsonl:3:28: malformed JSON: number out of range",
+                "d.jsonl:4: samples must be at least 1",
+                "d.jsonl:5: t_us 9 is earlier than the previous digest's 10: timestamps must not go backwards",
+                "d.jsonl:6:44: unknown field `extra`, expected one of `t_us`, `objective`, `samples`, `generation`, `margin`, `window_us`",
+                "d.jsonl:7:24: malformed JSON: EOF while parsing an object",
+            ]
+        );
+        assert!(out.last().unwrap().is_ok());
+    }
+}
