@@ -71,7 +71,7 @@ pub enum Command {
 pub struct Overrides {
     /// Use this preset for both the guardrails and the rollback policy
     /// (keys set explicitly in the config still apply on top)
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = preset_parser())]
     pub preset: Option<Preset>,
     /// Override one config key, e.g. guardrails.max_delta_per_step=0.05 or
     /// calibration=false (repeatable; applied after --preset, in order)
@@ -97,7 +97,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Guardrails and rollback preset
-    #[arg(long, value_enum, default_value_t = Preset::Balanced)]
+    #[arg(long, default_value = "balanced", value_parser = preset_parser())]
     pub preset: Preset,
     /// Directory for the audit log (DIR/audit/) and the state file
     /// (DIR/state.json)
@@ -191,6 +191,13 @@ pub struct ShowArgs {
     pub until: Option<u64>,
 }
 
+/// `--preset`'s values: every [`Preset`], with its description in the help.
+fn preset_parser() -> impl clap::builder::TypedValueParser<Value = Preset> {
+    let values =
+        Preset::ALL.map(|p| clap::builder::PossibleValue::new(p.name()).help(p.description()));
+    clap::builder::PossibleValuesParser::new(values).try_map(|name| name.parse::<Preset>())
+}
+
 /// `--type`'s values: every [`EventType`], by its kebab-case name, with
 /// its description in the help.
 fn event_type_parser() -> impl clap::builder::TypedValueParser<Value = EventType> {
@@ -214,10 +221,13 @@ fn run_check(args: &CheckArgs) -> Result<(), CliError> {
     let c = config::load(&args.config, &args.overrides.layers())?;
     let mut out = String::new();
     out.push_str(&format!("{}: ok\n", args.config.display()));
-    let params: Vec<String> = c
-        .params
-        .iter()
-        .map(|p| format!("{} in [{}, {}] from {}", p.name, p.min, p.max, p.initial))
+    let initial = c.initial();
+    let params: Vec<String> = (0..c.space.len())
+        .zip(initial.iter())
+        .map(|(i, start)| {
+            let (min, max) = c.space.bounds(i);
+            format!("{} in [{min}, {max}] from {start}", c.space.name(i))
+        })
         .collect();
     out.push_str(&format!("  parameters   {}\n", params.join("; ")));
     let set_in = |section: &str| {
@@ -261,11 +271,11 @@ fn run_check(args: &CheckArgs) -> Result<(), CliError> {
 
 fn run_replay(args: &ReplayArgs) -> Result<(), CliError> {
     let c = config::load(&args.config, &args.overrides.layers())?;
-    let out_dir = match (&args.out, &c.audit_dir) {
+    let out_dir = match (&args.out, &c.output.audit_dir) {
         (Some(dir), _) | (None, Some(dir)) => dir.clone(),
         (None, None) => return Err(CliError::NoOutputDir),
     };
-    let state_file = match (&args.out, &c.state_file) {
+    let state_file = match (&args.out, &c.output.state_file) {
         (None, Some(file)) => file.clone(),
         _ => out_dir.join(crate::state::FILE_NAME),
     };
