@@ -1,255 +1,25 @@
 //! The audit log of a run: `hotpath_durable`'s hash-chained, crash-safe
-//! [`AuditLog`], in the directory `audit/` of the output directory.
+//! `AuditLog`, in the directory `audit/` of the output directory.
 //!
-//! The executor writes its events to its own [`AuditQueue`]. The command
-//! drains that queue itself after every step ([`RunLog::drain`]), so that it
-//! can count the events for its summary and show them live, and forwards
-//! each event, in sequence order, to a second queue that the [`AuditLog`]'s
-//! writer thread drains into the files. What happens when the log falls
-//! behind and that queue is full is the [`WhenFull`] policy:
+//! Writing it is the [`hotpath_host::Host`]'s business: the executor
+//! writes to its own queue, and the host drains that queue after every
+//! call and forwards each event to the log's writer thread (replay waits
+//! for the log, `WhenFull::Wait`; the demo lets the log's backpressure
+//! reach the executor, `WhenFull::Hold`). The command reads the events
+//! through a subscription to count and show them.
 //!
-//! * [`WhenFull::Wait`] (replay): the command waits for room, so the
-//!   executor never sees a full queue and the run stays a function of its
-//!   inputs. A log that takes nothing for [`STALL_TIMEOUT`] is an error.
-//! * [`WhenFull::Hold`] (demo): the event stays where it is and the command
-//!   stops draining, so the executor's own queue fills and it refuses
-//!   changes in `AuditQueueFull` safe mode until the log catches up, exactly
-//!   as with a service writing to a slow disk.
-//!
-//! [`RunLog::finish`] forwards what is left, shuts the writer down (writing
-//! and, unless the fsync policy is `Never`, syncing everything) and returns
-//! what it wrote. Reading a log back (`hotpath audit show`, `verify`) goes
-//! through `hotpath_durable`'s [`LogReader`], which checks the chain as it
-//! reads: see [`read`] and [`resolve`].
+//! Reading a log back (`hotpath audit show`, `verify`) goes through
+//! `hotpath_durable`'s [`LogReader`], which checks the chain as it reads:
+//! see [`read`] and [`resolve`].
 
 use crate::CliError;
-use hotpath::{AuditEvent, AuditQueue, EnqueueResult};
+use hotpath::AuditEvent;
 use hotpath_durable::audit_log::LogRecord;
-use hotpath_durable::{AuditLog, AuditLogOptions, AuditLogStats, LogReader, OpenReport};
+use hotpath_durable::LogReader;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// The log's directory name inside an output directory.
-pub const DIR_NAME: &str = "audit";
-
-/// How long [`WhenFull::Wait`] waits for a log that takes no event before
-/// it gives up.
-pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What [`RunLog::drain`] does with an event when the log's queue is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WhenFull {
-    /// Wait for room (at most [`STALL_TIMEOUT`] without progress).
-    Wait,
-    /// Keep the event and stop draining the executor's queue until the log
-    /// has room (backpressure reaches the executor).
-    Hold,
-}
-
-/// A run's durable audit log, fed from the executor's queue.
-///
-/// Dropped without [`finish`](Self::finish) (a run stopping on an error), it
-/// still hands the log what the executor had queued (waiting at most a
-/// second for room), then shuts the log down: the decisions a run took are
-/// in its log even when the run fails.
-pub struct RunLog {
-    // Dropped before `log`, so that what it forwards on drop is written.
-    feed: Feed,
-    log: AuditLog,
-}
-
-/// The forwarding half of a [`RunLog`].
-struct Feed {
-    /// The queue the log's writer drains.
-    queue: Arc<AuditQueue>,
-    /// The executor's queue, once drained.
-    source: Option<Arc<AuditQueue>>,
-    /// An event taken from the executor that the log had no room for
-    /// (`Hold` only).
-    held: Option<AuditEvent>,
-    when_full: WhenFull,
-    /// Events forwarded by this run.
-    forwarded: u64,
-}
-
-impl RunLog {
-    /// Opens (creating or recovering it) the log in `dir` with a queue of
-    /// `capacity` events.
-    pub fn open(
-        dir: &Path,
-        options: AuditLogOptions,
-        capacity: usize,
-        when_full: WhenFull,
-    ) -> Result<Self, CliError> {
-        let queue = Arc::new(AuditQueue::new(capacity));
-        let log = AuditLog::open(dir, options, Arc::clone(&queue))?;
-        Ok(Self {
-            feed: Feed {
-                queue,
-                source: None,
-                held: None,
-                when_full,
-                forwarded: 0,
-            },
-            log,
-        })
-    }
-
-    /// What opening the log found (earlier events, cut torn lines).
-    pub fn open_report(&self) -> &OpenReport {
-        self.log.open_report()
-    }
-
-    /// The seq the executor's first event must carry to continue the chain.
-    pub fn next_seq(&self) -> u64 {
-        self.log.next_seq()
-    }
-
-    /// The log's directory.
-    pub fn dir(&self) -> &Path {
-        self.log.dir()
-    }
-
-    /// Moves the events queued by `engine`'s executor to the log, showing
-    /// each to `each` (once, when it is taken from the executor's queue).
-    /// An event `each` fails on is still forwarded.
-    pub fn drain<C: hotpath::Clock>(
-        &mut self,
-        engine: &hotpath::AdaptiveEngine<C>,
-        mut each: impl FnMut(&AuditEvent) -> Result<(), CliError>,
-    ) -> Result<(), CliError> {
-        let feed = &mut self.feed;
-        let queue = engine.executor().audit_queue();
-        if feed.source.is_none() {
-            feed.source = Some(Arc::clone(queue));
-        }
-        if let Some(event) = feed.held.take() {
-            if !feed.forward(event, &self.log)? {
-                return Ok(());
-            }
-        }
-        while let Some(event) = queue.try_dequeue() {
-            let shown = each(&event);
-            let forwarded = feed.forward(event, &self.log)?;
-            shown?;
-            if !forwarded {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
-
-    /// Drains the executor one last time (waiting for room whatever the
-    /// policy), then stops the log's writer after it has written everything
-    /// (and synced it, unless the policy is `Never`). Call it after the
-    /// executor's last decision.
-    pub fn finish<C: hotpath::Clock>(
-        mut self,
-        engine: &hotpath::AdaptiveEngine<C>,
-        each: impl FnMut(&AuditEvent) -> Result<(), CliError>,
-    ) -> Result<Finished, CliError> {
-        self.feed.when_full = WhenFull::Wait;
-        if let Some(event) = self.feed.held.take() {
-            self.feed.forward(event, &self.log)?;
-        }
-        self.drain(engine, each)?;
-        let RunLog { mut feed, log } = self;
-        feed.source = None;
-        let forwarded = feed.forwarded;
-        drop(feed);
-        let dir = log.dir().to_path_buf();
-        let stats = log.shutdown()?;
-        Ok(Finished {
-            dir,
-            forwarded,
-            stats,
-        })
-    }
-}
-
-impl Feed {
-    /// Hands `event` to the log's queue; `false` if it is held instead.
-    fn forward(&mut self, event: AuditEvent, log: &AuditLog) -> Result<bool, CliError> {
-        let mut event = match self.queue.enqueue(event) {
-            EnqueueResult::Enqueued => {
-                self.forwarded += 1;
-                return Ok(true);
-            }
-            EnqueueResult::Full(event) => event,
-        };
-        if self.when_full == WhenFull::Hold {
-            self.held = Some(event);
-            return Ok(false);
-        }
-        let mut progress = Instant::now();
-        let mut queued = self.queue.len();
-        let mut spins = 0u32;
-        loop {
-            // The writer wakes at least every poll interval (1 ms).
-            if spins < 64 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            spins += 1;
-            event = match self.queue.enqueue(event) {
-                EnqueueResult::Enqueued => {
-                    self.forwarded += 1;
-                    return Ok(true);
-                }
-                EnqueueResult::Full(event) => event,
-            };
-            let now = Instant::now();
-            if self.queue.len() < queued {
-                progress = now;
-            }
-            queued = self.queue.len();
-            if now.duration_since(progress) >= STALL_TIMEOUT {
-                return Err(CliError::AuditStalled {
-                    dir: log.dir().to_path_buf(),
-                    waited: STALL_TIMEOUT,
-                    last_error: log.last_error(),
-                });
-            }
-        }
-    }
-}
-
-impl Drop for Feed {
-    fn drop(&mut self) {
-        let Some(source) = self.source.take() else {
-            return;
-        };
-        let deadline = Instant::now() + Duration::from_secs(1);
-        let mut next = self.held.take().or_else(|| source.try_dequeue());
-        while let Some(event) = next {
-            next = match self.queue.enqueue(event) {
-                EnqueueResult::Enqueued => source.try_dequeue(),
-                EnqueueResult::Full(_) if Instant::now() >= deadline => {
-                    let lost = 1 + source.len();
-                    eprintln!("warning: {lost} audit events could not be handed to the audit log");
-                    return;
-                }
-                EnqueueResult::Full(event) => {
-                    std::thread::sleep(Duration::from_micros(200));
-                    Some(event)
-                }
-            };
-        }
-    }
-}
-
-/// What [`RunLog::finish`] wrote.
-#[derive(Debug)]
-pub struct Finished {
-    /// The log directory.
-    pub dir: PathBuf,
-    /// Events of this run.
-    pub forwarded: u64,
-    /// The writer's final counters.
-    pub stats: AuditLogStats,
-}
+pub const DIR_NAME: &str = hotpath_host::AUDIT_DIR;
 
 /// The log `path` names for `hotpath audit`: `path` itself (a log directory
 /// or one `audit.NNNNNNNNNN.jsonl` file), or `path/audit` when `path` is a
@@ -386,6 +156,7 @@ mod tests {
     use super::*;
     use hotpath::EventType;
     use hotpath_durable::audit_log::ChainHash;
+    use std::sync::Arc;
 
     fn record(event: serde_json::Value) -> LogRecord {
         LogRecord {
@@ -419,32 +190,6 @@ mod tests {
             "details": {"Started": {"params": [64.0, 4.0]}}
         })));
         assert_eq!(shown.to_string(), "#0 t=7µs gen=0 started with [64.0, 4.0]");
-    }
-
-    #[test]
-    fn a_run_that_fails_still_logs_what_the_executor_queued() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = dir.path().join("audit");
-        let mut run =
-            RunLog::open(&log, AuditLogOptions::default(), 64, WhenFull::Hold).expect("open");
-        let mut engine = hotpath::AdaptiveEngine::with_clock(
-            hotpath::AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]),
-            hotpath::ParamVec::from_slice(&[0.5]),
-            hotpath::ManualClock::new(0),
-        )
-        .expect("engine");
-        let mut seen = 0;
-        run.drain(&engine, |_| {
-            seen += 1;
-            Ok(())
-        })
-        .expect("drain");
-        assert_eq!(seen, 2, "started, baseline set");
-        engine.executor_mut().rollback().expect("rollback");
-        // No drain, no finish: the run stops here.
-        drop(run);
-        let report = hotpath_durable::verify(&log).expect("sound");
-        assert_eq!((report.events, report.last_seq), (3, Some(2)));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use crate::config::{Override, Preset};
 use crate::{audit_log, config, demo, replay, CliError};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::TypedValueParser as _;
+use clap::{Args, Parser, Subcommand};
 use hotpath::EventType;
 use std::io::Write;
 use std::path::PathBuf;
@@ -70,7 +71,7 @@ pub enum Command {
 pub struct Overrides {
     /// Use this preset for both the guardrails and the rollback policy
     /// (keys set explicitly in the config still apply on top)
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = preset_parser())]
     pub preset: Option<Preset>,
     /// Override one config key, e.g. guardrails.max_delta_per_step=0.05 or
     /// calibration=false (repeatable; applied after --preset, in order)
@@ -96,7 +97,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Guardrails and rollback preset
-    #[arg(long, value_enum, default_value_t = Preset::Balanced)]
+    #[arg(long, default_value = "balanced", value_parser = preset_parser())]
     pub preset: Preset,
     /// Directory for the audit log (DIR/audit/) and the state file
     /// (DIR/state.json)
@@ -180,8 +181,8 @@ pub struct ShowArgs {
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
     /// Only events of these types (repeatable or comma-separated)
-    #[arg(long = "type", value_name = "TYPE", value_enum, value_delimiter = ',')]
-    pub types: Vec<EventKind>,
+    #[arg(long = "type", value_name = "TYPE", value_delimiter = ',', value_parser = event_type_parser())]
+    pub types: Vec<EventType>,
     /// Only events at or after this time (µs, the executor's clock)
     #[arg(long, value_name = "T_US")]
     pub since: Option<u64>,
@@ -190,54 +191,19 @@ pub struct ShowArgs {
     pub until: Option<u64>,
 }
 
-/// Audit event types, as `--type` takes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EventKind {
-    /// The executor took charge
-    Started,
-    /// The executor took charge again from a saved state
-    Restored,
-    /// A change was applied
-    Applied,
-    /// A request was refused
-    Rejected,
-    /// The baseline was restored
-    RolledBack,
-    /// A baseline was recorded
-    BaselineSet,
-    /// An objective report was judged
-    Outcome,
-    /// Safe mode latched
-    SafeModeEntered,
-    /// A safe-mode reason cleared by itself
-    SafeModeExited,
-    /// An operator resumed
-    Resumed,
-    /// Events were dropped
-    EventsDropped,
-    /// A decision of the adaptive engine
-    Engine,
+/// `--preset`'s values: every [`Preset`], with its description in the help.
+fn preset_parser() -> impl clap::builder::TypedValueParser<Value = Preset> {
+    let values =
+        Preset::ALL.map(|p| clap::builder::PossibleValue::new(p.name()).help(p.description()));
+    clap::builder::PossibleValuesParser::new(values).try_map(|name| name.parse::<Preset>())
 }
 
-impl EventKind {
-    fn matches(self, t: EventType) -> bool {
-        let kind = match t {
-            EventType::Started => EventKind::Started,
-            EventType::Restored => EventKind::Restored,
-            EventType::Applied => EventKind::Applied,
-            EventType::Rejected => EventKind::Rejected,
-            EventType::RolledBack => EventKind::RolledBack,
-            EventType::BaselineSet => EventKind::BaselineSet,
-            EventType::Outcome => EventKind::Outcome,
-            EventType::SafeModeEntered => EventKind::SafeModeEntered,
-            EventType::SafeModeExited => EventKind::SafeModeExited,
-            EventType::Resumed => EventKind::Resumed,
-            EventType::EventsDropped => EventKind::EventsDropped,
-            EventType::Engine => EventKind::Engine,
-            _ => return false,
-        };
-        kind == self
-    }
+/// `--type`'s values: every [`EventType`], by its kebab-case name, with
+/// its description in the help.
+fn event_type_parser() -> impl clap::builder::TypedValueParser<Value = EventType> {
+    let values =
+        EventType::ALL.map(|t| clap::builder::PossibleValue::new(t.name()).help(t.description()));
+    clap::builder::PossibleValuesParser::new(values).try_map(|name| name.parse::<EventType>())
 }
 
 /// Runs the parsed command.
@@ -255,10 +221,13 @@ fn run_check(args: &CheckArgs) -> Result<(), CliError> {
     let c = config::load(&args.config, &args.overrides.layers())?;
     let mut out = String::new();
     out.push_str(&format!("{}: ok\n", args.config.display()));
-    let params: Vec<String> = c
-        .params
-        .iter()
-        .map(|p| format!("{} in [{}, {}] from {}", p.name, p.min, p.max, p.initial))
+    let initial = c.initial();
+    let params: Vec<String> = (0..c.space.len())
+        .zip(initial.iter())
+        .map(|(i, start)| {
+            let (min, max) = c.space.bounds(i);
+            format!("{} in [{min}, {max}] from {start}", c.space.name(i))
+        })
         .collect();
     out.push_str(&format!("  parameters   {}\n", params.join("; ")));
     let set_in = |section: &str| {
@@ -302,11 +271,11 @@ fn run_check(args: &CheckArgs) -> Result<(), CliError> {
 
 fn run_replay(args: &ReplayArgs) -> Result<(), CliError> {
     let c = config::load(&args.config, &args.overrides.layers())?;
-    let out_dir = match (&args.out, &c.audit_dir) {
+    let out_dir = match (&args.out, &c.output.audit_dir) {
         (Some(dir), _) | (None, Some(dir)) => dir.clone(),
         (None, None) => return Err(CliError::NoOutputDir),
     };
-    let state_file = match (&args.out, &c.state_file) {
+    let state_file = match (&args.out, &c.output.state_file) {
         (None, Some(file)) => file.clone(),
         _ => out_dir.join(crate::state::FILE_NAME),
     };
@@ -351,8 +320,7 @@ fn run_show(args: &ShowArgs) -> Result<(), CliError> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let path = audit_log::resolve(&args.path);
     let result = audit_log::read(&path, |record| {
-        let wanted_type =
-            args.types.is_empty() || args.types.iter().any(|k| k.matches(record.event_type));
+        let wanted_type = args.types.is_empty() || args.types.contains(&record.event_type);
         if !wanted_type {
             return Ok(());
         }

@@ -16,16 +16,6 @@ pub enum CliError {
     /// The audit log could not be opened or did not shut down cleanly.
     #[error("{0}")]
     AuditLog(#[from] hotpath_durable::AuditLogError),
-    /// The audit log took no event for a long time.
-    #[error("the audit log in {} took no event for {waited:?} (last write error: {})", dir.display(), last_error.as_deref().unwrap_or("none"))]
-    AuditStalled {
-        /// The log directory.
-        dir: PathBuf,
-        /// How long it was waited for.
-        waited: std::time::Duration,
-        /// The writer's last error.
-        last_error: Option<String>,
-    },
     /// An audit log does not verify (`FILE:LINE: what is wrong`), or could
     /// not be read.
     #[error("{0}")]
@@ -72,9 +62,22 @@ pub enum CliError {
     /// The engine could not be built from a config that passed validation.
     #[error("cannot start the engine: {0}")]
     Engine(#[from] hotpath::EngineError),
+    /// The host (the engine, its audit log and state file) failed: a log or
+    /// state file that cannot be used, an engine that cannot start.
+    #[error(transparent)]
+    Host(#[from] hotpath_host::HostError),
     /// A demo thread failed.
     #[error("demo: {0}")]
     Demo(String),
+}
+
+impl From<hotpath_config::LoadError> for CliError {
+    fn from(e: hotpath_config::LoadError) -> Self {
+        match e {
+            hotpath_config::LoadError::Read { path, source } => Self::Read { path, source },
+            hotpath_config::LoadError::Invalid(errors) => Self::Config(errors),
+        }
+    }
 }
 
 impl CliError {

@@ -4,8 +4,9 @@
 //! The binary is a thin wrapper over [`cli::run`]; the modules are public so
 //! the formats' parsers can be tested directly.
 //!
-//! * [`config`]: the tuning config (TOML) and its validation.
-//! * [`telemetry`]: recorded telemetry (JSON Lines).
+//! * [`config`]: the tuning config (TOML) and its validation (the
+//!   `hotpath-config` crate).
+//! * [`telemetry`]: recorded telemetry (JSON Lines; `hotpath-config`'s).
 //! * [`replay`]: the engine run offline over recorded telemetry.
 //! * [`demo`]: a live, in-process workload tuned by the engine.
 //! * [`audit_log`]: a run's durable, hash-chained audit log
@@ -16,13 +17,13 @@
 
 pub mod audit_log;
 pub mod cli;
-pub mod config;
 pub mod demo;
 mod error;
 pub mod output;
 pub mod replay;
 pub mod report;
 pub mod state;
-pub mod telemetry;
 
 pub use error::CliError;
+pub use hotpath_config as config;
+pub use hotpath_config::telemetry;

@@ -1,9 +1,11 @@
 //! `hotpath replay`: the engine run offline over recorded telemetry.
 //!
-//! The engine is built on a [`ManualClock`] set to the first digest's
-//! timestamp; before each digest is stepped the clock is set to its
-//! `t_us`. Everything the run produces is a function of the config and the
-//! telemetry, so the same inputs give byte-identical outputs.
+//! The engine runs in a [`Host`] on a [`ManualClock`] set to the first
+//! digest's timestamp; before each digest is stepped the clock is set to
+//! its `t_us`. The host waits for the audit log rather than let the
+//! executor's queue fill ([`WhenFull::Wait`]), so everything the run
+//! produces is a function of the config and the telemetry, and the same
+//! inputs give byte-identical outputs.
 //!
 //! Outputs, in the output directory:
 //!
@@ -28,18 +30,18 @@
 //! replay leaves none of them behind. An existing `audit/` is replaced only
 //! if it holds nothing but log files.
 
-use crate::audit_log::{self, RunLog, WhenFull};
+use crate::audit_log;
 use crate::config::TuningConfig;
 use crate::output::{OutputFile, StagedDir};
 use crate::report::Tally;
-use crate::telemetry::{BadLine, DigestReader, ReadStats};
+use crate::telemetry::{BadLine, DigestReader, Line, ReadStats};
 use crate::CliError;
 use hotpath::{
-    AdaptiveEngine, ManualClock, NoChangeReason, ParamVec, Proposal, ProposalKind, StepOutcome,
+    ManualClock, NoChangeReason, ParamVec, Proposal, ProposalKind, StepOutcome, TelemetryDigest,
     Violation,
 };
-use hotpath_durable::state::StateStore;
 use hotpath_durable::{AuditLogOptions, FsyncPolicy};
+use hotpath_host::{Host, HostError, HostOptions, Resume, ShutdownPolicy, Subscription, WhenFull};
 use serde::Serialize;
 use std::fmt;
 use std::io::BufReader;
@@ -185,64 +187,124 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
         &replay.out_dir.join(audit_log::DIR_NAME),
         audit_log::is_replaceable,
     )?;
-    let mut audit = RunLog::open(
-        audit_dir.path(),
-        AuditLogOptions {
+    let mut input = Input {
+        reader: &mut reader,
+        skip_bad_lines: replay.skip_bad_lines,
+        warn: &mut warn,
+        path: replay.telemetry,
+    };
+    // The engine starts at the first usable digest's time.
+    let first = input.next()?;
+    let clock = ManualClock::new(first.and_then(|(_, d)| d.timestamp_us).unwrap_or(0));
+    let options = HostOptions {
+        audit_dir: Some(audit_dir.path().to_path_buf()),
+        state_file: Some(replay.state_file.clone()),
+        log: AuditLogOptions {
             fsync: FsyncPolicy::Never,
             max_pending_events: LOG_BATCH,
             ..AuditLogOptions::default()
         },
-        LOG_QUEUE,
-        WhenFull::Wait,
-    )?;
-
-    let read_error = |e| CliError::read(replay.telemetry, e);
+        when_full: WhenFull::Wait,
+        log_queue_capacity: LOG_QUEUE,
+        state_save_interval_us: None,
+        resume: Resume::Fresh,
+    };
+    let mut host = Host::from_config(config, options, clock.clone())?;
+    // Drained after every step: it never holds more than the executor's
+    // own queue, so it never loses an event.
+    let events = host.subscribe(config.engine.audit_capacity);
     let mut tally = Tally::default();
-    let mut engine_refused = 0;
-    let mut skip = |bad: BadLine| -> Result<(), CliError> {
-        if replay.skip_bad_lines {
-            warn(&bad);
+    let engine_refused = replay_digests(
+        &mut host,
+        &clock,
+        &mut input,
+        first,
+        &mut decisions,
+        &events,
+        &mut tally,
+    )?;
+    let engine = host.engine().stats();
+    let final_live = host.executor().snapshot().params;
+    let closed = host.shutdown(ShutdownPolicy::default())?;
+    count(&events, &mut tally);
+    let logged = closed.log.map_or(0, |l| l.forwarded);
+    let mut outputs = vec![decisions.commit()?, audit_dir.commit()?];
+    outputs.extend(closed.state_file);
+    let names = config.space.knobs().iter().map(|k| k.name().to_owned());
+    Ok(ReplayReport {
+        read: reader.stats(),
+        engine_refused,
+        tally,
+        engine,
+        final_params: names.clone().zip(final_live.iter().copied()).collect(),
+        initial_params: names.zip(config.initial().iter().copied()).collect(),
+        audit_events: logged,
+        outputs,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The telemetry as the replay takes it: bad lines skipped (with a
+/// warning) or fatal.
+struct Input<'a, R, W> {
+    reader: &'a mut DigestReader<R>,
+    skip_bad_lines: bool,
+    warn: &'a mut W,
+    path: &'a Path,
+}
+
+impl<R: std::io::BufRead, W: FnMut(&BadLine)> Input<'_, R, W> {
+    /// The next usable digest, `None` at the end.
+    fn next(&mut self) -> Result<Option<(u64, TelemetryDigest)>, CliError> {
+        loop {
+            let line: Option<Line> = self
+                .reader
+                .next_digest()
+                .map_err(|e| CliError::read(self.path, e))?;
+            match line {
+                None => return Ok(None),
+                Some(Ok(digest)) => return Ok(Some(digest)),
+                Some(Err(bad)) => self.skip(bad)?,
+            }
+        }
+    }
+
+    /// Skips `bad` if allowed, else stops the replay with it.
+    fn skip(&mut self, bad: BadLine) -> Result<(), CliError> {
+        if self.skip_bad_lines {
+            (self.warn)(&bad);
             Ok(())
         } else {
             Err(bad.into())
         }
-    };
-
-    // The engine starts at the first usable digest's time.
-    let mut first = None;
-    while first.is_none() {
-        match reader.next_digest().map_err(read_error)? {
-            None => break,
-            Some(Ok(digest)) => first = Some(digest),
-            Some(Err(bad)) => skip(bad)?,
-        }
     }
-    let clock = ManualClock::new(first.and_then(|(_, d)| d.timestamp_us).unwrap_or(0));
-    let mut engine =
-        AdaptiveEngine::with_clock(config.engine.clone(), config.initial(), clock.clone())?;
-    audit.drain(&engine, |e| {
-        tally.event(e);
-        Ok(())
-    })?;
+}
 
+/// Steps every digest from `first` on, writing one decision per digest
+/// used; returns how many the engine refused.
+fn replay_digests<R: std::io::BufRead, W: FnMut(&BadLine)>(
+    host: &mut Host<ManualClock>,
+    clock: &ManualClock,
+    input: &mut Input<'_, R, W>,
+    first: Option<(u64, TelemetryDigest)>,
+    decisions: &mut OutputFile,
+    events: &Subscription,
+    tally: &mut Tally,
+) -> Result<u64, CliError> {
+    let mut engine_refused = 0;
     let mut live = ParamVec::new();
     let mut line_buf = Vec::with_capacity(128);
     let mut pending = first;
     loop {
-        let (line, digest) = match pending.take() {
-            Some(d) => d,
-            None => match reader.next_digest().map_err(read_error)? {
-                None => break,
-                Some(Ok(d)) => d,
-                Some(Err(bad)) => {
-                    skip(bad)?;
-                    continue;
-                }
-            },
+        let Some((line, digest)) = pending
+            .take()
+            .map_or_else(|| input.next(), |d| Ok(Some(d)))?
+        else {
+            return Ok(engine_refused);
         };
         let t_us = digest.timestamp_us.unwrap_or(0);
         clock.set(t_us);
-        match engine.step(digest) {
+        match host.step(digest) {
             Ok(outcome) => {
                 tally.step(&outcome);
                 match (&outcome.proposal, reason_json(&outcome.proposal)) {
@@ -251,7 +313,7 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
                         decisions.write_all(&line_buf)?;
                     }
                     _ => {
-                        let snapshot = engine.executor().snapshot();
+                        let snapshot = host.executor().snapshot();
                         live.copy_from(&snapshot.params);
                         let decision =
                             Decision::new(line, t_us, &outcome, &live, snapshot.generation);
@@ -259,37 +321,22 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
                     }
                 }
             }
-            Err(e) => {
+            Err(HostError::Digest(e)) => {
                 engine_refused += 1;
-                skip(reader.bad(None, format!("refused by the engine: {e}")))?;
+                let bad = input
+                    .reader
+                    .bad(None, format!("refused by the engine: {e}"));
+                input.skip(bad)?;
             }
+            Err(e) => return Err(e.into()),
         }
-        audit.drain(&engine, |e| {
-            tally.event(e);
-            Ok(())
-        })?;
+        count(events, tally);
     }
+}
 
-    let logged = audit.finish(&engine, |e| {
-        tally.event(e);
-        Ok(())
-    })?;
-    let mut store = StateStore::new(&replay.state_file, 0);
-    let state = crate::state::save(&mut store, &mut engine)?;
-    let outputs = vec![decisions.commit()?, audit_dir.commit()?, state];
-    let names = config.params.iter().map(|p| p.name.clone());
-    let final_live = engine.executor().snapshot().params;
-    Ok(ReplayReport {
-        read: reader.stats(),
-        engine_refused,
-        tally,
-        engine: engine.stats(),
-        final_params: names.clone().zip(final_live.iter().copied()).collect(),
-        initial_params: names.zip(config.initial().iter().copied()).collect(),
-        audit_events: logged.forwarded,
-        outputs,
-        elapsed: started.elapsed(),
-    })
+/// Counts the audit events the host handed over.
+fn count(events: &Subscription, tally: &mut Tally) {
+    while events.try_next_with(|e| tally.event(e)).is_some() {}
 }
 
 /// The JSON name of a `NoChange` reason, for the hand-written line (most

@@ -175,6 +175,9 @@
 //!
 //! # Sequence numbers across restarts
 //!
+//! (`hotpath-host`'s `Host::open` does all of this, with the state file;
+//! what follows is for embedding this crate alone.)
+//!
 //! Lines must carry consecutive sequence numbers. An executor restarted
 //! over an existing log must continue from [`AuditLog::next_seq`]
 //! (`ExecutorBuilder::audit_sequence_start(log.next_seq())`, with the log

@@ -29,6 +29,16 @@
 //! # }
 //! ```
 //!
+//! # Restarts
+//!
+//! The start-up sequence (open and recover the log, load the state, build
+//! the executor at a generation above both, restore, continue the audit
+//! numbering) is written once, in the `hotpath-host` crate's `Host`, which
+//! owns the engine, the log and the state file: use it. Embedding this
+//! crate alone, follow the same order: the [`audit_log`] module's
+//! "Sequence numbers across restarts" and the [`state`] module show the
+//! pieces.
+//!
 //! # The audit log in brief
 //!
 //! The [`audit_log`] module docs specify everything; in short:

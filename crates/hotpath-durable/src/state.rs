@@ -19,6 +19,12 @@
 //! * a file that is not valid JSON of this layout: [`StateError::Corrupt`];
 //! * a file of another format version: [`StateError::Incompatible`].
 //!
+//! Restoring is [`GovernedState::config`] (the generation above the log's)
+//! and [`ExecutorBuilder::restore`](hotpath::ExecutorBuilder::restore),
+//! then `AdaptiveEngine::restore_state` with the engine's part.
+//! `hotpath-host`'s `Host::open` does it, in the right order with the
+//! audit log; use that unless you embed this crate alone.
+//!
 //! Rolling back to the baseline on shutdown is an explicit choice
 //! ([`ShutdownPolicy::rollback_to_baseline`], off by default: rolling back
 //! on exit has caused outages in comparable tools, because a restart then

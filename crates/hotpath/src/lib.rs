@@ -119,7 +119,7 @@ mod violation;
 
 pub use audit::{
     AuditDetails, AuditEvent, AuditQueue, EngineEvent, EnqueueResult, EvalPhase, EventType,
-    OutcomeVerdict, RequestKind, RollbackReason,
+    OutcomeVerdict, RequestKind, RollbackReason, UnknownEventType,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config_atomic::{AtomicConfig, ConfigReader, ConfigSnapshot, MAX_GENERATION};

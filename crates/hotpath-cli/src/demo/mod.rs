@@ -5,7 +5,11 @@
 //! and sender threads do real work on every record. The control loop (this
 //! thread) measures the mean latency per record every 100 ms, separately
 //! for each config generation, and feeds the live generation's measurement
-//! to [`AdaptiveEngine::step`] as a digest tagged `.with_generation(…)`.
+//! to [`Host::step`] as a digest tagged `.with_generation(…)`. The
+//! [`Host`] keeps the audit log and the state file, with backpressure from
+//! the log reaching the executor ([`WhenFull::Hold`]), as a service's
+//! would; the view and the summary read the audit events through a
+//! subscription.
 //!
 //! The run has three parts:
 //!
@@ -30,25 +34,23 @@
 //!   chain (a torn final line left by a crash is cut and reported).
 //! * `state.json`: the governed state ([`crate::state`]), saved at most
 //!   once a second while tuning and once more when tuning ends (the state
-//!   as tuned: the closing comparison measures, it does not tune).
-//!   `--resume` restores it, as a restarted service would.
+//!   as tuned: the closing comparison measures, it does not tune, so the
+//!   host shuts down without saving). `--resume` restores it
+//!   ([`Resume::Require`]), as a restarted service would.
 
 mod view;
 mod workload;
 
-use crate::audit_log::{self, RunLog, WhenFull};
 use crate::cli::DemoArgs;
-use crate::config::{self, Override};
+use crate::config::{self, Override, TuningConfig};
 use crate::report::{Breakdown, Tally};
-use crate::{state, CliError};
-use hotpath::{
-    AdaptiveEngine, AtomicConfig, Clock, EngineError, SafetyExecutor, SystemClock, TelemetryDigest,
+use crate::{audit_log, CliError};
+use hotpath::{Clock, EngineStats, SystemClock, TelemetryDigest};
+use hotpath_host::{
+    Host, HostError, HostOptions, LogSummary, Resume, ShutdownPolicy, Subscription, WhenFull,
 };
-use hotpath_durable::state::{GovernedState, StateStore};
-use hotpath_durable::AuditLogOptions;
 use std::fmt::Write as _;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use view::{Status, View};
 use workload::Pipeline;
@@ -127,73 +129,188 @@ struct Scores {
     peak_initial: Mean,
 }
 
+/// What a run shares between its parts: the clock, the view, the counts
+/// and the audit events as the host hands them over.
+struct Run<'a> {
+    config: &'a TuningConfig,
+    clock: SystemClock,
+    timeline: Timeline,
+    view: View,
+    tally: Tally,
+    scores: Scores,
+    events: Subscription,
+    rate: u64,
+    last: Option<(f64, u64)>,
+    next_tick: Instant,
+}
+
+impl Run<'_> {
+    fn now(&self) -> Duration {
+        Duration::from_micros(self.clock.now_us())
+    }
+
+    /// Sleeps until the next tick; the time since the start.
+    fn tick(&mut self) -> Duration {
+        std::thread::sleep(self.next_tick.saturating_duration_since(Instant::now()));
+        self.next_tick += TICK;
+        self.now()
+    }
+
+    /// Counts and shows the audit events the host has handed over.
+    fn absorb(&mut self) -> Result<(), CliError> {
+        while let Some(event) = self.events.try_next() {
+            self.tally.event(&event);
+            self.view.event(&event, &self.config.space)?;
+        }
+        Ok(())
+    }
+
+    /// Shows the status at `elapsed`.
+    fn frame(
+        &mut self,
+        host: &Host,
+        phase: &str,
+        elapsed: Duration,
+        done: bool,
+    ) -> Result<(), CliError> {
+        let engine = host.engine();
+        let executor = engine.executor();
+        let reasons: Vec<String> = executor
+            .control_safety()
+            .reasons()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        let status = Status {
+            elapsed,
+            total: self.timeline.total,
+            phase,
+            rate: self.rate,
+            params: &self.config.space,
+            live: executor.snapshot().params.to_vec(),
+            objective: self.last,
+            generation: executor.generation(),
+            iteration: engine.spsa().iteration(),
+            noise: engine.noise_sd(),
+            safe_mode: reasons.join(", "),
+            tally: &self.tally,
+        };
+        self.view.frame(&status, done)
+    }
+}
+
+/// The state as tuned, and what the engine did to get there.
+struct Tuned {
+    centre: Vec<f64>,
+    tally: Tally,
+    state_path: PathBuf,
+    state_saves: u64,
+    iterations: u64,
+    stats: EngineStats,
+    noise: Option<f64>,
+}
+
 /// Runs the demo.
 pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     crate::output::prepare_dir(&args.out)?;
     let mut layers = Override::preset(args.preset);
     layers.push(Override::parse(&format!("seed={}", args.seed)).map_err(CliError::Demo)?);
     let config = config::parse("demo tuning config", DEMO_CONFIG, Path::new(""), &layers)?;
-    let params = &config.params;
     let clock = SystemClock::new();
-    let mut store = StateStore::new(args.out.join(state::FILE_NAME), STATE_INTERVAL_US);
-    let resumed = if args.resume {
-        let state = store.load()?.ok_or_else(|| {
-            CliError::Demo(format!(
-                "--resume: there is no state file {} to resume from (run without --resume first)",
-                store.path().display()
-            ))
-        })?;
-        Some(state)
-    } else {
-        None
+    let mut host = open_host(&config, args, clock)?;
+    let start = host.executor().centre().to_vec();
+    let mut run = Run {
+        config: &config,
+        clock,
+        timeline: Timeline::new(Duration::from_secs(args.duration)),
+        view: View::new(args.plain, args.preset.name()),
+        tally: Tally::default(),
+        scores: Scores::default(),
+        events: host.subscribe(config.engine.audit_capacity),
+        rate: STEADY_RATE,
+        last: None,
+        next_tick: Instant::now() + TICK,
     };
-    let mut audit = RunLog::open(
-        &args.out.join(audit_log::DIR_NAME),
-        AuditLogOptions::default(),
-        config.engine.audit_capacity,
-        WhenFull::Hold,
-    )?;
-    let mut engine = start_engine(&config, &audit, resumed.as_ref(), clock)?;
-    let start_generation = engine.executor().generation();
-    let start = engine.executor().centre().to_vec();
-    let timeline = Timeline::new(Duration::from_secs(args.duration));
-    let mut view = View::new(args.plain, args.preset.name());
-    let mut tally = Tally::default();
-    let mut scores = Scores::default();
-    let now = || Duration::from_micros(clock.now_us());
-
-    let pipeline = Pipeline::start(engine.config(), STEADY_RATE, args.seed)?;
-    let steady_tail = timeline.tail(Duration::ZERO, timeline.peak_at);
-    let peak_tail = timeline.tail(timeline.peak_at, timeline.tune_end);
-    let mut rate = STEADY_RATE;
-    let mut last = None;
-    let mut next_tick = Instant::now() + TICK;
-    for note in log_notes(&audit, resumed.as_ref(), store.path(), params) {
-        view.note(0.0, &note)?;
+    let pipeline = Pipeline::start(host.config(), STEADY_RATE, args.seed)?;
+    for note in log_notes(&host, &config) {
+        run.view.note(0.0, &note)?;
     }
-    view.note(
+    let names: Vec<&str> = config.space.knobs().iter().map(|k| k.name()).collect();
+    run.view.note(
         0.0,
         &format!(
             "offered load {STEADY_RATE} records/s; tuning {}",
-            names(&config)
+            names.join(" and ")
         ),
     )?;
+    let tuned = tune(&mut host, &mut run, &pipeline)?;
+    compare(&mut host, &mut run, &pipeline)?;
+    pipeline.shutdown()?;
+    let resumed = host
+        .open_report()
+        .restored
+        .as_ref()
+        .map(|s| s.executor.live.generation);
+    // The state as tuned was saved when tuning ended: not what the closing
+    // comparison measured.
+    let closed = host.shutdown(ShutdownPolicy {
+        rollback_to_baseline: false,
+        save_state: false,
+    })?;
+    run.absorb()?;
+    let logged = closed
+        .log
+        .ok_or_else(|| CliError::Demo("the demo ran without an audit log".into()))?;
+    let chain = hotpath_durable::verify(&logged.dir)?;
+    let text = summary(args, &run, &start, &tuned, resumed, &logged, &chain);
+    crate::cli::print(&text)
+}
+
+/// The host on `--out`: a fresh start over whatever log is there, or
+/// (`--resume`) the saved state restored.
+fn open_host(config: &TuningConfig, args: &DemoArgs, clock: SystemClock) -> Result<Host, CliError> {
+    let options = HostOptions {
+        when_full: WhenFull::Hold,
+        log_queue_capacity: config.engine.audit_capacity,
+        state_save_interval_us: Some(STATE_INTERVAL_US),
+        resume: if args.resume {
+            Resume::Require
+        } else {
+            Resume::Fresh
+        },
+        ..HostOptions::in_dir(&args.out)
+    };
+    Host::from_config(config, options, clock).map_err(|e| match e {
+        HostError::NoState { path } => CliError::Demo(format!(
+            "--resume: there is no state file {} to resume from (run without --resume first)",
+            path.display()
+        )),
+        other => other.into(),
+    })
+}
+
+/// The tuning phases (steady load, then peak load): one digest per tick;
+/// ends by saving the state as tuned.
+fn tune(host: &mut Host, run: &mut Run, pipeline: &Pipeline) -> Result<Tuned, CliError> {
+    let start_generation = host.executor().generation();
+    let timeline = &run.timeline;
+    let (peak_at, tune_end) = (timeline.peak_at, timeline.tune_end);
+    let steady_tail = timeline.tail(Duration::ZERO, peak_at);
+    let peak_tail = timeline.tail(peak_at, tune_end);
     loop {
-        std::thread::sleep(next_tick.saturating_duration_since(Instant::now()));
-        next_tick += TICK;
-        let elapsed = now();
-        if elapsed >= timeline.tune_end {
+        let elapsed = run.tick();
+        if elapsed >= tune_end {
             break;
         }
-        if rate == STEADY_RATE && elapsed >= timeline.peak_at {
-            rate = PEAK_RATE;
-            pipeline.set_rate(rate);
-            view.note(
+        if run.rate == STEADY_RATE && elapsed >= peak_at {
+            run.rate = PEAK_RATE;
+            pipeline.set_rate(run.rate);
+            run.view.note(
                 elapsed.as_secs_f64(),
                 &format!("OFFERED LOAD RISES from {STEADY_RATE} to {PEAK_RATE} records/s"),
             )?;
         }
-        let executor = engine.executor();
+        let executor = host.executor();
         let generation = executor.generation();
         let at_centre = executor.snapshot().params.bit_eq(executor.centre());
         let measured = pipeline
@@ -201,106 +318,100 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             .into_iter()
             .find(|b| b.generation == generation && b.records() > 0)
             .filter(|_| elapsed >= WARM_UP);
-        if let Some(bucket) = measured {
-            let y = bucket.mean_ms();
-            let n = bucket.records();
-            if rate == STEADY_RATE {
-                if generation == start_generation {
-                    scores.steady_initial.add(y, n);
-                } else if at_centre && elapsed >= steady_tail {
-                    scores.steady_tuned.add(y, n);
+        match measured {
+            Some(bucket) => {
+                let (y, n) = (bucket.mean_ms(), bucket.records());
+                let scores = &mut run.scores;
+                if run.rate == STEADY_RATE {
+                    if generation == start_generation {
+                        scores.steady_initial.add(y, n);
+                    } else if at_centre && elapsed >= steady_tail {
+                        scores.steady_tuned.add(y, n);
+                    }
+                } else if elapsed < peak_at + Duration::from_secs(2) {
+                    scores.peak_shock.add(y, n);
+                } else if at_centre && elapsed >= peak_tail {
+                    scores.peak_tuned.add(y, n);
                 }
-            } else if elapsed < timeline.peak_at + Duration::from_secs(2) {
-                scores.peak_shock.add(y, n);
-            } else if at_centre && elapsed >= peak_tail {
-                scores.peak_tuned.add(y, n);
+                let digest = TelemetryDigest::new(TICK.as_micros() as u64, y, n)
+                    .with_timestamp(run.clock.now_us())
+                    .with_generation(generation);
+                let outcome = host.step(digest)?;
+                run.tally.step(&outcome);
+                run.last = Some((y, n));
             }
-            let digest = TelemetryDigest::new(TICK.as_micros() as u64, y, n)
-                .with_timestamp(clock.now_us())
-                .with_generation(generation);
-            tally.step(&engine.step(digest)?);
-            last = Some((y, n));
+            None => host.maintain()?,
         }
-        audit.drain(&engine, |e| {
-            tally.event(e);
-            view.event(e, params)
-        })?;
-        state::save_if_due(&mut store, &mut engine)?;
-        let phase = if rate == STEADY_RATE {
+        run.absorb()?;
+        let phase = if run.rate == STEADY_RATE {
             "steady load"
         } else {
             "peak load"
         };
-        view.frame(
-            &status(
-                &engine, &config, &tally, phase, rate, elapsed, &timeline, last,
-            ),
-            false,
-        )?;
+        run.frame(host, phase, elapsed, false)?;
     }
+    let state_path = host
+        .save_state()?
+        .ok_or_else(|| CliError::Demo("the demo ran without a state file".into()))?;
+    let engine = host.engine();
+    Ok(Tuned {
+        centre: host.executor().centre().to_vec(),
+        tally: run.tally.clone(),
+        state_path,
+        state_saves: host.state_saves(),
+        iterations: engine.spsa().iteration(),
+        stats: engine.stats(),
+        noise: engine.noise_sd(),
+    })
+}
 
-    // The state as tuned, then the initial settings under the same load.
-    let state_path = state::save(&mut store, &mut engine)?;
-    let state_saves = store.saves();
-    let tuned = engine.executor().centre().to_vec();
-    let tuned_tally = tally.clone();
-    let iterations = engine.spsa().iteration();
-    let engine_stats = engine.stats();
-    let noise = engine.noise_sd();
-    engine
-        .executor_mut()
-        .rollback()
-        .map_err(|v| CliError::Demo(format!("the closing rollback was refused: {v}")))?;
-    view.note(
-        now().as_secs_f64(),
+/// The closing comparison: the initial settings back (a manual rollback),
+/// measured under the same peak load.
+fn compare(host: &mut Host, run: &mut Run, pipeline: &Pipeline) -> Result<(), CliError> {
+    host.rollback().map_err(|e| match e {
+        HostError::Refused(v) => CliError::Demo(format!("the closing rollback was refused: {v}")),
+        other => other.into(),
+    })?;
+    run.view.note(
+        run.now().as_secs_f64(),
         "tuning done; rolling back to the initial settings to measure them under the same load",
     )?;
-    let compare_from = now() + COMPARE_SETTLE;
+    let compare_from = run.now() + COMPARE_SETTLE;
     pipeline.take();
     loop {
-        std::thread::sleep(next_tick.saturating_duration_since(Instant::now()));
-        next_tick += TICK;
-        let elapsed = now();
-        let generation = engine.executor().generation();
+        let elapsed = run.tick();
+        let generation = host.executor().generation();
         if let Some(b) = pipeline
             .take()
             .into_iter()
             .find(|b| b.generation == generation && b.records() > 0)
         {
             if elapsed >= compare_from {
-                scores.peak_initial.add(b.mean_ms(), b.records());
+                run.scores.peak_initial.add(b.mean_ms(), b.records());
             }
-            last = Some((b.mean_ms(), b.records()));
+            run.last = Some((b.mean_ms(), b.records()));
         }
-        audit.drain(&engine, |e| {
-            tally.event(e);
-            view.event(e, params)
-        })?;
-        let done = elapsed >= timeline.total;
-        view.frame(
-            &status(
-                &engine,
-                &config,
-                &tally,
-                "comparing",
-                rate,
-                elapsed,
-                &timeline,
-                last,
-            ),
-            done,
-        )?;
+        host.drain()?;
+        run.absorb()?;
+        let done = elapsed >= run.timeline.total;
+        run.frame(host, "comparing", elapsed, done)?;
         if done {
-            break;
+            return Ok(());
         }
     }
-    pipeline.shutdown()?;
-    let logged = audit.finish(&engine, |e| {
-        tally.event(e);
-        view.event(e, params)
-    })?;
-    let chain = hotpath_durable::verify(&logged.dir)?;
+}
 
+/// The closing summary: the scores, the settings, the decisions, the
+/// outputs.
+fn summary(
+    args: &DemoArgs,
+    run: &Run,
+    start: &[f64],
+    tuned: &Tuned,
+    resumed: Option<u64>,
+    logged: &LogSummary,
+    chain: &hotpath_durable::VerifyReport,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -310,26 +421,14 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         args.preset.name()
     );
     out.push_str("objective: mean latency per record in ms (lower is better)\n");
-    let compare = |out: &mut String, label: &str, initial: Mean, tuned: Mean| {
-        let fmt = |m: Mean| m.get().map_or("n/a".to_string(), |y| format!("{y:.2}"));
-        let change = match (initial.get(), tuned.get()) {
-            (Some(a), Some(b)) if a > 0.0 => format!("  ({:+.0} %)", (b - a) / a * 100.0),
-            _ => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            "  {label:<28} initial settings {:>7}   tuned {:>7}{change}",
-            fmt(initial),
-            fmt(tuned)
-        );
-    };
-    compare(
+    let scores = &run.scores;
+    compare_line(
         &mut out,
         &format!("steady load {STEADY_RATE:>5} records/s"),
         scores.steady_initial,
         scores.steady_tuned,
     );
-    compare(
+    compare_line(
         &mut out,
         &format!("peak load   {PEAK_RATE:>5} records/s"),
         scores.peak_initial,
@@ -342,40 +441,46 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         );
     }
     out.push_str("settings\n");
-    if let Some(resumed) = &resumed {
+    if let Some(generation) = resumed {
         let _ = writeln!(
             out,
-            "  (resumed from {} at generation {}: \"initial\" is where this run started under the steady load, the baseline under the peak load)",
-            state_path.display(),
-            resumed.executor.live.generation
+            "  (resumed from {} at generation {generation}: \"initial\" is where this run started under the steady load, the baseline under the peak load)",
+            tuned.state_path.display(),
         );
     }
-    for ((p, start), end) in params.iter().zip(&start).zip(&tuned) {
-        let _ = writeln!(out, "  {:<16} {start:.2} -> {end:.2}", p.name);
+    for ((knob, start), end) in run
+        .config
+        .space
+        .knobs()
+        .iter()
+        .zip(start)
+        .zip(&tuned.centre)
+    {
+        let _ = writeln!(out, "  {:<16} {start:.2} -> {end:.2}", knob.name());
     }
     out.push_str("decisions\n");
     let _ = writeln!(
         out,
-        "  engine           iterations {iterations}, gradients {}, steps rejected {}, noise {}",
-        engine_stats.gradients,
-        engine_stats.steps_rejected,
-        noise.map_or("not calibrated".to_string(), |n| format!("{n:.3} ms"))
+        "  engine           iterations {}, gradients {}, steps rejected {}, noise {}",
+        tuned.iterations,
+        tuned.stats.gradients,
+        tuned.stats.steps_rejected,
+        tuned
+            .noise
+            .map_or("not calibrated".to_string(), |n| format!("{n:.3} ms"))
     );
-    let _ = writeln!(out, "  applied          {}", tuned_tally.applied);
-    let _ = writeln!(
-        out,
-        "  refused          {}",
-        Breakdown(&tuned_tally.refused)
-    );
+    let tally = &tuned.tally;
+    let _ = writeln!(out, "  applied          {}", tally.applied);
+    let _ = writeln!(out, "  refused          {}", Breakdown(&tally.refused));
     let _ = writeln!(
         out,
         "  rollbacks        {}, then the closing one",
-        Breakdown(&tuned_tally.rollbacks)
+        Breakdown(&tally.rollbacks)
     );
     let _ = writeln!(
         out,
         "  safe mode        entered {}",
-        Breakdown(&tuned_tally.safe_mode)
+        Breakdown(&tally.safe_mode)
     );
     out.push_str("outputs\n");
     let _ = writeln!(
@@ -391,76 +496,56 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     );
     let _ = writeln!(
         out,
-        "  state            {} (saved {state_saves} times; the state as tuned)",
-        state_path.display(),
+        "  state            {} (saved {} times; the state as tuned)",
+        tuned.state_path.display(),
+        tuned.state_saves,
     );
-    crate::cli::print(&out)
+    out
 }
 
-/// The engine, fresh or restored from `saved` (`--resume`), on an
-/// executor that continues `audit`'s numbering and generations.
-fn start_engine(
-    config: &config::TuningConfig,
-    audit: &RunLog,
-    saved: Option<&GovernedState>,
-    clock: SystemClock,
-) -> Result<AdaptiveEngine, CliError> {
-    let logged_generation = audit.open_report().last_generation;
-    let builder = match saved {
-        Some(state) => {
-            SafetyExecutor::builder(state.config(logged_generation)).restore(state.executor.clone())
-        }
-        // A fresh start over an existing log publishes above its last
-        // generation: generations never repeat within a log.
-        None => SafetyExecutor::builder(Arc::new(AtomicConfig::with_generation(
-            config.initial(),
-            logged_generation.map_or(0, |g| g + 1),
-        ))),
+/// One line of the before/after comparison.
+fn compare_line(out: &mut String, label: &str, initial: Mean, tuned: Mean) {
+    let fmt = |m: Mean| m.get().map_or("n/a".to_string(), |y| format!("{y:.2}"));
+    let change = match (initial.get(), tuned.get()) {
+        (Some(a), Some(b)) if a > 0.0 => format!("  ({:+.0} %)", (b - a) / a * 100.0),
+        _ => String::new(),
     };
-    let executor = builder
-        .guardrails(config.engine.guardrails.clone())
-        .rollback_policy(config.engine.rollback_policy)
-        .audit_capacity(config.engine.audit_capacity)
-        .audit_sequence_start(audit.next_seq())
-        .clock(clock)
-        .build()
-        .map_err(EngineError::from)?;
-    let mut engine = AdaptiveEngine::with_executor(config.engine.clone(), executor)?;
-    if let Some(engine_state) = saved.and_then(|s| s.engine.clone()) {
-        engine.restore_state(engine_state)?;
-    }
-    Ok(engine)
+    let _ = writeln!(
+        out,
+        "  {label:<28} initial settings {:>7}   tuned {:>7}{change}",
+        fmt(initial),
+        fmt(tuned)
+    );
 }
 
 /// What the view says about the log and state found in `--out`.
-fn log_notes(
-    audit: &RunLog,
-    resumed: Option<&GovernedState>,
-    state: &Path,
-    params: &[config::ParamSpec],
-) -> Vec<String> {
-    let report = audit.open_report();
+fn log_notes(host: &Host, config: &TuningConfig) -> Vec<String> {
+    let report = host.open_report();
     let mut notes = Vec::new();
-    for cut in &report.truncations {
-        notes.push(format!(
-            "audit log: cut a torn final line ({} bytes at {}:{}: {})",
-            cut.bytes,
-            cut.file.display(),
-            cut.line,
-            cut.defect
-        ));
+    if let Some(log) = &report.log {
+        for cut in &log.truncations {
+            notes.push(format!(
+                "audit log: cut a torn final line ({} bytes at {}:{}: {})",
+                cut.bytes,
+                cut.file.display(),
+                cut.line,
+                cut.defect
+            ));
+        }
+        if let (Some(last), Some(dir)) = (log.last_seq, host.log_dir()) {
+            notes.push(format!(
+                "continuing the audit log in {} after seq {last}",
+                dir.display()
+            ));
+        }
     }
-    if let Some(last) = report.last_seq {
-        notes.push(format!(
-            "continuing the audit log in {} after seq {last}",
-            audit.dir().display()
-        ));
-    }
-    if let Some(saved) = resumed {
-        let centre: Vec<String> = params
+    if let (Some(saved), Some(state)) = (&report.restored, host.state_file()) {
+        let centre: Vec<String> = config
+            .space
+            .knobs()
             .iter()
             .zip(saved.executor.centre.iter())
-            .map(|(p, v)| format!("{} {v:.2}", p.name))
+            .map(|(k, v)| format!("{} {v:.2}", k.name()))
             .collect();
         notes.push(format!(
             "resumed from {} (generation {}, SPSA iteration {}): {}",
@@ -471,43 +556,4 @@ fn log_notes(
         ));
     }
     notes
-}
-
-fn names(config: &config::TuningConfig) -> String {
-    let names: Vec<&str> = config.params.iter().map(|p| p.name.as_str()).collect();
-    names.join(" and ")
-}
-
-#[allow(clippy::too_many_arguments)]
-fn status<'a>(
-    engine: &AdaptiveEngine,
-    config: &'a config::TuningConfig,
-    tally: &'a Tally,
-    phase: &'a str,
-    rate: u64,
-    elapsed: Duration,
-    timeline: &Timeline,
-    objective: Option<(f64, u64)>,
-) -> Status<'a> {
-    let executor = engine.executor();
-    let reasons: Vec<String> = executor
-        .control_safety()
-        .reasons()
-        .iter()
-        .map(|r| r.to_string())
-        .collect();
-    Status {
-        elapsed,
-        total: timeline.total,
-        phase,
-        rate,
-        params: &config.params,
-        live: executor.snapshot().params.to_vec(),
-        objective,
-        generation: executor.generation(),
-        iteration: engine.spsa().iteration(),
-        noise: engine.noise_sd(),
-        safe_mode: reasons.join(", "),
-        tally,
-    }
 }

@@ -2,10 +2,11 @@
 //! periodic lines otherwise (so CI logs stay readable).
 
 use crate::cli::print as emit;
-use crate::config::ParamSpec;
 use crate::report::{self, Tally};
 use crate::CliError;
-use hotpath::{AuditDetails, AuditEvent, EngineEvent, OutcomeVerdict, ProposalKind, RequestKind};
+use hotpath::{
+    AuditDetails, AuditEvent, EngineEvent, OutcomeVerdict, ParamSpace, ProposalKind, RequestKind,
+};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -29,7 +30,7 @@ pub struct Status<'a> {
     /// Offered load, records per second.
     pub rate: u64,
     /// The parameters.
-    pub params: &'a [ParamSpec],
+    pub params: &'a ParamSpace,
     /// Their live values.
     pub live: Vec<f64>,
     /// Last measured objective (ms per record) and its record count.
@@ -82,7 +83,7 @@ impl View {
     }
 
     /// Reports an audit event, if it is worth a line.
-    pub fn event(&mut self, event: &AuditEvent, params: &[ParamSpec]) -> Result<(), CliError> {
+    pub fn event(&mut self, event: &AuditEvent, params: &ParamSpace) -> Result<(), CliError> {
         let Some(message) = describe(event, params) else {
             return Ok(());
         };
@@ -119,8 +120,10 @@ impl View {
             s.rate,
             self.preset
         );
-        for (p, v) in s.params.iter().zip(&s.live) {
-            let _ = writeln!(text, "  {:<16}{v:>9.2}   [{}, {}]", p.name, p.min, p.max);
+        for (i, v) in s.live.iter().enumerate() {
+            let (min, max) = s.params.bounds(i);
+            let name = s.params.name(i);
+            let _ = writeln!(text, "  {name:<16}{v:>9.2}   [{min}, {max}]");
         }
         match s.objective {
             Some((y, n)) => {
@@ -168,8 +171,8 @@ fn plain_line(s: &Status) -> String {
         s.phase,
         s.rate
     );
-    for (p, v) in s.params.iter().zip(&s.live) {
-        let _ = write!(line, " {}={v:.2}", p.name);
+    for (p, v) in s.params.knobs().iter().zip(&s.live) {
+        let _ = write!(line, " {}={v:.2}", p.name());
     }
     match s.objective {
         Some((y, _)) => {
@@ -195,14 +198,14 @@ fn plain_line(s: &Status) -> String {
 }
 
 /// `batch_size 48.00 -> 45.20, linger_ms …`
-fn moves(params: &[ParamSpec], after: &[f64], delta: &[f64]) -> String {
+fn moves(params: &ParamSpace, after: &[f64], delta: &[f64]) -> String {
     let mut text = String::new();
-    for ((p, a), d) in params.iter().zip(after).zip(delta) {
+    for ((p, a), d) in params.knobs().iter().zip(after).zip(delta) {
         if *d != 0.0 {
             if !text.is_empty() {
                 text.push_str(", ");
             }
-            let _ = write!(text, "{} {:.2} -> {a:.2}", p.name, a - d);
+            let _ = write!(text, "{} {:.2} -> {a:.2}", p.name(), a - d);
         }
     }
     if text.is_empty() {
@@ -211,18 +214,19 @@ fn moves(params: &[ParamSpec], after: &[f64], delta: &[f64]) -> String {
     text
 }
 
-fn values(params: &[ParamSpec], values: &[f64]) -> String {
+fn values(params: &ParamSpace, values: &[f64]) -> String {
     let parts: Vec<String> = params
+        .knobs()
         .iter()
         .zip(values)
-        .map(|(p, v)| format!("{} {v:.2}", p.name))
+        .map(|(p, v)| format!("{} {v:.2}", p.name()))
         .collect();
     parts.join(", ")
 }
 
 /// A line for the events worth showing: committed moves, refusals,
 /// rollbacks, safe mode, regressions and the engine's own decisions.
-fn describe(event: &AuditEvent, params: &[ParamSpec]) -> Option<String> {
+fn describe(event: &AuditEvent, params: &ParamSpace) -> Option<String> {
     Some(match &event.details {
         AuditDetails::Applied {
             kind: ProposalKind::Update,

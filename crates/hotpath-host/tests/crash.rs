@@ -1,5 +1,7 @@
-//! Crash injection: a child process (`src/bin/crash_child.rs`) runs an
-//! executor with the log attached and reports each seq it knows is fsync'd;
+//! Crash injection: a child process (`src/bin/crash_child.rs`) runs a
+//! [`Host`](hotpath_host::Host) (the engine's executor with the audit log
+//! and the state file attached, opened through the one restart protocol)
+//! and reports each seq it knows is fsync'd;
 //! the parent kills it with SIGKILL at a random moment, reopens the log
 //! (cutting a torn tail), verifies the chain and checks that every seq any
 //! child reported as durable is there.
@@ -132,7 +134,7 @@ fn power_cut(dir: &Path, durable: Option<u64>, rng: &mut Rng) -> bool {
 fn crash_once(root: &Path, known: &mut Known, rng: &mut Rng, totals: &mut Totals) {
     let fsync = ["every", "group:1", "group:5", "never"][rng.range(0, 3) as usize];
     let max_file_bytes = if rng.range(0, 1) == 0 { 4096 } else { 1 << 20 };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hotpath-durable-crash-child"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotpath-host-crash-child"))
         .arg(root)
         .args(["--fsync", fsync])
         .args(["--max-file-bytes", &max_file_bytes.to_string()])

@@ -1,20 +1,21 @@
-//! The child process of the crash-injection test (`tests/crash.rs`): an
-//! executor applying proposals with an audit log attached, until it is
-//! killed.
+//! The child process of the crash-injection test (`tests/crash.rs`): a
+//! [`Host`] applying proposals, its audit log and state file attached,
+//! until it is killed. It starts, fresh or after a crash, through
+//! [`Host::open`], the one restart protocol.
 //!
 //! ```text
-//! hotpath-durable-crash-child <dir> [--fsync every|never|group:<ms>]
+//! hotpath-host-crash-child <dir> [--fsync every|never|group:<ms>]
 //!                             [--max-file-bytes <n>] [--pace-us <n>] [--max-ms <n>]
 //! ```
 //!
 //! The log lives in `<dir>/audit` and the governed state in
-//! `<dir>/state.json`; an existing log is recovered and continued (the
-//! executor numbers its events from the log's `next_seq`) and an existing
-//! state is restored (generations keep rising past the log's). On stdout,
-//! one line each, flushed:
+//! `<dir>/state.json` ([`HostOptions::in_dir`]); an existing log is
+//! recovered and continued (the executor numbers its events from the log's
+//! `next_seq`) and an existing state is restored (generations keep rising
+//! past the log's). On stdout, one line each, flushed:
 //!
-//! * `ready <next_seq> <generation>` once the log is open and the executor
-//!   built (its `Started` or `Restored` event has that seq);
+//! * `ready <next_seq> <generation>` once the host is open (its executor's
+//!   `Started` or `Restored` event has that seq);
 //! * `durable <seq>` each time the log's `durable_seq` rises: every event up
 //!   to `seq` is fsync'd, so it must be in the log whenever the process dies;
 //! * `saved <generation>` after each state save (atomic: a restart finds
@@ -26,11 +27,10 @@
 //! (default 10 000) in case its parent died.
 
 use hotpath::{
-    AtomicConfig, AuditQueue, Clock, Guardrails, ManualClock, ParamVec, Proposal, SafetyExecutor,
-    DEFAULT_AUDIT_CAPACITY,
+    AdaptiveEngineConfig, Guardrails, Knob, ManualClock, ParamSpace, ParamVec, Proposal,
 };
-use hotpath_durable::state::{GovernedState, StateStore};
-use hotpath_durable::{AuditLog, AuditLogOptions, FsyncPolicy};
+use hotpath_durable::{AuditLogOptions, FsyncPolicy};
+use hotpath_host::{Host, HostError, HostOptions, Resume, ShutdownPolicy, WhenFull};
 use std::error::Error;
 use std::io::Write;
 use std::path::PathBuf;
@@ -83,43 +83,34 @@ fn main() -> Result<(), Box<dyn Error>> {
     let args = parse_args()?;
     let started = Instant::now();
     let clock = ManualClock::new(0);
-    // Saves at most every 5 ms of the manual clock (about 5 applies).
-    let mut store = StateStore::new(args.dir.join("state.json"), 5_000);
-    let persisted = store.load()?;
-    let guardrails = Guardrails {
-        min_interval_us: 0,
-        max_updates_per_second: 1000.0,
-        ..Guardrails::default()
+    let space = Arc::new(ParamSpace::new(vec![
+        Knob::unbounded("a"),
+        Knob::unbounded("b"),
+    ])?);
+    let settings = AdaptiveEngineConfig {
+        guardrails: Guardrails {
+            min_interval_us: 0,
+            max_updates_per_second: 1000.0,
+            ..Guardrails::default()
+        },
+        ..AdaptiveEngineConfig::default()
     };
-    // The restart order: the queue, then the log (recovering it), then an
-    // executor that continues the log's numbering.
-    let queue = Arc::new(AuditQueue::new(DEFAULT_AUDIT_CAPACITY));
-    let log = AuditLog::open(args.dir.join("audit"), args.options, Arc::clone(&queue))?;
-    let (config, restore) = match persisted {
-        Some(state) => (
-            state.config(log.open_report().last_generation),
-            Some(state.executor),
-        ),
-        None => (
-            Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5, 0.5]))),
-            None,
-        ),
+    let options = HostOptions {
+        log: args.options,
+        when_full: WhenFull::Hold,
+        // Saves at most every 5 ms of the manual clock (about 5 applies).
+        state_save_interval_us: Some(5_000),
+        resume: Resume::IfPresent,
+        ..HostOptions::in_dir(&args.dir)
     };
-    let mut builder = SafetyExecutor::builder(config)
-        .guardrails(guardrails)
-        .clock(clock.clone())
-        .audit_queue(queue)
-        .audit_sequence_start(log.next_seq());
-    if let Some(state) = restore {
-        builder = builder.restore(state);
-    }
-    let mut executor = builder.build()?;
+    let initial = ParamVec::from_slice(&[0.5, 0.5]);
+    let mut host = Host::open(space, initial, settings, options, clock.clone())?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
         "ready {} {}",
-        log.next_seq(),
-        executor.snapshot().generation
+        host.open_report().first_seq,
+        host.open_report().generation
     )?;
     out.flush()?;
 
@@ -137,16 +128,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         // Refusals are part of the trail (successes reset the malformed
         // count, so one in 16 never latches safe mode); a full queue is the
         // log's backpressure, which the executor leaves by itself.
-        let _ = executor.apply(Proposal::ApplyPlus {
+        match host.apply(Proposal::ApplyPlus {
             perturbation_id: i,
             delta,
-        });
-        let state = GovernedState::new(executor.export_state(), None);
-        if store.save_if_due(clock.now_us(), &state)? {
-            writeln!(out, "saved {}", state.executor.live.generation)?;
+        }) {
+            Ok(_) | Err(HostError::Refused(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if host.save_state_if_due()? {
+            writeln!(out, "saved {}", host.executor().generation())?;
             out.flush()?;
         }
-        let durable = log.durable_seq();
+        let durable = host.durable_seq();
         if durable > reported {
             if let Some(seq) = durable {
                 writeln!(out, "durable {seq}")?;
@@ -156,7 +149,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         std::thread::sleep(args.pace);
     }
-    drop(executor);
-    log.shutdown()?;
+    host.shutdown(ShutdownPolicy {
+        rollback_to_baseline: false,
+        save_state: false,
+    })?;
     Ok(())
 }

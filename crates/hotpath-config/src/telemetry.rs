@@ -18,12 +18,33 @@
 //! silently ignored). Lines holding only whitespace are ignored. `null`
 //! means an optional field is absent. JSON cannot carry NaN or ∞; the
 //! strings `"NaN"`, `"inf"` and numbers too large for an `f64` are refused.
+//!
+//! ```
+//! use hotpath_config::telemetry::DigestReader;
+//!
+//! let text = "{\"t_us\": 5, \"objective\": 1.5, \"samples\": 3}\n{\"t_us\": 4, \"objective\": 1, \"samples\": 1}\n";
+//! let mut reader = DigestReader::new(text.as_bytes(), "d.jsonl");
+//! let (line, digest) = reader.next_digest()?.expect("a line").expect("valid");
+//! assert_eq!((line, digest.objective_value), (1, 1.5));
+//! let bad = reader.next_digest()?.expect("a line").unwrap_err();
+//! assert!(bad.to_string().starts_with("d.jsonl:2: t_us 4 is earlier"));
+//! assert!(reader.next_digest()?.is_none());
+//! assert_eq!((reader.stats().digests, reader.stats().skipped), (1, 1));
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use hotpath::{TelemetryDigest, MAX_TIME_US};
 use serde::Deserialize;
 use std::io::BufRead;
 
 /// A telemetry line that cannot be used: `file:line[:column]: message`.
+///
+/// ```
+/// use hotpath_config::telemetry::BadLine;
+///
+/// let bad = BadLine { file: "d.jsonl".into(), line: 3, column: Some(7), message: "malformed JSON: EOF".into() };
+/// assert_eq!(bad.to_string(), "d.jsonl:3:7: malformed JSON: EOF");
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{file}:{line}{}: {message}", column.map(|c| format!(":{c}")).unwrap_or_default())]
 pub struct BadLine {
@@ -81,10 +102,11 @@ struct RawLine {
     window_us: Option<u64>,
 }
 
-/// One non-blank line: its number and digest, or why it is unusable.
+/// One non-blank line: its number and digest, or why it is unusable
+/// (see [`DigestReader::next_digest`]).
 pub type Line = Result<(u64, TelemetryDigest), BadLine>;
 
-/// Counts kept while reading.
+/// Counts kept while reading (see the [module example](self)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadStats {
     /// Lines read (blank ones included).
@@ -95,7 +117,8 @@ pub struct ReadStats {
     pub skipped: u64,
 }
 
-/// Reads digests from JSON Lines, reusing one line buffer.
+/// Reads digests from JSON Lines, reusing one line buffer (see the
+/// [module example](self)).
 pub struct DigestReader<R> {
     input: R,
     file: String,
@@ -107,6 +130,11 @@ pub struct DigestReader<R> {
 
 impl<R: BufRead> DigestReader<R> {
     /// Reads from `input`; `file` names it in messages.
+    ///
+    /// ```
+    /// let reader = hotpath_config::telemetry::DigestReader::new(&b""[..], "empty.jsonl");
+    /// assert_eq!(reader.stats().lines, 0);
+    /// ```
     pub fn new(input: R, file: impl Into<String>) -> Self {
         Self {
             input,
@@ -121,6 +149,16 @@ impl<R: BufRead> DigestReader<R> {
     /// The next line: `Ok(None)` at the end, `Err` for an unreadable file,
     /// `Ok(Some(Err(bad)))` for a bad line (the caller skips or stops).
     /// A bad line does not move the timestamp check forward.
+    ///
+    /// # Errors
+    ///
+    /// The input's read error.
+    ///
+    /// ```
+    /// let mut r = hotpath_config::telemetry::DigestReader::new(&b"\n  \n"[..], "blank.jsonl");
+    /// assert!(r.next_digest()?.is_none()); // blank lines are not lines
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn next_digest(&mut self) -> std::io::Result<Option<Line>> {
         loop {
             self.buf.clear();
@@ -186,6 +224,11 @@ impl<R: BufRead> DigestReader<R> {
     }
 
     /// A bad-line error at the current line.
+    ///
+    /// ```
+    /// let r = hotpath_config::telemetry::DigestReader::new(&b""[..], "d.jsonl");
+    /// assert_eq!(r.bad(None, "refused".into()).to_string(), "d.jsonl:0: refused");
+    /// ```
     pub fn bad(&self, column: Option<usize>, message: String) -> BadLine {
         BadLine {
             file: self.file.clone(),
@@ -195,7 +238,8 @@ impl<R: BufRead> DigestReader<R> {
         }
     }
 
-    /// Counts so far. `skipped` counts every bad line returned.
+    /// Counts so far. `skipped` counts every bad line returned (see the
+    /// [module example](self)).
     pub fn stats(&self) -> ReadStats {
         self.stats
     }
@@ -203,6 +247,15 @@ impl<R: BufRead> DigestReader<R> {
 
 /// serde_json's message without its position (reported separately), and
 /// marked as malformed JSON unless the JSON was fine but its content not.
+///
+/// ```
+/// use hotpath_config::telemetry::json_error;
+///
+/// let e = serde_json::from_str::<u64>("1 2").unwrap_err();
+/// assert_eq!(json_error(&e), "malformed JSON: trailing characters");
+/// let e = serde_json::from_str::<u64>("{}").unwrap_err();
+/// assert_eq!(json_error(&e), "invalid type: map, expected u64");
+/// ```
 pub fn json_error(e: &serde_json::Error) -> String {
     let message = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
