@@ -169,19 +169,14 @@ impl<C: Clock> SafetyExecutor<C> {
     /// most `max_delta_per_step` of the range. A refusal reports exactly
     /// `|change| / range`.
     fn step_rule(&self) -> Result<(), Violation> {
-        let limit = self.guardrails.max_delta_per_step;
-        let changes = self.candidate.iter().zip(self.live.iter());
-        let limits = self.step_cap.iter().zip(self.space.ranges());
-        for (index, ((&c, &l), (&cap, &range))) in changes.zip(limits).enumerate() {
-            if let Some(delta) = beyond((c - l).abs(), cap, range, limit) {
-                return Err(Violation::DeltaTooLarge {
-                    index,
-                    delta,
-                    limit,
-                });
-            }
+        match self.first_beyond_step(&self.live) {
+            Some((index, delta)) => Err(Violation::DeltaTooLarge {
+                index,
+                delta,
+                limit: self.guardrails.max_delta_per_step,
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Rule 4, bounds: the result is finite and within bounds. Rejected,
@@ -206,19 +201,29 @@ impl<C: Clock> SafetyExecutor<C> {
     /// Rule 5, probe excursion: a probe stays within `max_delta_per_step`
     /// of the range from the centre.
     fn excursion_rule(&self) -> Result<(), Violation> {
-        let limit = self.guardrails.max_delta_per_step;
-        let offsets = self.candidate.iter().zip(self.centre.iter());
-        let limits = self.step_cap.iter().zip(self.space.ranges());
-        for (index, ((&c, &centre), (&cap, &range))) in offsets.zip(limits).enumerate() {
-            if let Some(excursion) = beyond((c - centre).abs(), cap, range, limit) {
-                return Err(Violation::ExcursionTooLarge {
-                    index,
-                    excursion,
-                    limit,
-                });
-            }
+        match self.first_beyond_step(&self.centre) {
+            Some((index, excursion)) => Err(Violation::ExcursionTooLarge {
+                index,
+                excursion,
+                limit: self.guardrails.max_delta_per_step,
+            }),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The first parameter whose candidate lies further than the step
+    /// limit from `reference` (the live values for rule 3, the centre for
+    /// rule 5), with that distance as a fraction of its range.
+    fn first_beyond_step(&self, reference: &[f64]) -> Option<(usize, f64)> {
+        let limit = self.guardrails.max_delta_per_step;
+        let distances = self.candidate.iter().zip(reference);
+        let limits = self.step_cap.iter().zip(self.space.ranges());
+        distances
+            .zip(limits)
+            .enumerate()
+            .find_map(|(index, ((&c, &r), (&cap, &range)))| {
+                beyond((c - r).abs(), cap, range, limit).map(|fraction| (index, fraction))
+            })
     }
 
     /// Rule 6, stabilisation: nothing changes for `min_stable_time_us`
