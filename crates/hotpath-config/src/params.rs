@@ -84,7 +84,7 @@ impl Param {
 
     /// The knob this parameter is.
     pub(crate) fn knob(&self) -> Knob {
-        Knob::bounded(self.name.clone(), self.min, self.max)
+        Knob::real(self.name.clone(), self.min, self.max, self.initial)
     }
 }
 

@@ -15,9 +15,9 @@ use std::time::Duration;
 /// use std::sync::Arc;
 ///
 /// let dir = tempfile::tempdir()?;
-/// let space = Arc::new(ParamSpace::new(vec![Knob::bounded("a", 0.0, 1.0)])?);
+/// let space = Arc::new(ParamSpace::new(vec![Knob::real("a", 0.0, 1.0, 0.5)])?);
 /// let options = HostOptions { resume: Resume::Require, ..HostOptions::in_dir(dir.path()) };
-/// let opened = Host::open(space, ParamVec::from_slice(&[0.5]),
+/// let opened = Host::open(space,
 ///                         AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]), options, ManualClock::new(0));
 /// assert!(matches!(opened, Err(HostError::NoState { .. })));
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -87,11 +87,11 @@ pub struct ShutdownReport {
 /// use std::sync::Arc;
 ///
 /// let dir = tempfile::tempdir()?;
-/// let space = Arc::new(ParamSpace::new(vec![Knob::bounded("batch_size", 1.0, 512.0)])?);
+/// let space = Arc::new(ParamSpace::new(vec![Knob::real("batch_size", 1.0, 512.0, 64.0)])?);
 /// let settings = AdaptiveEngineConfig::bounded(vec![(1.0, 512.0)]);
 /// for run in 0..2 {
 ///     let clock = ManualClock::new(0);
-///     let mut host = Host::open(space.clone(), ParamVec::from_slice(&[64.0]), settings.clone(),
+///     let mut host = Host::open(space.clone(), settings.clone(),
 ///                               HostOptions::in_dir(dir.path()), clock.clone())?;
 ///     assert_eq!(host.open_report().restored.is_some(), run == 1);
 ///     let mut reader = host.reader();             // the service reads its knobs here
@@ -120,8 +120,8 @@ pub struct Host<C: Clock = hotpath::SystemClock> {
 
 impl<C: Clock> Host<C> {
     /// Opens the log and the state and builds the engine: see [the
-    /// restart protocol](Self#the-restart-protocol). `initial` is used
-    /// only for a fresh start. The events of the start (`Started` or
+    /// restart protocol](Self#the-restart-protocol). The space's initial
+    /// values are used only for a fresh start. The events of the start (`Started` or
     /// `Restored`, the baseline) are handed to the log before it returns.
     ///
     /// # Errors
@@ -135,7 +135,6 @@ impl<C: Clock> Host<C> {
     /// created.
     pub fn open(
         space: Arc<ParamSpace>,
-        initial: ParamVec,
         settings: AdaptiveEngineConfig,
         options: HostOptions,
         clock: C,
@@ -164,7 +163,7 @@ impl<C: Clock> Host<C> {
         let logged_generation = log_report.as_ref().and_then(|r| r.last_generation);
         let executor = build_executor(
             &space,
-            initial,
+            space.initial(),
             &settings,
             saved.as_ref(),
             feed.as_ref().map(|f| f.log().next_seq()),
@@ -223,7 +222,6 @@ impl<C: Clock> Host<C> {
     ) -> Result<Self, HostError> {
         Self::open(
             Arc::clone(&config.space),
-            config.initial(),
             config.engine.clone(),
             options,
             clock,

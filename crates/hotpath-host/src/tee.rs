@@ -23,8 +23,8 @@ struct Shared {
 /// use hotpath_host::{Host, HostOptions};
 /// use std::sync::Arc;
 ///
-/// let space = Arc::new(ParamSpace::new(vec![Knob::bounded("a", 0.0, 1.0)])?);
-/// let mut host = Host::open(space, ParamVec::from_slice(&[0.5]),
+/// let space = Arc::new(ParamSpace::new(vec![Knob::real("a", 0.0, 1.0, 0.5)])?);
+/// let mut host = Host::open(space,
 ///                           AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]),
 ///                           HostOptions::in_memory(), ManualClock::new(0))?;
 /// let events = host.subscribe(64);

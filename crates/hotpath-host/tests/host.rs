@@ -1,14 +1,12 @@
 //! The host's restart protocol, its log feed and its subscriptions.
 
-use hotpath::{
-    AdaptiveEngineConfig, EventType, Knob, ManualClock, ParamSpace, ParamVec, TelemetryDigest,
-};
+use hotpath::{AdaptiveEngineConfig, EventType, Knob, ManualClock, ParamSpace, TelemetryDigest};
 use hotpath_host::{Host, HostError, HostOptions, Resume, ShutdownPolicy};
 use std::path::Path;
 use std::sync::Arc;
 
 fn space() -> Arc<ParamSpace> {
-    Arc::new(ParamSpace::new(vec![Knob::bounded("a", 0.0, 1.0)]).expect("valid"))
+    Arc::new(ParamSpace::new(vec![Knob::real("a", 0.0, 1.0, 0.5)]).expect("valid"))
 }
 
 fn settings() -> AdaptiveEngineConfig {
@@ -20,13 +18,7 @@ fn open(dir: &Path, resume: Resume, clock: ManualClock) -> Result<Host<ManualClo
         resume,
         ..HostOptions::in_dir(dir)
     };
-    Host::open(
-        space(),
-        ParamVec::from_slice(&[0.5]),
-        settings(),
-        options,
-        clock,
-    )
+    Host::open(space(), settings(), options, clock)
 }
 
 /// Steps `n` digests 100 ms apart, tagged with the live generation.
@@ -105,14 +97,8 @@ fn missing_required_and_corrupt_states_are_errors_not_resets() {
 #[test]
 fn a_slow_subscriber_loses_events_and_slows_nothing() {
     let clock = ManualClock::new(0);
-    let mut host = Host::open(
-        space(),
-        ParamVec::from_slice(&[0.5]),
-        settings(),
-        HostOptions::in_memory(),
-        clock.clone(),
-    )
-    .expect("in memory");
+    let mut host = Host::open(space(), settings(), HostOptions::in_memory(), clock.clone())
+        .expect("in memory");
     let slow = host.subscribe(1);
     let fast = host.subscribe(1024);
     run(&mut host, &clock, 80);

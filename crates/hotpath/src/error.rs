@@ -81,19 +81,30 @@ pub enum ConfigError {
         /// Why it refused.
         violation: Violation,
     },
-    /// A parameter has an empty name.
-    #[error("params[{index}] has an empty name")]
-    EmptyName {
+    /// A knob's definition or initial value is invalid.
+    #[error("params[{index}]: {problem}")]
+    InvalidKnob {
+        /// Knob index.
+        index: usize,
+        /// What is wrong.
+        problem: crate::KnobProblem,
+    },
+    /// More knobs than [`MAX_PARAMS`](crate::MAX_PARAMS).
+    #[error("{count} parameters given; at most {limit}")]
+    TooManyParams {
+        /// Knobs given.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A live value is within its bounds but not one of the knob's values
+    /// (an integer knob at 12.5, a choice index that is not an option).
+    #[error("initial value params[{index}] = {value} is not on the knob's grid")]
+    InitialOffGrid {
         /// Parameter index.
         index: usize,
-    },
-    /// Two parameters have the same name.
-    #[error("params[{index}] has the same name as params[{first}]")]
-    DuplicateName {
-        /// The later parameter's index.
-        index: usize,
-        /// The index of the first parameter with that name.
-        first: usize,
+        /// The live value.
+        value: f64,
     },
     /// The parameter space has another number of parameters than the
     /// configuration.

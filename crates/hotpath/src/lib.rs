@@ -138,7 +138,10 @@ pub use param::{ParamVec, INLINE_PARAMS};
 pub use proposal::{NoChangeReason, Proposal, ProposalKind};
 pub use rollback::{RollbackPolicy, MAX_ROLLBACKS_PER_HOUR};
 pub use safe_mode::{ControlSafety, ReasonSet, SafeModeExit, SafeModeReason};
-pub use space::{Knob, ParamSpace};
+pub use space::{
+    ChoiceKnob, IntKnob, Knob, KnobHandle, KnobKind, KnobLookupError, KnobProblem, NamedValues,
+    ParamSpace, RealKnob, Scale, Value, ValueProblem, MAX_EXACT_INT, MAX_OPTIONS, MAX_PARAMS,
+};
 pub use spsa::{Spsa, SpsaCheckpoint, SpsaConfig, SpsaConfigError, SpsaState};
 pub use telemetry::{Aggregation, AggregationError, DigestError, TelemetryDigest};
 pub use violation::{RateRule, Violation};

@@ -110,6 +110,27 @@ pub enum Violation {
         /// Upper bound.
         max: f64,
     },
+    /// A value within the bounds that is not one of the knob's values: an
+    /// integer knob off its grid (12.5, or 7 on a grid of 2), a choice index
+    /// that is not an option's. Refused, never rounded.
+    #[error("params[{index}] would become {value}, which is not on its grid")]
+    OffGrid {
+        /// Parameter index.
+        index: usize,
+        /// The value it would take.
+        value: f64,
+    },
+    /// More choice knobs would differ from the centre than one change may
+    /// switch.
+    #[error(
+        "params[{index}] would be a second choice switched away from the centre; at most {limit}"
+    )]
+    TooManySwitches {
+        /// The index of the first choice knob beyond the limit.
+        index: usize,
+        /// Switches allowed (1).
+        limit: usize,
+    },
     /// A probe (`ApplyPlus`/`ApplyMinus`) would take a parameter further
     /// than `max_delta_per_step` of its range from the committed centre.
     #[error(
@@ -184,6 +205,8 @@ impl Violation {
                 | Violation::NonFinite { .. }
                 | Violation::OutOfBounds { .. }
                 | Violation::ExcursionTooLarge { .. }
+                | Violation::OffGrid { .. }
+                | Violation::TooManySwitches { .. }
         )
     }
 }

@@ -84,8 +84,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let started = Instant::now();
     let clock = ManualClock::new(0);
     let space = Arc::new(ParamSpace::new(vec![
-        Knob::unbounded("a"),
-        Knob::unbounded("b"),
+        Knob::unbounded("a", 0.5),
+        Knob::unbounded("b", 0.5),
     ])?);
     let settings = AdaptiveEngineConfig {
         guardrails: Guardrails {
@@ -103,8 +103,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         resume: Resume::IfPresent,
         ..HostOptions::in_dir(&args.dir)
     };
-    let initial = ParamVec::from_slice(&[0.5, 0.5]);
-    let mut host = Host::open(space, initial, settings, options, clock.clone())?;
+    let mut host = Host::open(space, settings, options, clock.clone())?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

@@ -118,7 +118,7 @@ impl<C: Clock> ExecutorBuilder<C> {
     /// use hotpath::{AtomicConfig, Knob, ParamSpace, ParamVec, SafetyExecutor};
     /// use std::sync::Arc;
     ///
-    /// let space = Arc::new(ParamSpace::new(vec![Knob::bounded("batch_size", 1.0, 512.0)])?);
+    /// let space = Arc::new(ParamSpace::new(vec![Knob::real("batch_size", 1.0, 512.0, 64.0)])?);
     /// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[64.0])));
     /// let ex = SafetyExecutor::builder(config).space(space).build()?;
     /// assert_eq!(ex.space().name(0), "batch_size");
@@ -251,8 +251,12 @@ impl<C: Clock> ExecutorBuilder<C> {
         let mut guardrails = self.guardrails;
         guardrails.validate_for(n)?;
         self.rollback_policy.validate()?;
+        let live = self.config.load();
         let space = match self.space {
-            None => Arc::new(ParamSpace::from_guardrails(&guardrails, n)?),
+            None => {
+                live_values_fit(&live.params, |i| guardrails.bounds_of(i), None)?;
+                Arc::new(ParamSpace::from_guardrails(&guardrails, &live.params)?)
+            }
             Some(space) => {
                 if space.len() != n {
                     return Err(ConfigError::SpaceLength {
@@ -267,20 +271,11 @@ impl<C: Clock> ExecutorBuilder<C> {
                         return Err(ConfigError::BoundsMismatch { index });
                     }
                 }
+                live_values_fit(&live.params, |i| space.bounds(i), Some(&space))?;
                 guardrails.bounds = space.guardrail_bounds();
                 space
             }
         };
-        let live = self.config.load();
-        if let Some(index) = space.first_outside(&live.params) {
-            let (min, max) = space.bounds(index);
-            return Err(ConfigError::InitialOutOfBounds {
-                index,
-                value: live.params[index],
-                min,
-                max,
-            });
-        }
         if let Some(state) = &self.restore {
             state
                 .check(&space)
@@ -326,4 +321,28 @@ impl<C: Clock> ExecutorBuilder<C> {
         executor.record(now, details, Priority::Safety);
         Ok(executor)
     }
+}
+
+/// Every live value is finite and within `bounds`, and, given a space, on
+/// its knob's grid.
+fn live_values_fit(
+    live: &[f64],
+    bounds: impl Fn(usize) -> (f64, f64),
+    space: Option<&ParamSpace>,
+) -> Result<(), ConfigError> {
+    for (index, &value) in live.iter().enumerate() {
+        let (min, max) = bounds(index);
+        if !(value.is_finite() && value >= min && value <= max) {
+            return Err(ConfigError::InitialOutOfBounds {
+                index,
+                value,
+                min,
+                max,
+            });
+        }
+        if space.is_some_and(|s| !s.admits(index, value)) {
+            return Err(ConfigError::InitialOffGrid { index, value });
+        }
+    }
+    Ok(())
 }

@@ -27,7 +27,7 @@ use crate::sync::Arc;
 use crate::violation::Violation;
 use crate::ParamVec;
 use record::Priority;
-use rules::step_cap;
+use typed::Caps;
 
 mod accounting;
 mod builder;
@@ -36,6 +36,7 @@ mod persist;
 mod receipts;
 mod record;
 mod rules;
+mod typed;
 
 pub use builder::{ExecutorBuilder, DEFAULT_AUDIT_CAPACITY};
 pub use outcome::{Baseline, MIN_BASELINE_REPORTS};
@@ -218,8 +219,8 @@ pub struct SafetyExecutor<C = SystemClock> {
     latest_now: u64,
     /// The parameters' names, bounds and ranges.
     space: Arc<ParamSpace>,
-    /// Per parameter: see [`step_cap`].
-    step_cap: Box<[f64]>,
+    /// Per knob: the step rule's caps (see `typed::Caps`).
+    caps: Caps,
     /// Scratch: the signed committed move of the `Update` being checked, as
     /// fractions of the ranges.
     moves: Box<[f64]>,
@@ -354,8 +355,7 @@ impl<C: Clock> SafetyExecutor<C> {
         live: ConfigSnapshot,
     ) -> Self {
         let n = live.params.len();
-        let limit = guardrails.max_delta_per_step;
-        let step_cap = space.ranges().iter().map(|&r| step_cap(limit, r)).collect();
+        let caps = Caps::new(&space, guardrails.max_delta_per_step);
         // Validation bounds these: rate ≤ 1000, flips as given (u32), and
         // rollbacks ≤ 1000, so every ring is allocated once, here.
         let rate = TimeRing::new(guardrails.max_updates_per_second as usize);
@@ -369,7 +369,7 @@ impl<C: Clock> SafetyExecutor<C> {
             writer,
             misconfiguration: None,
             space,
-            step_cap,
+            caps,
             moves: vec![0.0; n].into_boxed_slice(),
             turn_mask: 0,
             rate,

@@ -242,16 +242,18 @@ impl ExecutorState {
         {
             return Err("parameter count differs between parts of the state");
         }
-        let within = |v: &[f64]| space.first_outside(v).is_none();
+        let within = |v: &[f64]| space.first_invalid(v).is_none();
         if !within(&self.live.params) || !within(&self.centre) {
-            return Err("live or centre values are not finite or outside the bounds");
+            return Err("live or centre values are not values of their knobs (finite, in bounds, on the grid)");
         }
         if self
             .baseline
             .as_ref()
             .is_some_and(|b| !within(&b.snapshot.params))
         {
-            return Err("baseline values are not finite or outside the bounds");
+            return Err(
+                "baseline values are not values of their knobs (finite, in bounds, on the grid)",
+            );
         }
         if self
             .budget_spent

@@ -52,6 +52,7 @@ impl<C: Clock> SafetyExecutor<C> {
         if flags.content {
             finite_rule(delta)?; // 2, shape: finite
             self.step_rule()?; // 3
+            self.switch_rule()?; // 3, choices
             self.bounds_rule()?; // 4
         }
         if kind != ProposalKind::Update {
@@ -114,8 +115,8 @@ impl<C: Clock> SafetyExecutor<C> {
         let n = self.live.len();
         let space = &*self.space;
         let (lo, hi) = (&space.finite_lows()[..n], &space.finite_highs()[..n]);
-        let inv_range = &space.inv_ranges()[..n];
-        let step_cap = &self.step_cap[..n];
+        let inv_range = &self.caps.fast_inv_range[..n];
+        let step_cap = &self.caps.fast[..n];
         let (live, centre) = (&self.live[..n], &self.centre[..n]);
         let directions = &self.directions[..n];
         let totals = &self.budget.totals()[..n];
@@ -130,6 +131,12 @@ impl<C: Clock> SafetyExecutor<C> {
             moves[i] = m;
             turn |= turns(m, directions[i]);
             overspend |= overspends(totals[i], m, budget);
+        }
+        if !space.is_plain() {
+            let typed = self.scan_typed();
+            content |= typed.content;
+            turn |= typed.turn;
+            overspend |= typed.overspend;
         }
         self.turn_mask = 0;
         Flags {
@@ -179,8 +186,10 @@ impl<C: Clock> SafetyExecutor<C> {
         }
     }
 
-    /// Rule 4, bounds: the result is finite and within bounds. Rejected,
-    /// never clamped: what is applied is exactly what was proposed.
+    /// Rule 4, bounds and grid: the result is finite, within bounds and a
+    /// value of its knob (an integer of its grid, an option's index).
+    /// Rejected, never clamped or rounded: what is applied is exactly what
+    /// was proposed.
     fn bounds_rule(&self) -> Result<(), Violation> {
         let space = &*self.space;
         let finite = space.finite_lows().iter().zip(space.finite_highs());
@@ -195,7 +204,17 @@ impl<C: Clock> SafetyExecutor<C> {
                 });
             }
         }
-        Ok(())
+        match space
+            .grid_indices()
+            .iter()
+            .find(|&&i| !space.admits(i, self.candidate[i]))
+        {
+            Some(&index) => Err(Violation::OffGrid {
+                index,
+                value: self.candidate[index],
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Rule 5, probe excursion: a probe stays within `max_delta_per_step`
@@ -216,14 +235,18 @@ impl<C: Clock> SafetyExecutor<C> {
     /// rule 5), with that distance as a fraction of its range.
     fn first_beyond_step(&self, reference: &[f64]) -> Option<(usize, f64)> {
         let limit = self.guardrails.max_delta_per_step;
-        let distances = self.candidate.iter().zip(reference);
-        let limits = self.step_cap.iter().zip(self.space.ranges());
-        distances
-            .zip(limits)
-            .enumerate()
-            .find_map(|(index, ((&c, &r), (&cap, &range)))| {
-                beyond((c - r).abs(), cap, range, limit).map(|fraction| (index, fraction))
-            })
+        let pairs = self.candidate.iter().zip(reference);
+        let caps = self.caps.step.iter().zip(self.space.ranges());
+        let knobs = pairs.zip(caps).zip(self.caps.measure.iter()).enumerate();
+        for (index, (((&c, &r), (&cap, &range)), &measure)) in knobs {
+            let Some(change) = self.step_change(index, measure, c, r) else {
+                continue;
+            };
+            if let Some(fraction) = beyond(change, cap, range, limit) {
+                return Some((index, fraction));
+            }
+        }
+        None
     }
 
     /// Rule 6, stabilisation: nothing changes for `min_stable_time_us`
@@ -338,7 +361,7 @@ fn within_bounds(value: f64, lo: f64, hi: f64) -> bool {
 /// Rule 8: a real move (beyond the epsilon) not in the direction last
 /// recorded: a first move, or a reversal.
 #[inline(always)]
-fn turns(m: f64, last: f64) -> bool {
+pub(super) fn turns(m: f64, last: f64) -> bool {
     #[allow(clippy::neg_cmp_op_on_partial_ord)] // NaN must count as turning
     let not_onward = !(m * last > 0.0);
     (m.abs() > DIRECTION_EPSILON) & not_onward
@@ -352,7 +375,7 @@ pub(super) fn reverses(direction: f64, last: f64) -> bool {
 
 /// Rule 9: spending `|m|` on top of `total` would pass the budget.
 #[inline(always)]
-fn overspends(total: f64, m: f64, budget: f64) -> bool {
+pub(super) fn overspends(total: f64, m: f64, budget: f64) -> bool {
     total + m.abs() > budget
 }
 
@@ -380,7 +403,7 @@ pub(super) fn step_cap(limit: f64, range: f64) -> f64 {
 /// `change / range` if it is beyond `limit` (or NaN), else `None`; the
 /// division only runs when `change` is not within `cap` (see [`step_cap`]).
 #[inline]
-fn beyond(change: f64, cap: f64, range: f64, limit: f64) -> Option<f64> {
+pub(super) fn beyond(change: f64, cap: f64, range: f64, limit: f64) -> Option<f64> {
     if within_step_cap(change, cap) {
         return None;
     }
