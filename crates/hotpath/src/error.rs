@@ -122,6 +122,24 @@ pub enum ConfigError {
         /// Parameter index.
         index: usize,
     },
+    /// A capacity beyond its documented limit was given.
+    #[error("{what} capacity {got} is too large: at most {limit}")]
+    CapacityTooLarge {
+        /// What the capacity is for.
+        what: &'static str,
+        /// The capacity given.
+        got: usize,
+        /// The largest accepted.
+        limit: usize,
+    },
+    /// A sequence number or generation beyond its ceiling was given.
+    #[error("{what} = {got} is beyond its ceiling 2^62")]
+    BeyondCeiling {
+        /// What it is.
+        what: &'static str,
+        /// The value given.
+        got: u64,
+    },
     /// A capacity of zero was given.
     #[error("{what} capacity must be at least 1")]
     ZeroCapacity {

@@ -119,7 +119,8 @@ mod violation;
 
 pub use audit::{
     AuditDetails, AuditEvent, AuditQueue, EngineEvent, EnqueueResult, EvalPhase, EventType,
-    OutcomeVerdict, RequestKind, RollbackReason, UnknownEventType,
+    OutcomeVerdict, RequestKind, RollbackReason, UnknownEventType, MAX_AUDIT_CAPACITY,
+    MAX_AUDIT_SEQ,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config_atomic::{AtomicConfig, ConfigReader, ConfigSnapshot, MAX_GENERATION};

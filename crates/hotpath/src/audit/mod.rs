@@ -104,31 +104,62 @@ fn empty_event() -> AuditEvent {
     }
 }
 
+/// The largest audit queue capacity accepted: 2²⁰ events (each slot holds
+/// an `AuditEvent`, about 320 bytes, so this is about 340 MiB allocated up
+/// front). A queue is a buffer between the executor and its consumer, not
+/// storage; one this large absorbs seconds of a stalled disk at the
+/// executor's top rate.
+pub const MAX_AUDIT_CAPACITY: usize = 1 << 20;
+
+/// The highest audit sequence number (2⁶², like [`MAX_GENERATION`](crate::MAX_GENERATION)):
+/// an executor refuses to start numbering beyond it, so the numbering can
+/// never wrap (counting from there to `u64::MAX` takes over 100,000 years
+/// at a million events per second).
+pub const MAX_AUDIT_SEQ: u64 = 1 << 62;
+
 impl AuditQueue {
-    /// A queue holding up to `capacity` events. A capacity of 0 is clamped
-    /// to 1 (use [`try_new`](Self::try_new) to have it refused instead).
+    /// A queue holding up to `capacity` events. The capacity is clamped to
+    /// `1..=MAX_AUDIT_CAPACITY` (use [`try_new`](Self::try_new) to have it
+    /// refused instead).
+    ///
+    /// ```
+    /// use hotpath::{AuditQueue, MAX_AUDIT_CAPACITY};
+    ///
+    /// assert_eq!(AuditQueue::new(0).capacity(), 1);
+    /// assert_eq!(AuditQueue::new(64).capacity(), 64);
+    /// # let _ = MAX_AUDIT_CAPACITY;
+    /// ```
     pub fn new(capacity: usize) -> Self {
         Self {
-            ring: SlotRing::new(capacity, empty_event),
+            ring: SlotRing::new(capacity.clamp(1, MAX_AUDIT_CAPACITY), empty_event),
         }
     }
 
-    /// A queue holding up to `capacity` events; `ZeroCapacity` for 0.
+    /// A queue holding up to `capacity` events.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::ZeroCapacity`] for a capacity of 0.
+    /// [`ConfigError::ZeroCapacity`] for a capacity of 0,
+    /// [`ConfigError::CapacityTooLarge`] beyond [`MAX_AUDIT_CAPACITY`].
     ///
     /// ```
     /// use hotpath::AuditQueue;
     ///
     /// assert!(AuditQueue::try_new(0).is_err());
+    /// assert!(AuditQueue::try_new(usize::MAX).is_err()); // refused, not an abort
     /// assert_eq!(AuditQueue::try_new(8).unwrap().capacity(), 8);
     /// ```
     pub fn try_new(capacity: usize) -> Result<Self, ConfigError> {
         if capacity == 0 {
             return Err(ConfigError::ZeroCapacity {
                 what: "audit queue",
+            });
+        }
+        if capacity > MAX_AUDIT_CAPACITY {
+            return Err(ConfigError::CapacityTooLarge {
+                what: "audit queue",
+                got: capacity,
+                limit: MAX_AUDIT_CAPACITY,
             });
         }
         Ok(Self::new(capacity))

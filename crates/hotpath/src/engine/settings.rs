@@ -301,6 +301,13 @@ impl AdaptiveEngineConfig {
             f64::MAX,
             "at least 1",
         )?;
+        check_range(
+            "audit_capacity",
+            self.audit_capacity as f64,
+            1.0,
+            crate::MAX_AUDIT_CAPACITY as f64,
+            "a capacity in [1, 1048576] events",
+        )?;
         if let Some(c) = &self.calibration {
             c.validate()?;
         }

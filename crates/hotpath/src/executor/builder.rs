@@ -4,7 +4,7 @@
 use super::persist::ExecutorState;
 use super::record::Priority;
 use super::SafetyExecutor;
-use crate::audit::{AuditDetails, AuditQueue};
+use crate::audit::{AuditDetails, AuditQueue, MAX_AUDIT_SEQ};
 use crate::clock::{Clock, SystemClock};
 use crate::config_atomic::AtomicConfig;
 use crate::error::ConfigError;
@@ -248,6 +248,12 @@ impl<C: Clock> ExecutorBuilder<C> {
     /// ```
     pub fn build(self) -> Result<SafetyExecutor<C>, ConfigError> {
         let n = self.config.len();
+        if let Some(got) = self.audit_sequence_start.filter(|&s| s > MAX_AUDIT_SEQ) {
+            return Err(ConfigError::BeyondCeiling {
+                what: "audit_sequence_start",
+                got,
+            });
+        }
         let mut guardrails = self.guardrails;
         guardrails.validate_for(n)?;
         self.rollback_policy.validate()?;

@@ -351,7 +351,7 @@ impl<C: Clock> SafetyExecutor<C> {
             }
             OutcomeVerdict::Regressed { consecutive } => {
                 self.regressions_total = consecutive;
-                self.regressions_since_rollback += 1;
+                self.regressions_since_rollback = self.regressions_since_rollback.saturating_add(1);
                 if self.regressions_since_rollback
                     >= self.rollback_policy.max_consecutive_regressions
                 {

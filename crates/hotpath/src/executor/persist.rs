@@ -268,6 +268,12 @@ impl ExecutorState {
         if self.live.generation > crate::config_atomic::MAX_GENERATION {
             return Err("live generation is beyond 2^62");
         }
+        if self.next_audit_seq > crate::audit::MAX_AUDIT_SEQ {
+            return Err("next audit sequence number is beyond 2^62");
+        }
+        if self.regressions_since_rollback > self.regressions_total {
+            return Err("more regressions since the last rollback than in total");
+        }
         Ok(())
     }
 }
