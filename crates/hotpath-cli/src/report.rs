@@ -166,5 +166,6 @@ pub fn safe_mode_name(reason: SafeModeReason) -> &'static str {
         SafeModeReason::TelemetryStalled => "telemetry stalled",
         SafeModeReason::Manual => "manual",
         SafeModeReason::Misconfigured => "misconfigured",
+        SafeModeReason::ClockFault => "clock fault",
     }
 }

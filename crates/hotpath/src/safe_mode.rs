@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 /// | `TelemetryStalled` | the adaptive engine's evaluation windows timed out `max_eval_timeouts` times in a row | manual `resume` |
 /// | `Manual` | `freeze` (the kill switch) | manual `resume` |
 /// | `Misconfigured` | the executor was built from invalid settings | never: build a new executor |
+/// | `ClockFault` | the clock read beyond [`MAX_TIME_US`](crate::MAX_TIME_US) | by itself, at the first reading back in range |
 ///
 /// Several reasons may be latched at once; safe mode lasts until all have
 /// exited. `resume` clears every reason but `Misconfigured` (a condition that
@@ -41,11 +42,16 @@ pub enum SafeModeReason {
     Manual,
     /// The executor's settings were invalid at construction.
     Misconfigured,
+    /// The clock read beyond [`MAX_TIME_US`](crate::MAX_TIME_US); the
+    /// executor kept its last good time and refuses changes until the
+    /// clock reads in range again. (Declared last: a [`ReasonSet`] is
+    /// stored as bits in declaration order.)
+    ClockFault,
 }
 
 impl SafeModeReason {
     /// Every reason, in declaration order.
-    pub const ALL: [SafeModeReason; 9] = [
+    pub const ALL: [SafeModeReason; 10] = [
         SafeModeReason::Thrashing,
         SafeModeReason::BudgetExhausted,
         SafeModeReason::Regressions,
@@ -55,6 +61,7 @@ impl SafeModeReason {
         SafeModeReason::TelemetryStalled,
         SafeModeReason::Manual,
         SafeModeReason::Misconfigured,
+        SafeModeReason::ClockFault,
     ];
 
     fn bit(self) -> u16 {
@@ -74,6 +81,7 @@ impl std::fmt::Display for SafeModeReason {
             SafeModeReason::TelemetryStalled => "telemetry stalled",
             SafeModeReason::Manual => "manual freeze",
             SafeModeReason::Misconfigured => "misconfigured",
+            SafeModeReason::ClockFault => "clock out of range",
         })
     }
 }
@@ -128,6 +136,8 @@ pub enum SafeModeExit {
     Manual,
     /// By itself, once the audit queue has drained to its high-water mark.
     QueueDrained,
+    /// By itself, once the clock reads in range again.
+    ClockInRange,
     /// Never.
     Never,
 }
@@ -194,14 +204,16 @@ impl ControlSafety {
     }
 
     /// The reasons that would exit at `now` given whether the audit queue has
-    /// drained; does not clear them (the executor clears each once its exit
-    /// event is recorded).
-    pub(crate) fn due(&self, now_us: u64, queue_drained: bool) -> ReasonSet {
+    /// drained and whether the clock's last reading was in range; does not
+    /// clear them (the executor clears each once its exit event is
+    /// recorded).
+    pub(crate) fn due(&self, now_us: u64, queue_drained: bool, clock_in_range: bool) -> ReasonSet {
         let mut set = ReasonSet::EMPTY;
         for reason in SafeModeReason::ALL {
             let due = match self.exits[reason as usize] {
                 Some(SafeModeExit::At(t)) => now_us >= t,
                 Some(SafeModeExit::QueueDrained) => queue_drained,
+                Some(SafeModeExit::ClockInRange) => clock_in_range,
                 _ => false,
             };
             if due {
@@ -239,9 +251,9 @@ mod tests {
             s.exit_of(SafeModeReason::Thrashing),
             Some(SafeModeExit::At(100))
         );
-        assert!(s.due(99, false).is_empty());
-        assert!(s.due(100, false).contains(SafeModeReason::Thrashing));
-        s.clear(s.due(100, false));
+        assert!(s.due(99, false, true).is_empty());
+        assert!(s.due(100, false, true).contains(SafeModeReason::Thrashing));
+        s.clear(s.due(100, false, true));
         assert!(!s.is_latched());
     }
 
@@ -265,7 +277,17 @@ mod tests {
     fn queue_reason_waits_for_drain() {
         let mut s = ControlSafety::default();
         s.latch(SafeModeReason::AuditQueueFull, SafeModeExit::QueueDrained);
-        assert!(s.due(u64::MAX, false).is_empty());
-        assert!(s.due(0, true).contains(SafeModeReason::AuditQueueFull));
+        assert!(s.due(u64::MAX, false, true).is_empty());
+        assert!(s
+            .due(0, true, true)
+            .contains(SafeModeReason::AuditQueueFull));
+    }
+
+    #[test]
+    fn clock_fault_waits_for_a_reading_in_range() {
+        let mut s = ControlSafety::default();
+        s.latch(SafeModeReason::ClockFault, SafeModeExit::ClockInRange);
+        assert!(s.due(u64::MAX, true, false).is_empty());
+        assert!(s.due(0, false, true).contains(SafeModeReason::ClockFault));
     }
 }

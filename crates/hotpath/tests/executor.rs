@@ -358,7 +358,11 @@ fn rollback_needs_a_baseline_and_restores_bits() {
 fn rollback_circuit_breaker_needs_manual_resume() {
     let mut r = rig(&[0.5], Guardrails::default());
     r.ex.set_baseline().unwrap();
+    // Each rollback returns from a real move (one to where the config
+    // already is changes nothing and does not count).
     for i in 0..5 {
+        r.clock.advance(6 * SECOND_US); // past the 5 s stabilisation hold
+        r.ex.apply(update(&[0.01])).unwrap();
         let receipt = r.ex.rollback().unwrap();
         assert_eq!(receipt.circuit_breaker_tripped, i == 4, "rollback {i}");
     }

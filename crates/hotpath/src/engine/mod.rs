@@ -252,6 +252,9 @@ pub struct AdaptiveEngine<C = SystemClock> {
     last_feasible: ParamVec,
     /// A negative margin was seen and not yet cleared.
     infeasible: bool,
+    /// `true` from a margin below `emergency_margin` until one above it:
+    /// the emergency is noted once, not on every digest.
+    in_emergency: bool,
     consecutive_timeouts: u32,
     /// The previous digest's time: digests may not go back in time.
     last_digest_us: Option<u64>,
@@ -444,6 +447,7 @@ impl<C: Clock> AdaptiveEngine<C> {
             last_step_iteration: 0,
             last_feasible: centre,
             infeasible: false,
+            in_emergency: false,
             consecutive_timeouts: 0,
             last_digest_us: None,
             stats: EngineStats::default(),

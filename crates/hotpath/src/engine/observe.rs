@@ -247,10 +247,15 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// Handles a constraint margin; `Some` when it decides the outcome.
     fn on_margin(&mut self, margin: f64, at: u64) -> Option<Proposal> {
         if margin < self.config.emergency_margin {
-            self.note(EngineEvent::ConstraintViolated {
-                margin,
-                emergency: true,
-            });
+            if !self.in_emergency {
+                self.in_emergency = true;
+                self.note(EngineEvent::ConstraintViolated {
+                    margin,
+                    emergency: true,
+                });
+            }
+            // Rolls back while away from the baseline; once there, the
+            // executor's rollback is a no-op that records nothing.
             match self
                 .executor
                 .rollback_for(RollbackReason::ConstraintEmergency)
@@ -262,6 +267,7 @@ impl<C: Clock> AdaptiveEngine<C> {
             }
             return Some(no_change(NoChangeReason::ConstraintViolated));
         }
+        self.in_emergency = false;
         if margin < 0.0 {
             self.window_infeasible = true;
             if !self.infeasible {

@@ -308,7 +308,9 @@ impl<C: Clock> ExecutorBuilder<C> {
             self.clock,
             live,
         );
-        let now = executor.now();
+        // The reading `assemble` took: the trail starts with `Started` even
+        // when that reading was a clock fault (the next request latches it).
+        let now = executor.latest_now;
         let params = executor.live.clone();
         let details = match self.restore {
             Some(state) => {

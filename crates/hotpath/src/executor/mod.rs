@@ -47,9 +47,10 @@ const SECOND_US: u64 = 1_000_000;
 const MINUTE_US: u64 = 60 * SECOND_US;
 const HOUR_US: u64 = 60 * MINUTE_US;
 /// Latest time the executor accepts from its clock (2⁶² µs, ~146,000
-/// years). A reading beyond it is clamped: with times near `u64::MAX` the
-/// windows' `t + window` would saturate and stop limiting anything, whereas
-/// a clamped clock fails closed (windows fill and timers never expire).
+/// years). A reading beyond it is a clock fault: it is not used (with times
+/// near `u64::MAX` the windows' `t + window` would saturate and stop
+/// limiting anything), and safe mode (`ClockFault`) refuses changes until
+/// the clock reads in range again.
 pub const MAX_TIME_US: u64 = 1 << 62;
 
 /// The executor's interface, for code generic over executors (a test
@@ -162,9 +163,14 @@ pub trait SafeExecutor {
 /// Time comes from the injected [`Clock`]. If it goes backwards the executor
 /// uses the latest time it has seen instead (counted in
 /// [`ExecutorStats::clock_regressions`]), so windows and timers never run in
-/// reverse. Readings beyond [`MAX_TIME_US`] are clamped to it, so a glitched
-/// clock cannot push the windows into saturation (where they would stop
-/// limiting); it fails closed instead.
+/// reverse. A reading beyond [`MAX_TIME_US`] is not used at all: the
+/// executor keeps its last good time and latches safe mode (`ClockFault`,
+/// counted in [`ExecutorStats::clock_faults`]) until a reading is back in
+/// range, so a glitched clock can neither saturate the windows (where they
+/// would stop limiting) nor leave times in them that block every later
+/// change. (A forward jump *within* range is taken as time passing: the
+/// executor cannot tell it from a long pause, and a clock that then goes
+/// back is clamped to it, which fails closed until the clock catches up.)
 ///
 /// # Construction
 ///
@@ -217,6 +223,8 @@ pub struct SafetyExecutor<C = SystemClock> {
     audit_queue: Arc<AuditQueue>,
     clock: C,
     latest_now: u64,
+    /// `false` while the clock's last reading was beyond `MAX_TIME_US`.
+    clock_in_range: bool,
     /// The parameters' names, bounds and ranges.
     space: Arc<ParamSpace>,
     /// Per knob: the step rule's caps (see `typed::Caps`).
@@ -363,7 +371,11 @@ impl<C: Clock> SafetyExecutor<C> {
             .map(|_| TimeRing::new(guardrails.direction_flip_limit as usize))
             .collect();
         let rollbacks = TimeRing::new(rollback_policy.max_rollbacks_per_hour as usize);
-        let latest_now = clock.now_us().min(MAX_TIME_US);
+        // A first reading out of range is a fault like any other: the first
+        // `now()` (the `Started` event) latches it.
+        let latest_now = Some(clock.now_us())
+            .filter(|&t| t <= MAX_TIME_US)
+            .unwrap_or(0);
         Self {
             config,
             writer,
@@ -383,6 +395,7 @@ impl<C: Clock> SafetyExecutor<C> {
             audit_queue,
             clock,
             latest_now,
+            clock_in_range: true,
             candidate: live.params.clone(),
             centre: live.params.clone(),
             centre_generation: live.generation,
@@ -470,10 +483,24 @@ impl<C: Clock> SafetyExecutor<C> {
         self.live_generation
     }
 
-    /// The clock, clamped so it never goes backwards and never reaches the
-    /// saturation point of the windows' arithmetic.
+    /// The clock, never backwards and never beyond [`MAX_TIME_US`]. A
+    /// reading going backwards gives the latest time seen instead
+    /// (counted). A reading beyond `MAX_TIME_US` is a fault: the windows'
+    /// `t + window` would saturate there and stop limiting, and times
+    /// stored from it would block every later change once the clock came
+    /// back. So it is not used at all: the executor keeps its last good
+    /// time and latches `ClockFault`, which exits (both audited) at the
+    /// first reading back in range.
     fn now(&mut self) -> u64 {
-        let t = self.clock.now_us().min(MAX_TIME_US);
+        let t = self.clock.now_us();
+        if t > MAX_TIME_US {
+            self.stats.clock_faults += 1;
+            self.clock_in_range = false;
+            let kept = self.latest_now;
+            self.latch(kept, SafeModeReason::ClockFault, SafeModeExit::ClockInRange);
+            return kept;
+        }
+        self.clock_in_range = true;
         if t < self.latest_now {
             self.stats.clock_regressions += 1;
             return self.latest_now;

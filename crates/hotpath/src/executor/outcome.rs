@@ -156,8 +156,22 @@ impl<C: Clock> SafetyExecutor<C> {
         let Some(baseline) = &self.baseline else {
             return self.refuse(now, RequestKind::Rollback, 0, Violation::NoBaseline, &[]);
         };
-        self.candidate.copy_from(&baseline.snapshot.params);
         let old_generation = self.live_generation;
+        let target = &baseline.snapshot.params;
+        if self.live.bit_eq(target) && self.centre.bit_eq(target) {
+            // Already there: a rollback that publishes or counts nothing, so
+            // a persistent emergency cannot churn generations, audit events
+            // or the circuit breaker.
+            return Ok(RollbackReceipt {
+                reason,
+                old_generation,
+                new_generation: old_generation,
+                timestamp_us: now,
+                audit_seq: None,
+                circuit_breaker_tripped: false,
+            });
+        }
+        self.candidate.copy_from(target);
         let details = AuditDetails::RolledBack {
             reason,
             previous_generation: old_generation,
@@ -189,7 +203,7 @@ impl<C: Clock> SafetyExecutor<C> {
             old_generation,
             new_generation,
             timestamp_us: now,
-            audit_seq,
+            audit_seq: Some(audit_seq),
             circuit_breaker_tripped: tripped,
         })
     }

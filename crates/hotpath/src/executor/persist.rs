@@ -139,7 +139,9 @@ impl<C: Clock> SafetyExecutor<C> {
                     SafeModeExit::At(t) => PersistedExit::AfterUs(t.saturating_sub(now)),
                     SafeModeExit::Manual => PersistedExit::Manual,
                     SafeModeExit::QueueDrained => PersistedExit::QueueDrained,
-                    SafeModeExit::Never => return None,
+                    // Both belong to this executor, not to the governed
+                    // state: its settings, its clock's last reading.
+                    SafeModeExit::Never | SafeModeExit::ClockInRange => return None,
                 };
                 Some(PersistedLatch { reason, exit })
             })

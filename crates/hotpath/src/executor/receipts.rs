@@ -28,12 +28,16 @@ pub struct RollbackReceipt {
     pub reason: RollbackReason,
     /// Generation before.
     pub old_generation: u64,
-    /// Generation of the restored baseline.
+    /// Generation of the restored baseline (equal to `old_generation` if
+    /// the configuration was already there).
     pub new_generation: u64,
     /// When (µs).
     pub timestamp_us: u64,
-    /// Sequence number of its audit event.
-    pub audit_seq: u64,
+    /// Sequence number of its audit event; `None` when the live
+    /// configuration and the centre already were the baseline: such a
+    /// rollback changes nothing, so it publishes nothing, records nothing
+    /// and does not count towards the circuit breaker.
+    pub audit_seq: Option<u64>,
     /// `true` if this rollback tripped the circuit breaker.
     pub circuit_breaker_tripped: bool,
 }
@@ -63,4 +67,7 @@ pub struct ExecutorStats {
     pub audit_dropped: u64,
     /// Times the clock was seen going backwards.
     pub clock_regressions: u64,
+    /// Clock readings beyond [`MAX_TIME_US`](crate::MAX_TIME_US) (each
+    /// ignored; see `SafeModeReason::ClockFault`).
+    pub clock_faults: u64,
 }

@@ -124,7 +124,8 @@ impl<C: Clock> SafetyExecutor<C> {
             return;
         }
         let drained = self.audit_queue.len() <= self.audit_queue.high_water_mark();
-        for reason in self.control_safety.due(now, drained).iter() {
+        let due = self.control_safety.due(now, drained, self.clock_in_range);
+        for reason in due.iter() {
             if self
                 .record(
                     now,

@@ -191,6 +191,9 @@ impl<C: Clock> SafetyExecutor<C> {
         candidate: f64,
         reference: f64,
     ) -> Option<f64> {
+        if !candidate.is_finite() {
+            return None; // a move that overflowed: the bounds rule refuses it
+        }
         let change = (candidate - reference).abs();
         let one_grid_step = || change <= self.caps.grid[i];
         match measure {
@@ -199,7 +202,7 @@ impl<C: Clock> SafetyExecutor<C> {
             Measure::LinearGrid => (!one_grid_step()).then_some(change),
             Measure::Log | Measure::LogGrid => {
                 let (min, _) = self.space.bounds(i);
-                let skip = candidate.is_nan() || candidate < min;
+                let skip = candidate < min; // no logarithm: the bounds rule refuses it
                 let skip = skip || (measure == Measure::LogGrid && one_grid_step());
                 (!skip).then(|| (candidate.ln() - reference.ln()).abs())
             }

@@ -22,7 +22,7 @@ impl Harness {
         now: u64,
         receipt: &RollbackReceipt,
         reason: RollbackReason,
-    ) -> Result<Expect, TestCaseError> {
+    ) -> Result<Option<Expect>, TestCaseError> {
         let baseline = self
             .m
             .baseline
@@ -30,6 +30,20 @@ impl Harness {
             .ok_or_else(|| TestCaseError::fail(format!("{label}: rolled back without baseline")))?
             .params
             .clone();
+        if bit_eq(&self.m.live, &baseline) && bit_eq(&self.m.centre, &baseline) {
+            // Already at the baseline: nothing published, recorded or counted.
+            check!(
+                receipt.reason == reason
+                    && receipt.old_generation == pre_generation
+                    && receipt.new_generation == pre_generation
+                    && receipt.timestamp_us == now
+                    && receipt.audit_seq.is_none()
+                    && !receipt.circuit_breaker_tripped,
+                "{label}: a rollback to where the config already is gave {receipt:?}"
+            );
+            self.counters.rollbacks_noop += 1;
+            return Ok(None);
+        }
         let tripped = self.m.rollbacks.len() >= self.policy.max_rollbacks_per_hour as usize;
         check!(
             receipt.reason == reason
@@ -67,12 +81,15 @@ impl Harness {
         self.m.regressions_since_rollback = 0;
         self.m.rollback_count += 1;
         self.counters.rollbacks_ok += 1;
-        Ok(Expect::RolledBack {
-            seq: receipt.audit_seq,
+        let seq = receipt.audit_seq.ok_or_else(|| {
+            TestCaseError::fail(format!("{label}: a real rollback without an audit seq"))
+        })?;
+        Ok(Some(Expect::RolledBack {
+            seq,
             reason,
             previous_generation: pre_generation,
             params: baseline,
-        })
+        }))
     }
 
     pub(crate) fn op_rollback(&mut self) -> TestCaseResult {
@@ -90,7 +107,7 @@ impl Harness {
                     &receipt,
                     RollbackReason::Manual,
                 )?;
-                self.record("rollback", &pre, vec![e], vec![])
+                self.record("rollback", &pre, e.into_iter().collect(), vec![])
             }
             Err(v) => {
                 self.check_unchanged("rollback", &pre)?;
@@ -324,7 +341,7 @@ impl Harness {
                     &r,
                     RollbackReason::Regressions,
                 )?;
-                expects.push(e);
+                expects.extend(e);
             }
             (true, None) => {
                 // Only a full queue can refuse a rollback with a baseline.

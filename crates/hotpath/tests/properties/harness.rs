@@ -127,8 +127,13 @@ impl Harness {
     }
 
     pub(crate) fn pre(&mut self) -> Pre {
-        // The executor clamps readings beyond MAX_TIME_US (fails closed).
-        let clock = self.clock.now_us().min(MAX_TIME_US);
+        // Cases keep the clock in the executor's range (readings beyond it
+        // are faults, tested on their own).
+        let clock = self.clock.now_us();
+        debug_assert!(
+            clock <= MAX_TIME_US,
+            "the harness let the clock leave the range"
+        );
         if clock < self.m.now {
             self.m.min_clock_regressions += 1;
         }
@@ -295,7 +300,8 @@ impl Harness {
             Op::Apply(spec) => self.op_apply(spec)?,
             Op::NoChange => self.op_no_change()?,
             Op::Advance(us) => {
-                self.clock.advance(*us);
+                let t = self.clock.now_us().saturating_add(*us).min(MAX_TIME_US);
+                self.clock.set(t);
                 let t = self.clock.now_us();
                 self.note(|| format!("clock +{us} → {t}"));
             }
@@ -308,7 +314,8 @@ impl Harness {
                 let deadlines = self.deadlines();
                 if !deadlines.is_empty() {
                     let t = deadlines[*which as usize % deadlines.len()]
-                        .saturating_add_signed(*offset as i64);
+                        .saturating_add_signed(*offset as i64)
+                        .min(MAX_TIME_US);
                     if t > self.clock.now_us() {
                         self.clock.set(t);
                         self.note(|| format!("clock to deadline {t}"));
@@ -355,6 +362,8 @@ pub(crate) struct Counters {
     pub(crate) steps: u64,
     pub(crate) applies_ok: u64,
     pub(crate) rollbacks_ok: u64,
+    /// Rollbacks to where the config already was (nothing to do).
+    pub(crate) rollbacks_noop: u64,
     pub(crate) events: u64,
     pub(crate) dropped: u64,
     pub(crate) refusals: BTreeMap<&'static str, u64>,
@@ -424,6 +433,7 @@ pub(crate) fn run_case(case: &Case, totals: &RefCell<Counters>) -> TestCaseResul
         t.steps += counters.steps;
         t.applies_ok += counters.applies_ok;
         t.rollbacks_ok += counters.rollbacks_ok;
+        t.rollbacks_noop += counters.rollbacks_noop;
         t.events += counters.events;
         t.dropped += counters.dropped;
         for (k, v) in counters.refusals {

@@ -114,13 +114,14 @@ fn run_property(name: &str, profile: Profile, cases: u32, len: std::ops::RangeIn
     });
     let t = totals.into_inner();
     println!(
-        "{name}: {} cases, {} steps in {:.1?}; {} applies and {} rollbacks accepted, {} audit \
-         events, {} dropped; refusals {:?}",
+        "{name}: {} cases, {} steps in {:.1?}; {} applies and {} rollbacks accepted ({} already \
+         at the baseline), {} audit events, {} dropped; refusals {:?}",
         t.cases,
         t.steps,
         start.elapsed(),
         t.applies_ok,
         t.rollbacks_ok,
+        t.rollbacks_noop,
         t.events,
         t.dropped,
         t.refusals

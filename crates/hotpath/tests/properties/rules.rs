@@ -93,8 +93,9 @@ impl Harness {
         // The step is what would be applied: `live + delta`, rounded.
         let candidate: Vec<f64> = d.iter().zip(&self.m.live).map(|(x, l)| l + x).collect();
         for (index, (&value, &live)) in candidate.iter().zip(&self.m.live).enumerate() {
+            // A move that overflowed to ±∞ is out of bounds, not a step.
             let step = (value - live).abs() / self.ranges[index];
-            if step.is_nan() || step > limit {
+            if value.is_finite() && (step.is_nan() || step > limit) {
                 return Err(Violation::DeltaTooLarge {
                     index,
                     delta: step,
