@@ -29,8 +29,8 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
 use crossbeam_queue::ArrayQueue;
 use hotpath::{
-    AtomicConfig, AuditDetails, AuditEvent, AuditQueue, EnqueueResult, Guardrails, ManualClock,
-    ParamVec, Proposal, ProposalKind, SafetyExecutor, DEFAULT_AUDIT_CAPACITY,
+    AtomicConfig, AuditDetails, AuditEvent, AuditQueue, ConfigSnapshot, EnqueueResult, Guardrails,
+    ManualClock, ParamVec, Proposal, ProposalKind, SafetyExecutor, DEFAULT_AUDIT_CAPACITY,
 };
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -318,6 +318,28 @@ fn read_idle(c: &mut Criterion) {
             black_box(&config).read_into(&mut buf);
             checksum(black_box(&buf))
         })
+    });
+
+    // The `Arc`-returning reads: the baseline takes the shared `Arc` out of
+    // an `RwLock<Arc<_>>` (read lock, clone, unlock), `snapshot()` out of
+    // its per-generation cache. Both return an `Arc` the caller keeps.
+    let snapshot = ConfigSnapshot {
+        generation: 0,
+        params: ParamVec::from_slice(&initial_values()),
+    };
+    let rwlock_snapshot = RwLock::new(Arc::new(snapshot));
+    group.bench_function("rwlock_arc_snapshot_clone", |b| {
+        b.iter(|| {
+            let shared = Arc::clone(
+                &black_box(&rwlock_snapshot)
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+            checksum(&shared.params)
+        })
+    });
+    group.bench_function("hotpath_snapshot", |b| {
+        b.iter(|| checksum(&black_box(&config).snapshot().params))
     });
 
     group.finish();

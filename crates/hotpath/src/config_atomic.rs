@@ -124,7 +124,7 @@ impl Slot {
 /// |------|---------------------|-----------|
 /// | [`ConfigReader::get`] | one atomic load; copies only when the generation moved | no |
 /// | [`AtomicConfig::read_into`] / [`AtomicConfig::load`] | one seqlock copy | no (≤ 16 params) |
-/// | [`AtomicConfig::snapshot`] | one seqlock copy + one `Arc` | yes, one `Arc` per call |
+/// | [`AtomicConfig::snapshot`] | one lock-free `Arc` load + a reference count; a copy when the generation moved | one `Arc` per generation, not per call |
 ///
 ///
 /// ```
@@ -143,6 +143,8 @@ pub struct AtomicConfig {
     slots: [Slot; SLOTS],
     len: usize,
     writer_claimed: AtomicBool,
+    /// The `Arc` [`snapshot`](Self::snapshot) shares for its generation.
+    shared: arc_swap::ArcSwap<ConfigSnapshot>,
 }
 
 impl AtomicConfig {
@@ -172,6 +174,10 @@ impl AtomicConfig {
             slots: std::array::from_fn(|_| Slot::new(generation, &initial)),
             len: initial.len(),
             writer_claimed: AtomicBool::new(false),
+            shared: arc_swap::ArcSwap::from_pointee(ConfigSnapshot {
+                generation,
+                params: initial.clone(),
+            }),
         }
     }
 
@@ -251,11 +257,40 @@ impl AtomicConfig {
         ConfigSnapshot { generation, params }
     }
 
-    /// The reference API's convenience read: a consistent copy behind an `Arc`, cheap
-    /// to pass around. Allocates the `Arc` on every call; on a hot path use a
-    /// [`ConfigReader`] or [`load`](Self::load) instead.
+    /// The reference API's convenience read: a consistent copy behind an
+    /// `Arc`, cheap to pass around and keep.
+    ///
+    /// Every caller of one generation shares one `Arc`: the first call after
+    /// a publication copies the configuration into a new `Arc` and caches it
+    /// (one allocation per generation, by a reader, never by the writer);
+    /// every later call while the generation is unchanged is a lock-free
+    /// load of the cached `Arc` plus a reference-count increment, and does
+    /// not allocate. (Unlike [`ConfigReader::get`] it writes to shared
+    /// memory: the count.) A caller that loses the race to cache a newer
+    /// generation still returns its own consistent copy, and the cache never
+    /// goes back to an older generation.
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, ParamVec};
+    /// use std::sync::Arc;
+    ///
+    /// let config = AtomicConfig::new(ParamVec::from_slice(&[0.5]));
+    /// let (a, b) = (config.snapshot(), config.snapshot());
+    /// assert!(Arc::ptr_eq(&a, &b)); // unchanged: the same Arc
+    /// assert_eq!(a.params[0], 0.5);
+    /// ```
     pub fn snapshot(&self) -> std::sync::Arc<ConfigSnapshot> {
-        std::sync::Arc::new(self.load())
+        let cached = self.shared.load();
+        if cached.generation == self.generation() {
+            return arc_swap::Guard::into_inner(cached);
+        }
+        let fresh = std::sync::Arc::new(self.load());
+        if fresh.generation > cached.generation {
+            // Fails if another caller cached a newer one meanwhile: keep it.
+            self.shared
+                .compare_and_swap(&cached, std::sync::Arc::clone(&fresh));
+        }
+        fresh
     }
 
     /// A cached reader for one thread's hot path. See [`ConfigReader`].

@@ -1,11 +1,13 @@
 //! Proves the hot path allocation-free in steady state: a counting global
 //! allocator counts allocations made by *this thread* while reads, accepted
 //! and refused applies, outcome reports, snapshots and audit enqueue/dequeue
-//! run with 16 parameters, and while the in-place audit path runs with 32.
+//! run with 16 parameters, while the in-place audit path runs with 32, and
+//! while typed reads and `AtomicConfig::snapshot` run on an unchanged
+//! configuration.
 
 use hotpath::{
-    AtomicConfig, AuditQueue, EnqueueResult, Guardrails, ManualClock, ParamVec, Proposal,
-    SafetyExecutor,
+    AtomicConfig, AuditQueue, EnqueueResult, Guardrails, Knob, ManualClock, ParamSpace, ParamVec,
+    Proposal, SafetyExecutor,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -243,4 +245,39 @@ fn steady_state_engine_step_does_not_allocate() {
         "the engine kept iterating"
     );
     assert_eq!(count, 0, "engine step allocated {count} times");
+}
+
+#[test]
+fn typed_reads_and_shared_snapshots_do_not_allocate() {
+    let space = ParamSpace::new(vec![
+        Knob::int("batch_size", 1, 512, 64),
+        Knob::real("linger_ms", 0.1, 100.0, 5.0).log(),
+        Knob::choice("codec", ["none", "lz4", "zstd"], "lz4"),
+    ])
+    .expect("valid space");
+    let (batch, linger, codec) = (
+        space.int("batch_size").expect("int"),
+        space.real("linger_ms").expect("real"),
+        space.choice("codec").expect("choice"),
+    );
+    let config = Arc::new(AtomicConfig::new(space.initial()));
+    let mut reader = config.reader();
+    // Warm up: the first snapshot of a generation allocates its shared Arc.
+    let first = config.snapshot();
+    let mut sum = 0.0;
+    let allocations = allocations_during(|| {
+        for _ in 0..10_000 {
+            let snap = reader.get();
+            let n: i64 = snap.get(batch);
+            sum += n as f64 + snap.get(linger) + snap.get(codec) as f64;
+            let shared = config.snapshot();
+            sum += shared.get(batch) as f64;
+            sum += space
+                .option(codec, shared.get(codec))
+                .map_or(0.0, |o| o.len() as f64);
+        }
+    });
+    assert_eq!(allocations, 0, "typed reads and snapshot() allocated");
+    assert!(Arc::ptr_eq(&first, &config.snapshot()));
+    assert!(sum > 0.0);
 }

@@ -1,6 +1,8 @@
-//! Real threads: readers on every core while the executor applies. Every
-//! published vector has all values equal, so a torn read would show mixed
-//! values; generations and values must never go backwards for a reader.
+//! Real threads: readers on every core while the executor applies, half of
+//! them through `ConfigReader::get`, half through the shared
+//! `AtomicConfig::snapshot`. Every published vector has all values equal,
+//! so a torn read would show mixed values; generations and values must
+//! never go backwards for a reader.
 
 use hotpath::{AtomicConfig, Guardrails, ManualClock, ParamVec, Proposal, SafetyExecutor};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,14 +29,20 @@ fn readers_see_whole_monotonic_snapshots_while_the_executor_applies() {
     let done = Arc::new(AtomicBool::new(false));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let readers: Vec<_> = (0..threads)
-        .map(|_| {
+        .map(|thread| {
             let config = config.clone();
             let done = done.clone();
             std::thread::spawn(move || {
                 let mut reader = config.reader();
                 let (mut last_generation, mut last_value, mut reads) = (0, 0.0, 0u64);
                 while !done.load(Ordering::Relaxed) {
-                    let snap = reader.get();
+                    let shared;
+                    let snap = if thread % 2 == 1 {
+                        shared = config.snapshot();
+                        &*shared
+                    } else {
+                        reader.get()
+                    };
                     let first = snap.params[0];
                     assert!(
                         snap.params.iter().all(|v| v.to_bits() == first.to_bits()),
