@@ -47,7 +47,8 @@ impl<C: Clock> AdaptiveEngine<C> {
             self.typical_step[i] = 0.8 * self.typical_step[i] + 0.2 * s.abs();
             self.carry[i] += s;
             if self.commits(i) {
-                moved[i] += self.carry[i].clamp(-limit, limit) * self.executor.space().range(i);
+                let carried = self.carry[i].clamp(-limit, limit);
+                moved[i] = self.executor.space().offset(i, moved[i], carried);
             }
         }
         let c_next = self.spsa.perturbation_scale(self.spsa.iteration());
@@ -57,7 +58,7 @@ impl<C: Clock> AdaptiveEngine<C> {
             .iter()
             .zip(centre.iter())
             .enumerate()
-            .map(|(i, (&t, &c))| (t - c) / space.range(i))
+            .map(|(i, (&t, &c))| space.fraction(i, c, t))
             .collect();
         let iteration = self.spsa.iteration();
         self.note(EngineEvent::Gradient {
@@ -106,7 +107,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         let after = self.executor.centre();
         let space = self.executor.space();
         for i in 0..self.carry.len() {
-            let moved = (after[i] - centre_before[i]) / space.range(i);
+            let moved = space.fraction(i, centre_before[i], after[i]);
             if moved.abs() <= 1e-9 {
                 continue;
             }

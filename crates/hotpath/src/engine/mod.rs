@@ -16,6 +16,8 @@
 //! * `plan.rs`: plans and how each is offered to the executor, hop by hop;
 //! * `step_control.rs`: rejected steps and drift;
 //! * `hysteresis.rs`: the thrash guard between a step and its `Update`;
+//! * `typed.rs`: integer, log-scale and choice knobs in the SPSA loop;
+//! * `bandit.rs`: the bandit that tunes each choice knob;
 //! * `persist.rs`: [`EngineState`], export and restore;
 //! * `settings.rs` and `error.rs`: the settings, their validation, errors.
 //!
@@ -23,6 +25,7 @@
 //! bookkeeping: directions, reversals, budget and the parameter space are
 //! asked of the executor when needed.
 
+mod bandit;
 mod calibration;
 mod error;
 mod hysteresis;
@@ -34,7 +37,9 @@ mod stage;
 mod step_control;
 #[cfg(test)]
 mod tests;
+mod typed;
 
+pub use bandit::BanditState;
 pub use error::EngineError;
 pub use observe::StepOutcome;
 pub use persist::{EngineState, ENGINE_STATE_VERSION};
@@ -244,6 +249,11 @@ pub struct AdaptiveEngine<C = SystemClock> {
     carry: ParamVec,
     /// Per parameter: typical recent step size (EWMA of |step|).
     typical_step: ParamVec,
+    /// Per parameter: the gradient correction of the probe pair in flight
+    /// (see `typed.rs`); empty for a space of linear reals.
+    correction: ParamVec,
+    /// One bandit per choice knob (see `bandit.rs`).
+    bandits: Vec<BanditState>,
     /// Objective of the current centre, once measured.
     centre_objective: Option<f64>,
     /// The iteration of the last step, which a rejection reverts.
@@ -443,6 +453,8 @@ impl<C: Clock> AdaptiveEngine<C> {
             gain_scale: 1.0,
             carry: ParamVec::zeros(n),
             typical_step: ParamVec::zeros(n),
+            correction: ParamVec::new(),
+            bandits: bandits_of(executor.space()),
             centre_objective: None,
             last_step_iteration: 0,
             last_feasible: centre,
@@ -646,4 +658,14 @@ impl<C> std::fmt::Debug for AdaptiveEngine<C> {
 
 fn no_change(reason: NoChangeReason) -> Proposal {
     Proposal::NoChange { reason }
+}
+
+/// A fresh bandit for every choice knob of `space`.
+fn bandits_of(space: &crate::ParamSpace) -> Vec<BanditState> {
+    let options = |i: usize| match space.knobs()[i].kind() {
+        crate::KnobKind::Choice { options } => options.len(),
+        _ => 0,
+    };
+    let choices = space.choice_indices().iter();
+    choices.map(|&i| BanditState::new(i, options(i))).collect()
 }

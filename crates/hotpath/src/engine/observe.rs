@@ -347,6 +347,12 @@ impl<C: Clock> AdaptiveEngine<C> {
                     return;
                 }
                 self.centre_objective = Some(y);
+                if self.stage.is_tuning() {
+                    if let Some(switch) = self.choose_options(y) {
+                        self.pending = Some(switch);
+                        return;
+                    }
+                }
                 self.plan_probe();
             }
             Phase::Plus => {
@@ -356,9 +362,10 @@ impl<C: Clock> AdaptiveEngine<C> {
             Phase::Minus => {
                 let y_plus = self.spsa.y_plus().unwrap_or(f64::NAN);
                 let perturbation_id = self.current_perturbation_id();
-                let Some((gradient, update)) = self.spsa.complete_eval_window() else {
+                let Some((mut gradient, mut update)) = self.spsa.complete_eval_window() else {
                     return;
                 };
+                self.correct_gradient(&mut gradient, &mut update);
                 let y_minus = self.spsa.y_minus().unwrap_or(y_plus);
                 self.stats.gradients += 1;
                 if self.stage.is_tuning() {

@@ -1,6 +1,7 @@
 //! [`EngineState`]: what the engine has learnt, exported for a restart and
 //! restored from it.
 
+use super::bandit::BanditState;
 use super::stage::{Measured, Stage};
 use super::{AdaptiveEngine, EngineError, MIN_GAIN_SCALE};
 use crate::clock::Clock;
@@ -33,6 +34,10 @@ pub struct EngineState {
     pub gain_scale: f64,
     /// The last centre known to satisfy the constraints.
     pub last_feasible: ParamVec,
+    /// What each choice knob's bandit has learnt (absent in states written
+    /// before choice knobs existed, and not written without choice knobs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bandits: Vec<BanditState>,
 }
 
 impl<C: Clock> AdaptiveEngine<C> {
@@ -59,6 +64,7 @@ impl<C: Clock> AdaptiveEngine<C> {
             calibrated_gain: measured.gain,
             gain_scale: self.gain_scale,
             last_feasible: self.last_feasible.clone(),
+            bandits: self.bandits.clone(),
         }
     }
 
@@ -107,6 +113,23 @@ impl<C: Clock> AdaptiveEngine<C> {
             }
             .into());
         }
+        let fresh = super::bandits_of(self.executor.space());
+        let bandits = if state.bandits.is_empty() {
+            fresh
+        } else if state.bandits.len() == fresh.len()
+            && state
+                .bandits
+                .iter()
+                .zip(&fresh)
+                .all(|(s, f)| s.index == f.index && s.fits(f.sums.len()))
+        {
+            state.bandits
+        } else {
+            return Err(ConfigError::InvalidState {
+                reason: "engine state's choice bandits do not fit the parameter space",
+            }
+            .into());
+        };
         self.spsa.restore(&state.spsa)?;
         let measured = Measured {
             noise_sd: state.noise_sd,
@@ -115,6 +138,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.stage = Stage::restored(state.calibrated, measured, n);
         self.gain_scale = state.gain_scale.clamp(MIN_GAIN_SCALE, 1.0);
         self.last_feasible = state.last_feasible;
+        self.bandits = bandits;
         self.restart_at_centre();
         Ok(())
     }

@@ -143,14 +143,8 @@ impl<C: Clock> AdaptiveEngine<C> {
         }
         let delta = self.spsa.generate_perturbation();
         let c = self.spsa.in_flight_scale().unwrap_or(c);
-        let space = self.executor.space();
-        let target = self.within_bounds(
-            centre
-                .iter()
-                .zip(delta.iter())
-                .enumerate()
-                .map(|(i, (&t, &d))| t + c * d * space.range(i)),
-        );
+        let target = self.probe_point(&centre, &delta, c);
+        self.measure_perturbation(&centre, &delta, c);
         self.pending = Some(Plan::plus(self.current_perturbation_id(), target));
     }
 
@@ -165,49 +159,56 @@ impl<C: Clock> AdaptiveEngine<C> {
             return;
         };
         let c = self.spsa.in_flight_scale().unwrap_or(0.0);
-        let space = self.executor.space();
-        let target = self.within_bounds(
-            self.executor
-                .centre()
-                .iter()
-                .zip(delta.iter())
-                .enumerate()
-                .map(|(i, (&t, &d))| t - c * d * space.range(i)),
-        );
+        let centre = self.executor.centre();
+        let target = self.probe_point(centre, delta, -c);
         self.pending = Some(Plan::minus(*perturbation_id, target));
     }
 
-    /// Clamps probe points into the bounds. The centre is kept `c` inside
-    /// them, so this only ever removes a rounding error of `θ ± c·range`.
-    fn within_bounds(&self, point: impl Iterator<Item = f64>) -> ParamVec {
+    /// The probe point `θ + cΔ` (`c` negative for `θ − cΔ`), each knob in
+    /// its coordinate and inside its bounds. An integer probe moves at
+    /// least one grid step (a perturbation that rounds to no change would
+    /// measure nothing); a choice is not perturbed (the bandit switches it).
+    /// The centre is kept far enough inside the bounds (see
+    /// [`project`](Self::project)) that the clamp only removes rounding.
+    pub(super) fn probe_point(&self, centre: &[f64], delta: &[f64], c: f64) -> ParamVec {
         let space = self.executor.space();
-        point
-            .enumerate()
-            .map(|(i, v)| {
-                let (lo, hi) = space.bounds(i);
-                v.clamp(lo, hi)
-            })
-            .collect()
+        let point = |i: usize, t: f64, d: f64| {
+            let (lo, hi) = space.bounds(i);
+            let raw = space.offset(i, t, c * d).clamp(lo, hi);
+            match (space.choice_indices().contains(&i), space.grid_step(i)) {
+                (true, _) => t,
+                (false, None) => raw,
+                (false, Some(step)) => {
+                    let snapped = space.snap(i, raw);
+                    let away = (snapped - t) * (c * d).signum();
+                    if away >= step {
+                        snapped
+                    } else {
+                        space.snap(i, t + step * (c * d).signum())
+                    }
+                }
+            }
+        };
+        let probe = centre.iter().zip(delta.iter()).enumerate();
+        probe.map(|(i, (&t, &d))| point(i, t, d)).collect()
     }
 
-    /// Clamps `point` into `[min + c·range, max − c·range]` per bounded
-    /// parameter (the midpoint if that interval is empty).
+    /// Clamps `point` into `[min + m·range, max − m·range]` per bounded
+    /// knob, in its coordinate and on its grid (the middle if that interval
+    /// is empty), where `m` is `c`, or one grid step for an integer whose
+    /// step is more: where a centre must sit for both probes to stay in
+    /// bounds. A choice is left where it is.
     pub(super) fn project(&self, point: &[f64], c: f64) -> ParamVec {
         let space = self.executor.space();
         point
             .iter()
             .enumerate()
             .map(|(i, &v)| {
-                let ((lo, hi), r) = (space.bounds(i), space.range(i));
-                if !(lo.is_finite() && hi.is_finite()) {
+                if space.choice_indices().contains(&i) {
                     return v;
                 }
-                let (a, b) = (lo + c * r, hi - c * r);
-                if a > b {
-                    0.5 * (lo + hi)
-                } else {
-                    v.clamp(a, b)
-                }
+                let one_step = space.grid_step(i).map_or(0.0, |s| s / space.range(i));
+                space.inset(i, v, c.max(one_step))
             })
             .collect()
     }
@@ -263,10 +264,8 @@ impl<C: Clock> AdaptiveEngine<C> {
         // the executor's own limit is 0.1 % further out.
         let reach = limit * (1.0 + 1e-9);
         let within = |from: &[f64], to: &[f64]| {
-            to.iter()
-                .zip(from)
-                .enumerate()
-                .all(|(i, (&t, &f))| (t - f).abs() <= reach * space.range(i))
+            let mut moves = to.iter().zip(from).enumerate();
+            moves.all(|(i, (&t, &f))| space.within_step(i, f, t, reach))
         };
         if within(live, &plan.target) {
             (plan.target.clone(), plan.kind, true)
@@ -282,18 +281,15 @@ impl<C: Clock> AdaptiveEngine<C> {
         }
     }
 
-    /// One allowed step from `from` toward `to`: each parameter moves by at
-    /// most the step limit (less the rounding margin) of its range.
+    /// One allowed step from `from` toward `to`: each knob moves by at most
+    /// the step limit (less the rounding margin) of its range, an integer
+    /// at least one grid step.
     fn step_toward(&self, from: &[f64], to: &[f64]) -> ParamVec {
         let space = self.executor.space();
         let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
-        from.iter()
-            .zip(to)
-            .enumerate()
-            .map(|(i, (&f, &t))| {
-                let r = space.range(i);
-                f + (t - f).clamp(-limit * r, limit * r)
-            })
+        let moves = from.iter().zip(to).enumerate();
+        moves
+            .map(|(i, (&f, &t))| space.toward_at_least_one_step(i, f, t, limit))
             .collect()
     }
 
@@ -335,10 +331,10 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// (fraction of its range) from the centre.
     fn hold_parameter(&mut self, index: usize, allowed: f64) {
         let centre = self.executor.centre().get(index).copied();
-        let range = self.executor.space().range(index);
+        let space = std::sync::Arc::clone(self.executor.space());
         if let (Some(plan), Some(c)) = (self.pending.as_mut(), centre) {
             if let Some(t) = plan.target.get_mut(index) {
-                *t = c + (*t - c).clamp(-allowed * range, allowed * range);
+                *t = space.toward(index, c, *t, allowed);
             }
         }
     }

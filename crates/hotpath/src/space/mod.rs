@@ -14,11 +14,13 @@
 //!
 //! * `knob.rs`: [`Knob`], [`KnobKind`], [`Scale`] and what can be wrong
 //!   with a definition;
-//! * `value.rs`: typed values and handles, for reads and reports.
+//! * `value.rs`: typed values and handles, for reads and reports;
+//! * `geometry.rs`: moves measured in coordinates, for the engine.
 //!
 //! [`range`]: ParamSpace::range
 //! [`index_of`]: ParamSpace::index_of
 
+mod geometry;
 mod knob;
 mod value;
 

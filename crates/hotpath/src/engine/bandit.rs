@@ -1,0 +1,199 @@
+//! Choice knobs: a discounted-UCB bandit per choice, fed by the objective
+//! measured at the centre, switching only through the executor.
+//!
+//! SPSA needs a gradient, and a categorical knob has none, so each choice
+//! is tuned as a *multi-armed bandit* over its options, interleaved with
+//! the SPSA iterations: every centre window measures the objective under
+//! the current option, and at the end of it the bandit may switch to
+//! another option (an `Update` that changes only that knob), whose next
+//! centre window then measures it. The objective can drift (a choice whose
+//! best option changes), so the estimates are *discounted*, as in
+//! Garivier & Moulines' discounted UCB (2011): each option keeps
+//! exponentially discounted sums of its observations `S_j` and their count
+//! `N_j` (discount `DISCOUNT` per centre window), and the bandit picks the
+//! option minimising the optimistic index
+//!
+//! ```text
+//! S_j/N_j − σ · √(2 ln(ΣN) / N_j)
+//! ```
+//!
+//! where `σ` is the engine's measured noise (floored at a thousandth of the
+//! objective's scale). An option never tried has index −∞ and is tried
+//! first; an option not tried for a while sees its `N_j` decay and its
+//! bonus grow, so after a change every option is eventually looked at
+//! again. The rule is deterministic (no random draws), so runs stay
+//! reproducible.
+//!
+//! **Bounded exploration.** A switch is a discrete move the executor
+//! counts as a reversal after the first (see `executor/typed.rs`), so the
+//! flip limit bounds how often options are tried: the bandit switches only
+//! while the executor would allow at least one more reversal after it (the
+//! last is kept for switching back from a bad option), after `DWELL`
+//! centre windows on the current option, and never two choices at once.
+
+use super::{AdaptiveEngine, Plan};
+use crate::clock::Clock;
+use crate::ParamVec;
+use serde::{Deserialize, Serialize};
+
+/// Weight of an observation one centre window older than the newest.
+const DISCOUNT: f64 = 0.9;
+/// Centre windows on an option before the bandit may leave it.
+const DWELL: u32 = 2;
+
+/// What one choice knob's bandit has learnt (persisted with the engine's
+/// state).
+///
+/// ```
+/// use hotpath::BanditState;
+///
+/// let fresh = BanditState::default();
+/// assert!(fresh.sums.is_empty() && fresh.counts.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BanditState {
+    /// The knob's index.
+    pub index: usize,
+    /// Per option: discounted sum of the objectives measured under it.
+    pub sums: Vec<f64>,
+    /// Per option: discounted number of those measurements.
+    pub counts: Vec<f64>,
+    /// Centre windows since the last switch.
+    pub dwell: u32,
+}
+
+impl BanditState {
+    pub(super) fn new(index: usize, options: usize) -> Self {
+        Self {
+            index,
+            sums: vec![0.0; options],
+            counts: vec![0.0; options],
+            dwell: 0,
+        }
+    }
+
+    /// Books objective `y` measured under `option`; every older
+    /// observation loses weight.
+    fn observe(&mut self, option: usize, y: f64) {
+        for (s, n) in self.sums.iter_mut().zip(self.counts.iter_mut()) {
+            *s *= DISCOUNT;
+            *n *= DISCOUNT;
+        }
+        if let (Some(s), Some(n)) = (self.sums.get_mut(option), self.counts.get_mut(option)) {
+            *s += y;
+            *n += 1.0;
+        }
+        self.dwell = self.dwell.saturating_add(1);
+    }
+
+    /// The option with the lowest optimistic index (the lowest index on a
+    /// tie, so the choice is deterministic).
+    fn best(&self, sigma: f64) -> usize {
+        let total: f64 = self.counts.iter().sum();
+        let index = |j: usize| {
+            let n = self.counts[j];
+            if n <= 0.0 {
+                return f64::NEG_INFINITY;
+            }
+            let bonus = sigma * (2.0 * total.max(1.0).ln() / n).sqrt();
+            self.sums[j] / n - bonus
+        };
+        (0..self.counts.len())
+            .min_by(|&a, &b| index(a).total_cmp(&index(b)))
+            .unwrap_or(0)
+    }
+
+    /// A state that fits a knob of `options` options: finite, non-negative
+    /// counts.
+    pub(super) fn fits(&self, options: usize) -> bool {
+        self.sums.len() == options
+            && self.counts.len() == options
+            && self.sums.iter().all(|s| s.is_finite())
+            && self.counts.iter().all(|n| n.is_finite() && *n >= 0.0)
+    }
+}
+
+impl<C: Clock> AdaptiveEngine<C> {
+    /// A centre window measured `y`: books it for every choice knob's
+    /// current option and returns the switch to plan, if a bandit wants one
+    /// and the executor's rules leave room for it (see the module docs).
+    pub(super) fn choose_options(&mut self, y: f64) -> Option<Plan> {
+        if self.bandits.is_empty() {
+            return None;
+        }
+        let centre = ParamVec::from_slice(self.executor.centre());
+        let scale = self
+            .noise_sd()
+            .unwrap_or(0.0)
+            .max(1e-3 * y.abs())
+            .max(1e-12);
+        let mut switch = None;
+        for b in 0..self.bandits.len() {
+            let i = self.bandits[b].index;
+            let current = centre[i] as usize;
+            self.bandits[b].observe(current, y);
+            let best = self.bandits[b].best(scale);
+            if switch.is_none() && best != current && self.may_switch(b) {
+                switch = Some((b, i, best));
+            }
+        }
+        let (b, i, best) = switch?;
+        self.bandits[b].dwell = 0;
+        let mut target = centre;
+        target[i] = best as f64;
+        Some(Plan::move_centre(self.spsa.iteration(), target))
+    }
+
+    /// `true` if bandit `b` has dwelt long enough and a switch would leave
+    /// the executor's flip rule room for one more (a first switch is not a
+    /// reversal).
+    fn may_switch(&mut self, b: usize) -> bool {
+        let i = self.bandits[b].index;
+        self.bandits[b].dwell >= DWELL
+            && (self.executor.last_direction(i) == 0 || self.executor.flips_left(i) > 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BanditState;
+
+    #[test]
+    fn untried_options_come_first_then_the_best() {
+        let mut b = BanditState::new(0, 3);
+        assert_eq!(b.best(0.1), 0);
+        b.observe(0, 5.0);
+        assert_eq!(b.best(0.1), 1);
+        b.observe(1, 1.0);
+        assert_eq!(b.best(0.1), 2);
+        b.observe(2, 3.0);
+        assert_eq!(b.best(0.1), 1);
+    }
+
+    #[test]
+    fn a_stale_estimate_is_looked_at_again() {
+        let mut b = BanditState::new(0, 2);
+        b.observe(1, 2.0);
+        b.observe(0, 1.0);
+        // Option 0 keeps being measured, and drifts above option 1's
+        // old estimate; option 1's count decays until it is tried again.
+        let mut tried_again = None;
+        for round in 0..100 {
+            if b.best(0.05) == 1 {
+                tried_again = Some(round);
+                break;
+            }
+            b.observe(0, 2.5);
+        }
+        assert!(tried_again.is_some_and(|r| r < 10), "{tried_again:?}");
+    }
+
+    #[test]
+    fn states_that_do_not_fit_are_refused() {
+        let mut b = BanditState::new(0, 2);
+        assert!(b.fits(2) && !b.fits(3));
+        b.counts[0] = f64::NAN;
+        assert!(!b.fits(2));
+    }
+}
