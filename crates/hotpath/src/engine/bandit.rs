@@ -24,6 +24,15 @@
 //! again. The rule is deterministic (no random draws), so runs stay
 //! reproducible.
 //!
+//! **Changes.** Discounting alone forgets slowly (a memory of about
+//! 1/(1 − `DISCOUNT`) centre windows). So each bandit also watches its
+//! current option: when `SURPRISES` centre windows in a row measure it
+//! worse than its estimate by more than `4·√2·σ` (the step-control
+//! allowance, doubled), the option's world changed: its history is
+//! replaced by the new measurement and every other option's count is
+//! divided by ten, which keeps their estimates but makes them uncertain,
+//! so the bandit looks at them again soon.
+//!
 //! **Bounded exploration.** A switch is a discrete move the executor
 //! counts as a reversal after the first (see `executor/typed.rs`), so the
 //! flip limit bounds how often options are tried: the bandit switches only
@@ -37,9 +46,13 @@ use crate::ParamVec;
 use serde::{Deserialize, Serialize};
 
 /// Weight of an observation one centre window older than the newest.
-const DISCOUNT: f64 = 0.9;
+const DISCOUNT: f64 = 0.97;
 /// Centre windows on an option before the bandit may leave it.
 const DWELL: u32 = 2;
+/// Surprising centre windows in a row that mean the current option changed.
+const SURPRISES: u32 = 2;
+/// What a detected change leaves of the other options' counts.
+const FORGET: f64 = 0.1;
 
 /// What one choice knob's bandit has learnt (persisted with the engine's
 /// state).
@@ -61,6 +74,10 @@ pub struct BanditState {
     pub counts: Vec<f64>,
     /// Centre windows since the last switch.
     pub dwell: u32,
+    /// Centre windows in a row that measured the current option worse
+    /// than its estimate by more than the noise allows.
+    #[serde(default)]
+    pub surprises: u32,
 }
 
 impl BanditState {
@@ -70,12 +87,28 @@ impl BanditState {
             sums: vec![0.0; options],
             counts: vec![0.0; options],
             dwell: 0,
+            surprises: 0,
         }
     }
 
     /// Books objective `y` measured under `option`; every older
-    /// observation loses weight.
-    fn observe(&mut self, option: usize, y: f64) {
+    /// observation loses weight. `allowance`: the rise over the option's
+    /// estimate that the noise explains (see the module docs on changes).
+    fn observe(&mut self, option: usize, y: f64, allowance: f64) {
+        let estimate = match (self.sums.get(option), self.counts.get(option)) {
+            (Some(&s), Some(&n)) if n > 0.0 => Some(s / n),
+            _ => None,
+        };
+        let surprising = estimate.is_some_and(|m| y > m + allowance);
+        self.surprises = if surprising { self.surprises + 1 } else { 0 };
+        if self.surprises >= SURPRISES {
+            self.surprises = 0;
+            for (j, (s, n)) in self.sums.iter_mut().zip(self.counts.iter_mut()).enumerate() {
+                let keep = if j == option { 0.0 } else { FORGET };
+                *s *= keep;
+                *n *= keep;
+            }
+        }
         for (s, n) in self.sums.iter_mut().zip(self.counts.iter_mut()) {
             *s *= DISCOUNT;
             *n *= DISCOUNT;
@@ -128,11 +161,12 @@ impl<C: Clock> AdaptiveEngine<C> {
             .unwrap_or(0.0)
             .max(1e-3 * y.abs())
             .max(1e-12);
+        let allowance = self.noise_allowance(4.0, y);
         let mut switch = None;
         for b in 0..self.bandits.len() {
             let i = self.bandits[b].index;
             let current = centre[i] as usize;
-            self.bandits[b].observe(current, y);
+            self.bandits[b].observe(current, y, allowance);
             let best = self.bandits[b].best(scale);
             if switch.is_none() && best != current && self.may_switch(b) {
                 switch = Some((b, i, best));
@@ -163,19 +197,19 @@ mod tests {
     fn untried_options_come_first_then_the_best() {
         let mut b = BanditState::new(0, 3);
         assert_eq!(b.best(0.1), 0);
-        b.observe(0, 5.0);
+        b.observe(0, 5.0, 1.0);
         assert_eq!(b.best(0.1), 1);
-        b.observe(1, 1.0);
+        b.observe(1, 1.0, 1.0);
         assert_eq!(b.best(0.1), 2);
-        b.observe(2, 3.0);
+        b.observe(2, 3.0, 1.0);
         assert_eq!(b.best(0.1), 1);
     }
 
     #[test]
     fn a_stale_estimate_is_looked_at_again() {
         let mut b = BanditState::new(0, 2);
-        b.observe(1, 2.0);
-        b.observe(0, 1.0);
+        b.observe(1, 2.0, 1.0);
+        b.observe(0, 1.0, 1.0);
         // Option 0 keeps being measured, and drifts above option 1's
         // old estimate; option 1's count decays until it is tried again.
         let mut tried_again = None;
@@ -184,7 +218,7 @@ mod tests {
                 tried_again = Some(round);
                 break;
             }
-            b.observe(0, 2.5);
+            b.observe(0, 2.5, 1.0);
         }
         assert!(tried_again.is_some_and(|r| r < 10), "{tried_again:?}");
     }

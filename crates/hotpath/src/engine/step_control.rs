@@ -69,7 +69,7 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// `sigmas · √2 · σ`: `√2·σ` is the standard deviation of the difference
     /// of two windows' aggregates. `σ` is floored at `10⁻¹²·|y|` so that a
     /// noiseless objective still tolerates rounding.
-    fn noise_allowance(&self, sigmas: f64, y: f64) -> f64 {
+    pub(super) fn noise_allowance(&self, sigmas: f64, y: f64) -> f64 {
         sigmas * std::f64::consts::SQRT_2 * self.stage.measured().noise_sd.max(1e-12 * y.abs())
     }
 }
