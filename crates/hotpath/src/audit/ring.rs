@@ -403,20 +403,24 @@ mod tests {
                 })
             })
             .collect();
+        // Consumers stop once the producers are done and the ring is empty
+        // (an idle count instead let them quit while a descheduled producer
+        // still had values to push, which then spun on a full ring forever).
+        let produced = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let consumers: Vec<_> = (0..2)
             .map(|_| {
-                let ring = Arc::clone(&ring);
+                let (ring, produced) = (Arc::clone(&ring), Arc::clone(&produced));
                 std::thread::spawn(move || {
                     let mut seen = Vec::new();
-                    let mut idle = 0u64;
-                    while idle < 1_000_000 {
+                    loop {
+                        let done = produced.load(std::sync::atomic::Ordering::Acquire);
                         match ring.pop_with(|s| *s) {
                             Some(words) => {
                                 assert!(words.iter().all(|w| *w == words[0]), "torn: {words:?}");
                                 seen.push(words[0]);
-                                idle = 0;
                             }
-                            None => idle += 1,
+                            None if done => break,
+                            None => std::thread::yield_now(),
                         }
                     }
                     seen
@@ -426,6 +430,7 @@ mod tests {
         for p in producers {
             p.join().unwrap();
         }
+        produced.store(true, std::sync::atomic::Ordering::Release);
         let mut all: Vec<u64> = Vec::new();
         for c in consumers {
             let seen = c.join().unwrap();
