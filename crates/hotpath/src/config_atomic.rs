@@ -27,6 +27,21 @@ pub struct ConfigSnapshot {
     pub params: ParamVec,
 }
 
+/// Identities of configurations for the threads' snapshot caches.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many configurations' snapshots a thread keeps (least recently
+/// inserted replaced first when full).
+const CACHED_CONFIGS: usize = 4;
+
+type CachedSnapshot = Option<(u64, std::sync::Arc<ConfigSnapshot>)>;
+
+thread_local! {
+    /// Per thread: the last snapshot `Arc` handed out, per configuration.
+    static THREAD_SNAPSHOTS: std::cell::RefCell<[CachedSnapshot; CACHED_CONFIGS]> =
+        const { std::cell::RefCell::new([None, None, None, None]) };
+}
+
 /// The highest generation a configuration starts at (2⁶²): at a million
 /// publications per second, counting from there to `u64::MAX` takes over
 /// 100,000 years.
@@ -145,6 +160,9 @@ pub struct AtomicConfig {
     writer_claimed: AtomicBool,
     /// The `Arc` [`snapshot`](Self::snapshot) shares for its generation.
     shared: arc_swap::ArcSwap<ConfigSnapshot>,
+    /// This configuration's identity in the threads' snapshot caches
+    /// (never reused, unlike an address).
+    id: u64,
 }
 
 impl AtomicConfig {
@@ -174,6 +192,7 @@ impl AtomicConfig {
             slots: std::array::from_fn(|_| Slot::new(generation, &initial)),
             len: initial.len(),
             writer_claimed: AtomicBool::new(false),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             shared: arc_swap::ArcSwap::from_pointee(ConfigSnapshot {
                 generation,
                 params: initial.clone(),
@@ -260,15 +279,20 @@ impl AtomicConfig {
     /// The reference API's convenience read: a consistent copy behind an
     /// `Arc`, cheap to pass around and keep.
     ///
-    /// Every caller of one generation shares one `Arc`: the first call after
-    /// a publication copies the configuration into a new `Arc` and caches it
-    /// (one allocation per generation, by a reader, never by the writer);
-    /// every later call while the generation is unchanged is a lock-free
-    /// load of the cached `Arc` plus a reference-count increment, and does
-    /// not allocate. (Unlike [`ConfigReader::get`] it writes to shared
-    /// memory: the count.) A caller that loses the race to cache a newer
-    /// generation still returns its own consistent copy, and the cache never
-    /// goes back to an older generation.
+    /// Every caller of one generation gets the same `Arc`, and while the
+    /// generation is unchanged a call neither allocates nor locks: each
+    /// thread keeps the last `Arc` it got of each of (up to) four
+    /// configurations, so the common call is one atomic load of the
+    /// generation, a look in the thread's cache and a reference-count
+    /// increment (cheaper than an `RwLock<Arc<_>>` read, which writes the
+    /// lock word twice). After a publication, the first call on a thread
+    /// takes the new `Arc` from a cache shared by all threads (a lock-free
+    /// `arc-swap` load), and the first call anywhere copies the
+    /// configuration into it: one allocation per generation, by a reader,
+    /// never by the writer. A caller that loses the race to cache a newer
+    /// generation still returns its own consistent copy, and the shared
+    /// cache never goes back to an older generation. (Unlike
+    /// [`ConfigReader::get`], it writes to shared memory: the count.)
     ///
     /// ```
     /// use hotpath::{AtomicConfig, ParamVec};
@@ -280,9 +304,38 @@ impl AtomicConfig {
     /// assert_eq!(a.params[0], 0.5);
     /// ```
     pub fn snapshot(&self) -> std::sync::Arc<ConfigSnapshot> {
-        let cached = self.shared.load();
-        if cached.generation == self.generation() {
-            return arc_swap::Guard::into_inner(cached);
+        let generation = self.generation();
+        let cached = THREAD_SNAPSHOTS.try_with(|cache| {
+            let cache = cache.borrow();
+            let hit = cache
+                .iter()
+                .flatten()
+                .find(|(id, s)| *id == self.id && s.generation == generation);
+            hit.map(|(_, s)| std::sync::Arc::clone(s))
+        });
+        if let Ok(Some(hit)) = cached {
+            return hit;
+        }
+        let fresh = self.shared_snapshot(generation);
+        // During the thread's own teardown there is no cache: skip it.
+        let _ = THREAD_SNAPSHOTS.try_with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let mine = |e: &CachedSnapshot| e.as_ref().is_none_or(|(id, _)| *id == self.id);
+            let slot = cache.iter().position(mine).unwrap_or_else(|| {
+                cache.rotate_left(1); // full of others: the oldest goes
+                CACHED_CONFIGS - 1
+            });
+            cache[slot] = Some((self.id, std::sync::Arc::clone(&fresh)));
+        });
+        fresh
+    }
+
+    /// The shared `Arc` of `generation` (or a newer one), creating it if
+    /// the shared cache holds an older one.
+    fn shared_snapshot(&self, generation: u64) -> std::sync::Arc<ConfigSnapshot> {
+        let cached = self.shared.load_full();
+        if cached.generation >= generation {
+            return cached;
         }
         let fresh = std::sync::Arc::new(self.load());
         if fresh.generation > cached.generation {

@@ -59,7 +59,10 @@ fn tuned_gains(problem: &Problem) -> SpsaGains {
             let runs: Vec<Trace> = TUNING_SEEDS
                 .map(|s| runners::spsa(problem, s, budget, gains, problem.change_at.is_some()))
                 .collect();
-            let score = summarise(problem, &runs).ratio.last().map_or(f64::INFINITY, |r| r.0);
+            let score = summarise(problem, &runs)
+                .ratio
+                .last()
+                .map_or(f64::INFINITY, |r| r.0);
             if best.is_none_or(|(b, _)| score < b) {
                 best = Some((score, gains));
             }
@@ -85,14 +88,32 @@ fn main() {
     for problem in problems::suite() {
         let keep = problem.change_at.is_some();
         let engine = traces(|s| runners::engine(&problem, s, budget, keep));
-        row(&problem, "hotpath (defaults)", &summarise(&problem, &engine), SEEDS);
+        row(
+            &problem,
+            "hotpath (defaults)",
+            &summarise(&problem, &engine),
+            SEEDS,
+        );
         let gains = tuned_gains(&problem);
         let spsa = traces(|s| runners::spsa(&problem, s, budget, gains, keep));
-        let label = format!("textbook SPSA a={} c={} A={}", gains.a, gains.c, gains.big_a);
+        let label = format!(
+            "textbook SPSA a={} c={} A={}",
+            gains.a, gains.c, gains.big_a
+        );
         row(&problem, &label, &summarise(&problem, &spsa), SEEDS);
         let one = traces(|s| runners::bluefin(&problem, s, budget, false, keep));
-        row(&problem, "BlueFin one-point", &summarise(&problem, &one), SEEDS);
+        row(
+            &problem,
+            "BlueFin one-point",
+            &summarise(&problem, &one),
+            SEEDS,
+        );
         let two = traces(|s| runners::bluefin(&problem, s, budget, true, keep));
-        row(&problem, "BlueFin two-point", &summarise(&problem, &two), SEEDS);
+        row(
+            &problem,
+            "BlueFin two-point",
+            &summarise(&problem, &two),
+            SEEDS,
+        );
     }
 }

@@ -51,11 +51,15 @@ pub fn is_choice(space: &ParamSpace, i: usize) -> bool {
 }
 
 fn unit(space: &ParamSpace, theta: &[f64]) -> Vec<f64> {
-    (0..space.len()).map(|i| space.to_unit(i, theta[i])).collect()
+    (0..space.len())
+        .map(|i| space.to_unit(i, theta[i]))
+        .collect()
 }
 
 fn reals(n: usize) -> Vec<Knob> {
-    (0..n).map(|i| Knob::real(format!("x{i}"), 0.0, 1.0, 0.5)).collect()
+    (0..n)
+        .map(|i| Knob::real(format!("x{i}"), 0.0, 1.0, 0.5))
+        .collect()
 }
 
 fn constant_noise<const MICRO: u32>(_: &ParamSpace, _: &[f64]) -> f64 {
@@ -104,7 +108,9 @@ fn d4_optimum(evals: usize) -> Vec<f64> {
 }
 
 fn d4_knobs() -> Vec<Knob> {
-    (0..4).map(|i| Knob::real(format!("x{i}"), 0.0, 1.0, 0.9)).collect()
+    (0..4)
+        .map(|i| Knob::real(format!("x{i}"), 0.0, 1.0, 0.9))
+        .collect()
 }
 
 /// R2: the Rosenbrock valley on [−2, 2]², minimum at (1, 1).
@@ -167,7 +173,11 @@ fn m3_optimum(evals: usize) -> Vec<f64> {
 }
 
 fn m3(space: &ParamSpace, t: &[f64], evals: usize) -> f64 {
-    let costs = if evals < CHANGE_AT { [0.3, 0.0, 0.15] } else { [0.3, 0.2, 0.0] };
+    let costs = if evals < CHANGE_AT {
+        [0.3, 0.0, 0.15]
+    } else {
+        [0.3, 0.2, 0.0]
+    };
     let codec = costs.get(t[2] as usize).copied().unwrap_or(1.0);
     unit_distance2(space, t, &m3_optimum(evals)) + codec
 }
@@ -235,7 +245,10 @@ pub fn suite() -> Vec<Problem> {
             noise_sd: constant_noise::<1000>,
             optimum: m3_optimum,
             change_at: Some(CHANGE_AT),
-            target: Target::NewBestOption { index: 2, within: 200 },
+            target: Target::NewBestOption {
+                index: 2,
+                within: 200,
+            },
         },
     ]
 }

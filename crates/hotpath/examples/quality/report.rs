@@ -100,7 +100,10 @@ pub fn summarise(problem: &Problem, traces: &[Trace]) -> Summary {
                     .collect(),
             );
             let n = rec.iter().filter(|r| r.is_finite()).count();
-            Some((n, format!("median {} evaluations to recover", quantile(&rec, 0.5))))
+            Some((
+                n,
+                format!("median {} evaluations to recover", quantile(&rec, 0.5)),
+            ))
         }
         Target::Ratio => None,
         _ => {
