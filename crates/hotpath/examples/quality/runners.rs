@@ -51,7 +51,13 @@ impl Noise {
 
 /// Evaluates `theta` (values) at evaluation `k`: the true loss and the
 /// noisy measurement.
-fn evaluate(problem: &Problem, space: &ParamSpace, theta: &[f64], k: usize, noise: &mut Noise) -> (f64, f64) {
+fn evaluate(
+    problem: &Problem,
+    space: &ParamSpace,
+    theta: &[f64],
+    k: usize,
+    noise: &mut Noise,
+) -> (f64, f64) {
     let l = (problem.loss)(space, theta, k);
     (l, l + (problem.noise_sd)(space, theta) * noise.next())
 }
@@ -90,7 +96,12 @@ pub fn engine(problem: &Problem, seed: u64, budget: usize, keep_centres: bool) -
             .step(TelemetryDigest::new(TICK_US, y, 1))
             .expect("finite telemetry");
         // A deployment drains the trail; a full queue would refuse changes.
-        while engine.executor().audit_queue().try_dequeue_with(|_| ()).is_some() {}
+        while engine
+            .executor()
+            .audit_queue()
+            .try_dequeue_with(|_| ())
+            .is_some()
+        {}
         let centre = engine.executor().centre();
         trace.push(l, (problem.loss)(&space, centre, k), centre, keep_centres);
     }
@@ -118,7 +129,9 @@ pub struct SpsaGains {
 pub fn spsa(problem: &Problem, seed: u64, budget: usize, gains: SpsaGains, keep: bool) -> Trace {
     let space = space_of(problem);
     let n = space.len();
-    let mut theta: Vec<f64> = (0..n).map(|i| space.to_unit(i, space.initial()[i])).collect();
+    let mut theta: Vec<f64> = (0..n)
+        .map(|i| space.to_unit(i, space.initial()[i]))
+        .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut noise = Noise::new(seed);
     let mut trace = Trace::new(budget);
@@ -173,7 +186,11 @@ pub fn bluefin(problem: &Problem, seed: u64, budget: usize, two_point: bool, kee
     let n = space.len();
     let d = n as f64;
     let mut theta: Vec<f64> = (0..n)
-        .map(|i| space.to_unit(i, space.initial()[i]).clamp(DELTA, 1.0 - DELTA))
+        .map(|i| {
+            space
+                .to_unit(i, space.initial()[i])
+                .clamp(DELTA, 1.0 - DELTA)
+        })
         .collect();
     let mut v = vec![0.0; n];
     let mut gauss = Noise(ChaCha8Rng::seed_from_u64(seed ^ 0xB1FE));
@@ -227,7 +244,9 @@ fn values_of(space: &ParamSpace, i: usize, u: f64) -> f64 {
 }
 
 fn centre_values(space: &ParamSpace, theta: &[f64]) -> Vec<f64> {
-    (0..space.len()).map(|i| values_of(space, i, theta[i])).collect()
+    (0..space.len())
+        .map(|i| values_of(space, i, theta[i]))
+        .collect()
 }
 
 impl Trace {
