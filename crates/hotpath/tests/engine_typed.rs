@@ -68,21 +68,31 @@ fn run(
 #[test]
 fn integer_probes_change_the_integer_and_find_the_optimum() {
     let (mut engine, clock) = engine(vec![Knob::int("workers", 1, 64, 8)], 3);
-    let mut probes = 0;
+    let (mut pairs, mut plus) = (0, None);
     run(
         &mut engine,
         &clock,
         1000,
         |v, _| ((v[0] - 41.0) / 63.0).powi(2),
-        |p, centre, live| {
+        |p, _, live| {
             assert_eq!(live[0].fract(), 0.0, "live {live:?}");
-            if let Proposal::ApplyPlus { .. } = p {
-                probes += 1;
-                assert_ne!(live[0], centre[0], "a probe that changed nothing");
+            match p {
+                Proposal::ApplyPlus {
+                    perturbation_id, ..
+                } => plus = Some((*perturbation_id, live[0])),
+                Proposal::ApplyMinus {
+                    perturbation_id, ..
+                } => {
+                    if let Some((id, x)) = plus.take().filter(|(id, _)| id == perturbation_id) {
+                        pairs += 1;
+                        assert_ne!(x, live[0], "probes {id} that measured one integer twice");
+                    }
+                }
+                _ => {}
             }
         },
     );
-    assert!(probes > 20, "{probes} probes");
+    assert!(pairs > 20, "{pairs} probe pairs");
     let centre = engine.executor().centre()[0];
     assert!((centre - 41.0).abs() <= 1.0, "ended at {centre}");
     assert_eq!(engine.executor().stats().refused, 0);

@@ -36,17 +36,19 @@ pub enum EngineEvent {
         /// Chosen stability constant `A`.
         stability_a: f64,
     },
-    /// A gradient was estimated and a step planned.
+    /// A gradient was estimated and the iterate moved by a step (the live
+    /// configuration moves only when the iterate is committed).
     Gradient {
         /// SPSA iteration.
         iteration: u64,
         /// Perturbation that produced it.
         perturbation_id: u64,
-        /// Objective at `θ + c·Δ`.
+        /// Objective at `θ + c·Δ` (θ the iterate).
         y_plus: f64,
         /// Objective at `θ − c·Δ`.
         y_minus: f64,
-        /// Planned step (fractions of the ranges), after clipping.
+        /// Step added to the iterate (fractions of the ranges), after
+        /// clipping.
         step: ParamVec,
     },
     /// The last step raised the centre objective beyond the noise

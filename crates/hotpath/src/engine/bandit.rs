@@ -29,9 +29,12 @@
 //! current option: when `SURPRISES` centre windows in a row measure it
 //! worse than its estimate by more than `4·√2·σ` (the step-control
 //! allowance, doubled), the option's world changed: its history is
-//! replaced by the new measurement and every other option's count is
-//! divided by ten, which keeps their estimates but makes them uncertain,
-//! so the bandit looks at them again soon.
+//! replaced by the new measurement and every other option becomes
+//! *stale*: its estimate is kept but no longer trusted (no floor on its
+//! uncertainty), so the bandit measures the others again, the best
+//! estimate first. Without a change, the uncertainty of an option not
+//! tried for a while is floored (`MIN_COUNT`), so a clearly worse option
+//! is not retried at random.
 //!
 //! **Bounded exploration.** A switch is a discrete move the executor
 //! counts as a reversal after the first (see `executor/typed.rs`), so the
@@ -51,8 +54,11 @@ const DISCOUNT: f64 = 0.97;
 const DWELL: u32 = 2;
 /// Surprising centre windows in a row that mean the current option changed.
 const SURPRISES: u32 = 2;
-/// What a detected change leaves of the other options' counts.
-const FORGET: f64 = 0.1;
+/// The smallest count the exploration bonus is computed with, so an
+/// option's bonus stays bounded (about `8σ`) however long ago it was tried:
+/// a stale option is looked at again only if its estimate is that close to
+/// the best, or after a change made it stale (see the module docs).
+const MIN_COUNT: f64 = 0.1;
 
 /// What one choice knob's bandit has learnt (persisted with the engine's
 /// state).
@@ -78,6 +84,10 @@ pub struct BanditState {
     /// than its estimate by more than the noise allows.
     #[serde(default)]
     pub surprises: u32,
+    /// Per option: its estimate predates a detected change (cleared when
+    /// it is measured again).
+    #[serde(default)]
+    pub stale: Vec<bool>,
 }
 
 impl BanditState {
@@ -88,6 +98,7 @@ impl BanditState {
             counts: vec![0.0; options],
             dwell: 0,
             surprises: 0,
+            stale: vec![false; options],
         }
     }
 
@@ -103,11 +114,13 @@ impl BanditState {
         self.surprises = if surprising { self.surprises + 1 } else { 0 };
         if self.surprises >= SURPRISES {
             self.surprises = 0;
-            for (j, (s, n)) in self.sums.iter_mut().zip(self.counts.iter_mut()).enumerate() {
-                let keep = if j == option { 0.0 } else { FORGET };
-                *s *= keep;
-                *n *= keep;
+            if let (Some(s), Some(n)) = (self.sums.get_mut(option), self.counts.get_mut(option)) {
+                (*s, *n) = (0.0, 0.0);
             }
+            self.stale = (0..self.counts.len()).map(|j| j != option).collect();
+        }
+        if let Some(stale) = self.stale.get_mut(option) {
+            *stale = false;
         }
         for (s, n) in self.sums.iter_mut().zip(self.counts.iter_mut()) {
             *s *= DISCOUNT;
@@ -129,7 +142,12 @@ impl BanditState {
             if n <= 0.0 {
                 return f64::NEG_INFINITY;
             }
-            let bonus = sigma * (2.0 * total.max(1.0).ln() / n).sqrt();
+            let floor = if self.stale.get(j).copied().unwrap_or(false) {
+                0.0
+            } else {
+                MIN_COUNT
+            };
+            let bonus = sigma * (2.0 * total.max(1.0).ln() / n.max(floor)).sqrt();
             self.sums[j] / n - bonus
         };
         (0..self.counts.len())
@@ -142,6 +160,7 @@ impl BanditState {
     pub(super) fn fits(&self, options: usize) -> bool {
         self.sums.len() == options
             && self.counts.len() == options
+            && (self.stale.is_empty() || self.stale.len() == options)
             && self.sums.iter().all(|s| s.is_finite())
             && self.counts.iter().all(|n| n.is_finite() && *n >= 0.0)
     }
@@ -177,6 +196,30 @@ impl<C: Clock> AdaptiveEngine<C> {
         let mut target = centre;
         target[i] = best as f64;
         Some(Plan::move_centre(self.spsa.iteration(), target))
+    }
+
+    /// A probe pair measured `y` on average around the iterate (the same
+    /// options as the centre): books it like a centre window and tells
+    /// whether a bandit would now switch, so the engine commits and
+    /// measures the centre at once instead of waiting for the next commit.
+    pub(super) fn options_want_switch(&mut self, y: f64) -> bool {
+        if self.bandits.is_empty() {
+            return false;
+        }
+        let centre = ParamVec::from_slice(self.executor.centre());
+        let scale = self
+            .noise_sd()
+            .unwrap_or(0.0)
+            .max(1e-3 * y.abs())
+            .max(1e-12);
+        let allowance = self.noise_allowance(4.0, y);
+        let mut wants = false;
+        for b in 0..self.bandits.len() {
+            let current = centre[self.bandits[b].index] as usize;
+            self.bandits[b].observe(current, y, allowance);
+            wants |= self.bandits[b].best(scale) != current && self.may_switch(b);
+        }
+        wants
     }
 
     /// `true` if bandit `b` has dwelt long enough and a switch would leave
@@ -221,6 +264,32 @@ mod tests {
             b.observe(0, 2.5, 1.0);
         }
         assert!(tried_again.is_some_and(|r| r < 10), "{tried_again:?}");
+    }
+
+    #[test]
+    fn a_clearly_worse_option_is_not_retried_without_a_change() {
+        let mut b = BanditState::new(0, 2);
+        b.observe(1, 1.0, 0.01);
+        for _ in 0..1000 {
+            b.observe(0, 0.1, 0.01);
+            assert_eq!(b.best(0.001), 0);
+        }
+    }
+
+    #[test]
+    fn a_change_makes_the_others_stale_and_they_are_measured_again() {
+        let mut b = BanditState::new(0, 3);
+        b.observe(1, 0.5, 0.01);
+        b.observe(2, 0.3, 0.01);
+        for _ in 0..50 {
+            b.observe(0, 0.1, 0.01);
+        }
+        assert_eq!(b.best(0.001), 0);
+        // Option 0 jumps to 0.4: two surprising windows in a row.
+        b.observe(0, 0.4, 0.01);
+        b.observe(0, 0.4, 0.01);
+        assert_eq!(b.stale, [false, true, true]);
+        assert_eq!(b.best(0.001), 2, "the best stale estimate first");
     }
 
     #[test]

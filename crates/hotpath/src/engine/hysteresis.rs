@@ -1,26 +1,30 @@
 //! The thrash guard: steps accumulate per parameter and commit only past a
 //! reversal hysteresis.
 
-use super::{AdaptiveEngine, Plan, HYSTERESIS, STEP_MARGIN};
+use super::{
+    AdaptiveEngine, Plan, COMMIT_EVERY, GAIN_DOWN, GAIN_MAX, GAIN_MIN, GAIN_UP, SIGNIFICANCE,
+    STEP_MARGIN,
+};
 use crate::audit::EngineEvent;
 use crate::clock::Clock;
 use crate::ParamVec;
 
 impl<C: Clock> AdaptiveEngine<C> {
-    /// Plans the `Update` for a step (fractions of the range): limited to
-    /// the trust radius (L2) and the step limit, added to the carry, passed
-    /// through the reversal hysteresis, and projected inside the bounds.
+    /// Books a gradient step (fractions of the range): limited to the
+    /// trust radius (L2) and the step limit, and added to the carry, the
+    /// iterate's distance from the committed centre. The next probes are
+    /// taken around the iterate (see [`plan_probe`](Self::plan_probe));
+    /// the carry is committed as an `Update` only every `COMMIT_EVERY`
+    /// iterations, or sooner when it nears the probe excursion limit (see
+    /// [`should_commit`](Self::should_commit)).
     ///
-    /// The thrash guard allows few reversals per parameter per minute, and
-    /// near an optimum SPSA steps change sign at random. So steps accumulate
-    /// in a per-parameter carry that is committed only once it exceeds
-    /// twice the parameter's typical step, doubled for every reversal in the
-    /// last minute; a reversal never uses the minute's last allowed one,
-    /// which is kept for step control to undo a bad step. The threshold is
-    /// the same both ways, so blocked reversals do not turn noise into drift;
-    /// small noisy moves cancel in the carry instead of spending the guard's
-    /// budget. The reversals and directions are the executor's own (see
-    /// [`commits`](Self::commits)).
+    /// Committing the sum of several SPSA steps instead of each one is the
+    /// thrash guard: near an optimum SPSA's steps change sign at random, the
+    /// executor allows few reversals of committed moves per parameter per
+    /// minute, and the sum of a few steps reverses far less often than
+    /// each. At a commit a parameter's carry moves only past a hysteresis
+    /// threshold and never with the minute's last allowed reversal (kept
+    /// for step control to undo a bad step): see [`commits`](Self::commits).
     pub(super) fn plan_update(
         &mut self,
         mut step: ParamVec,
@@ -35,17 +39,140 @@ impl<C: Clock> AdaptiveEngine<C> {
             .calibration
             .as_ref()
             .map_or(f64::INFINITY, |c| c.trust_radius);
+        self.normalise(&mut step, &gradient);
         step.iter_mut().for_each(|s| *s *= self.gain_scale);
         let norm = step.iter().map(|s| s * s).sum::<f64>().sqrt();
         if norm > radius {
             step.iter_mut().for_each(|s| *s *= radius / norm);
         }
+        for i in 0..step.len() {
+            step[i] = step[i].clamp(-limit, limit);
+            self.step_sq[i] = 0.8 * self.step_sq[i] + 0.2 * step[i] * step[i];
+            self.step_sq_weight[i] = 0.8 * self.step_sq_weight[i] + 0.2;
+            self.carried[i] = self.carried[i].saturating_add(1);
+            self.carry[i] = (self.carry[i] + step[i]).clamp(-1.0, 1.0);
+        }
+        let iteration = self.spsa.iteration();
+        self.note(EngineEvent::Gradient {
+            iteration,
+            perturbation_id,
+            y_plus,
+            y_minus,
+            step,
+        });
+        self.uncommitted_iterations += 1;
+        let around = 0.5 * (y_plus + y_minus);
+        if self.iterate_went_bad(around) {
+            return;
+        }
+        let switch = self.stage.is_tuning() && self.options_want_switch(around);
+        if switch || self.should_commit() {
+            self.plan_commit(iteration, gradient);
+        } else {
+            self.plan_probe();
+        }
+    }
+
+    /// Adapts the step to what the gradients have looked like, per
+    /// parameter, in two ways (both measured on the suite in BENCHMARKS.md):
+    ///
+    /// * **Bounded by the calibration's scale.** SPSA's step `−a_k·ĝᵢ` is
+    ///   shrunk by `M/rmsᵢ` when the root mean square of recent gradient
+    ///   estimates `rmsᵢ` exceeds `M`, the mean `|ĝ|` calibration measured
+    ///   (RMSprop's normalisation, but only ever downward): on a valley
+    ///   wall, where the gradient grows far beyond what the gains were
+    ///   calibrated on, the step stays the size calibration meant instead
+    ///   of growing with it. Where gradients shrink (near an optimum) the
+    ///   step shrinks as SPSA's does, so the final precision is kept.
+    /// * **Grown along a consistent direction.** A multiplier per parameter
+    ///   (Rprop's rule, Riedmiller & Braun 1993) grows by `GAIN_UP` each
+    ///   time the step keeps its sign and falls by `GAIN_DOWN` each time it
+    ///   flips, within `[GAIN_MIN, GAIN_MAX]`: a parameter with a weak but
+    ///   steady slope (ill-conditioning, a drift) speeds up, one whose steps
+    ///   are noise settles down.
+    fn normalise(&mut self, step: &mut ParamVec, gradient: &ParamVec) {
+        let (Some(cal), true) = (&self.config.calibration, self.stage.is_tuning()) else {
+            return;
+        };
+        // A gain that is not a positive number gives no scale to bound by.
+        let a0 = self.stage.measured().gain;
+        if !a0.is_finite() || a0 <= 0.0 {
+            return;
+        }
+        let spsa = self.spsa.config();
+        let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
+        let s0 = cal.target_first_step.min(limit);
+        let scale = s0 * (spsa.stability_a + 1.0).powf(spsa.alpha) / a0;
+        for i in 0..step.len() {
+            let g = gradient.get(i).copied().unwrap_or(0.0);
+            self.grad_sq[i] = 0.9 * self.grad_sq[i] + 0.1 * g * g;
+            self.grad_sq_weight[i] = 0.9 * self.grad_sq_weight[i] + 0.1;
+            let rms = (self.grad_sq[i] / self.grad_sq_weight[i]).sqrt();
+            if rms.is_finite() && rms > scale {
+                step[i] *= scale / rms;
+            }
+            let turn = step[i] * self.last_step[i];
+            if turn > 0.0 {
+                self.step_gain[i] = (self.step_gain[i] * GAIN_UP).min(GAIN_MAX);
+            } else if turn < 0.0 {
+                self.step_gain[i] = (self.step_gain[i] * GAIN_DOWN).max(GAIN_MIN);
+            }
+            self.last_step[i] = step[i];
+            step[i] *= self.step_gain[i];
+        }
+    }
+
+    /// The probes just measured around the iterate say it is worse than
+    /// around the centre by more than the noise explains (their mean above
+    /// the first pair's after the last centre window, which had the same
+    /// probe size and so the same curvature bias, by twice step control's
+    /// allowance): the iterate has wandered off, and its probes cost users
+    /// more than the centre's did. The carry is dropped and the engine goes
+    /// back to the centre and measures it again (`true`): if the centre is
+    /// worse too, the world changed, and the next pairs are compared with
+    /// what is measured then.
+    fn iterate_went_bad(&mut self, around: f64) -> bool {
+        let Some(cal) = &self.config.calibration else {
+            return false;
+        };
+        let Some(reference) = self.probe_reference else {
+            self.probe_reference = Some(around);
+            return false;
+        };
+        if around <= reference + self.noise_allowance(2.0 * cal.rejection_sigmas, reference) {
+            return false;
+        }
+        self.carry.fill(0.0);
+        self.carried.fill(0);
+        self.uncommitted_iterations = 0;
+        self.probe_reference = None;
+        // Measured again, a centre worse than before is a drift (see
+        // `detect_drift`), exactly as after a revert.
+        if let Some(before) = self.centre_objective {
+            self.reverted_from = Some((ParamVec::from_slice(self.executor.centre()), before));
+        }
+        self.pending = Some(self.return_to_centre());
+        true
+    }
+
+    /// `true` when the carry is due to be committed: `COMMIT_EVERY`
+    /// iterations since the last commit, or a parameter's carry within the
+    /// next probe of the excursion limit (the probes must stay within
+    /// `max_delta_per_step` of the committed centre).
+    pub(super) fn should_commit(&self) -> bool {
+        let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
+        let c = self.spsa.perturbation_scale(self.spsa.iteration());
+        self.uncommitted_iterations >= COMMIT_EVERY
+            || self.carry.iter().any(|m| m.abs() + c > 0.5 * limit)
+    }
+
+    /// Plans the `Update` that commits the carry (as far as the hysteresis
+    /// lets each parameter move), then a centre window.
+    fn plan_commit(&mut self, iteration: u64, gradient: ParamVec) {
+        let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
         let centre = ParamVec::from_slice(self.executor.centre());
         let mut moved = centre.clone();
-        for i in 0..step.len() {
-            let s = step[i].clamp(-limit, limit);
-            self.typical_step[i] = 0.8 * self.typical_step[i] + 0.2 * s.abs();
-            self.carry[i] += s;
+        for i in 0..moved.len() {
             if self.commits(i) {
                 let carried = self.carry[i].clamp(-limit, limit);
                 moved[i] = self.executor.space().offset(i, moved[i], carried);
@@ -53,32 +180,22 @@ impl<C: Clock> AdaptiveEngine<C> {
         }
         let c_next = self.spsa.perturbation_scale(self.spsa.iteration());
         let target = self.project(&moved, c_next);
-        let space = self.executor.space();
-        let taken: ParamVec = target
-            .iter()
-            .zip(centre.iter())
-            .enumerate()
-            .map(|(i, (&t, &c))| space.fraction(i, c, t))
-            .collect();
-        let iteration = self.spsa.iteration();
-        self.note(EngineEvent::Gradient {
-            iteration,
-            perturbation_id,
-            y_plus,
-            y_minus,
-            step: taken,
-        });
+        self.uncommitted_iterations = 0;
         self.previous = self.centre_objective.map(|y| (centre, y));
         self.last_step_iteration = iteration;
         self.pending = Some(Plan::update(iteration, target, gradient));
     }
 
-    /// The hysteresis rule: `true` if parameter `i`'s carry moves now. A
-    /// first move (no direction since the start or the last rollback) is
-    /// not a reversal and always moves. Otherwise the carry must reach
-    /// `HYSTERESIS` typical steps, doubled for each of the minute's
-    /// reversals, and a reversal must leave the executor at least one more:
-    /// the last one is kept for step control to undo a bad step.
+    /// The hysteresis rule: `true` if parameter `i`'s carry moves now. The
+    /// carry is the sum of the `m` steps booked since the parameter last
+    /// moved; it moves only if that sum is *significant*: larger than
+    /// `SIGNIFICANCE · √m` root-mean-square recent steps, what `m` steps of
+    /// pure noise would add up to. Near an optimum SPSA's steps are mostly
+    /// noise and their sum grows like `√m`, so the committed centre stays
+    /// put and keeps the flip rule's reversals for when they are needed (a
+    /// drift); a real slope adds up like `m` and passes within a few
+    /// iterations. A reversal must also leave the executor at least one
+    /// more: the last one is kept for step control to undo a bad step.
     ///
     /// The directions and reversals are the executor's, as its flip rule
     /// counts them: the executor also counts moves the engine did not plan
@@ -89,16 +206,17 @@ impl<C: Clock> AdaptiveEngine<C> {
         if carry == 0.0 {
             return false;
         }
-        let last = f64::from(self.executor.last_direction(i));
-        if last == 0.0 {
-            return true;
+        // A carry held at its reach (the iterate at the edge of where its
+        // probes may go) is a sustained push: significant, however long.
+        let reach = 0.25 * STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
+        let m = f64::from(self.carried[i].max(1));
+        // The mean square, corrected for the average's start at zero.
+        let mean_sq = self.step_sq[i] / self.step_sq_weight[i].max(f64::MIN_POSITIVE);
+        if carry.abs() < (SIGNIFICANCE * (m * mean_sq).sqrt()).min(reach) {
+            return false;
         }
-        let flip_limit = self.executor.guardrails().direction_flip_limit as usize;
-        let flips_left = self.executor.flips_left(i);
-        let recent = flip_limit.saturating_sub(flips_left);
-        let threshold = HYSTERESIS * self.typical_step[i] * 2f64.powi(recent as i32);
-        let onward = carry.signum() == last;
-        carry.abs() >= threshold && (onward || flips_left > 1)
+        let last = f64::from(self.executor.last_direction(i));
+        last == 0.0 || carry.signum() == last || self.executor.flips_left(i) > 1
     }
 
     /// Books a committed `Update`: its movement leaves the carry. (Its
@@ -111,6 +229,7 @@ impl<C: Clock> AdaptiveEngine<C> {
             if moved.abs() <= 1e-9 {
                 continue;
             }
+            self.carried[i] = 0;
             // Whatever the projection cut off is dropped, not carried.
             self.carry[i] = if moved.signum() == self.carry[i].signum() {
                 let rest = self.carry[i] - moved;

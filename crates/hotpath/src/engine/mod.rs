@@ -66,9 +66,21 @@ const STEP_MARGIN: f64 = 0.999;
 /// single noisy windows reject good steps too, and compounding halvings
 /// would freeze the optimiser.
 const MIN_GAIN_SCALE: f64 = 0.125;
-/// A parameter's carried movement must reach this many typical steps
-/// (doubled per reversal in the last minute) before it is committed.
-const HYSTERESIS: f64 = 2.0;
+/// How many noise standard deviations a parameter's carried movement must
+/// reach before it is committed (see `hysteresis.rs`).
+const SIGNIFICANCE: f64 = 2.0;
+/// The per-parameter step multiplier (see `hysteresis.rs`, `normalise`):
+/// its growth while steps keep their sign, its fall when they flip, its
+/// range.
+const GAIN_UP: f64 = 1.3;
+const GAIN_DOWN: f64 = 0.5;
+const GAIN_MIN: f64 = 0.25;
+const GAIN_MAX: f64 = 16.0;
+/// SPSA iterations between two commits of the carry (see
+/// `hysteresis.rs`): each commit is followed by a centre window, so this
+/// also sets how often the centre is measured and reported to the
+/// rollback policy.
+const COMMIT_EVERY: u32 = 4;
 /// Growth of the gain multiplier per accepted step, back up to 1.
 const GAIN_REGROWTH: f64 = 1.5;
 
@@ -133,21 +145,36 @@ pub struct EngineStats {
 ///
 /// # One iteration, exactly
 ///
-/// Coordinates are normalised: `u = (θ − min)/range` per parameter (range 1
-/// and no clamping for unbounded parameters). Every proposal's delta is
-/// relative to the live configuration. With centre `θ`, scale `c` and a ±1
-/// vector `Δ`:
+/// Coordinates are normalised: `u = (θ − min)/range` per parameter (in the
+/// logarithm on a log scale; range 1 and no clamping for unbounded
+/// parameters). Every proposal's delta is relative to the live
+/// configuration. The engine keeps the *committed centre* `C` (the
+/// executor's) and an *iterate* `θ = C + carry`, the SPSA iterate whose
+/// moves have not been committed yet. With scale `c` and a ±1 vector `Δ`:
 ///
-/// 1. **Centre window** at `θ`: the objective `y_c` is reported to the
-///    executor ([`SafetyExecutor::report_outcome`]) for its rollback policy,
-///    and compared with the previous centre's for step control.
-/// 2. `ApplyPlus` to `θ + cΔ`; **plus window** gives `y₊`.
-/// 3. `ApplyMinus` to `θ − cΔ` (one move of `2c`, or two through `θ` when `2c`
-///    exceeds the step limit); **minus window** gives `y₋`.
-/// 4. `ĝ = (y₊ − y₋)/(2cΔ)`, step `s = −a_k·ĝ`, limited to the trust radius
-///    (L2) and to the step limit per parameter, and the new centre projected
-///    into `[c, 1 − c]` so the next probes stay in bounds. `Update` from
-///    `θ − cΔ` to `θ + s` (through `θ` when that is more than one step).
+/// 1. `ApplyPlus` to `θ + cΔ`; **plus window** gives `y₊`.
+/// 2. `ApplyMinus` to `θ − cΔ` (one move of `2c`, or two through `C` when
+///    that exceeds the step limit); **minus window** gives `y₋`.
+/// 3. `ĝ = (y₊ − y₋)/(2cΔ)`; step `s = −a_k·ĝ`, adapted per parameter
+///    (bounded by the calibration's scale, grown along a consistent
+///    direction: see [`CalibrationConfig`]), limited to the trust radius
+///    (L2) and to the step limit per parameter, and added to the carry:
+///    the iterate moves, the live configuration does not.
+/// 4. Every `COMMIT_EVERY` (4) iterations, or as soon as the carry comes
+///    within a probe of the excursion limit (probes must stay within
+///    `max_delta_per_step` of `C`), the carry is **committed**: an `Update`
+///    moves `C` to the iterate, each parameter only if its carry is
+///    significant (see *Thrash guard*), projected so the next probes stay in
+///    bounds. A **centre window** at the new `C` follows: its objective is
+///    reported to the executor ([`SafetyExecutor::report_outcome`]) for its
+///    rollback policy, and compared with the previous centre's for step
+///    control.
+///
+/// Probes around an uncommitted iterate could wander where users pay for
+/// them: when a pair's mean is worse than the first pair's after the last
+/// centre window by more than the noise explains, the carry is dropped and
+/// the engine returns to `C` and measures it again (a centre that measures
+/// worse too is a drift).
 ///
 /// Before offering a move the engine asks the executor whether it would pass
 /// ([`SafetyExecutor::would_accept`]). Timing refusals (rate, stabilisation,
@@ -189,14 +216,17 @@ pub struct EngineStats {
 ///
 /// The executor allows few direction reversals per parameter per minute
 /// (`direction_flip_limit`), and near an optimum SPSA's steps change sign at
-/// random. So steps accumulate in a per-parameter carry that is committed only
-/// once it exceeds twice the parameter's typical step, doubled for every
-/// reversal in the last minute; a reversal never uses the minute's last allowed
-/// one, which is kept for step control to undo a bad step. The threshold is the
-/// same both ways, so blocked reversals do not turn noise into drift; small
-/// noisy moves cancel in the carry instead of spending the guard's budget. The
-/// directions and reversals counted are the executor's own
-/// ([`SafetyExecutor::last_direction`], [`SafetyExecutor::flips_left`]).
+/// random. So the engine commits the sum of several steps, not each one, and
+/// a parameter's carry moves only if it is *significant*: larger than twice
+/// what the same number of noise steps would add up to (twice the root mean
+/// square of recent steps times the square root of their number; always
+/// past a quarter of the step limit, a sustained push). Near an optimum the
+/// committed centre therefore stays put and keeps its reversals for when
+/// they are needed (a drift); a real slope passes within a few iterations.
+/// A reversal also never uses the minute's last allowed one, which is kept
+/// for step control to undo a bad step. The directions and reversals counted
+/// are the executor's own ([`SafetyExecutor::last_direction`],
+/// [`SafetyExecutor::flips_left`]).
 ///
 /// # Audit and determinism
 ///
@@ -240,15 +270,35 @@ pub struct AdaptiveEngine<C = SystemClock> {
     /// The centre before the last step, and its objective.
     previous: Option<(ParamVec, f64)>,
     /// After a revert: the objective the previous centre had.
-    reverted_from: Option<f64>,
+    reverted_from: Option<(ParamVec, f64)>,
     /// Multiplier of `a_k` in (0, 1]: halved by a rejected step, regrown by
     /// accepted ones.
     gain_scale: f64,
     /// Per parameter: planned movement not yet committed (fraction of the
     /// range), held back by the reversal hysteresis or the guardrails.
     carry: ParamVec,
-    /// Per parameter: typical recent step size (EWMA of |step|).
-    typical_step: ParamVec,
+    /// Per parameter: mean square of the recent steps (EWMA), the noise
+    /// scale of the hysteresis test.
+    step_sq: ParamVec,
+    /// Per parameter: mean square of the recent gradient estimates (EWMA)
+    /// and the weight it has accumulated, to correct its start at zero.
+    grad_sq: ParamVec,
+    grad_sq_weight: ParamVec,
+    /// Per parameter: the last step and the step multiplier it adapts.
+    last_step: ParamVec,
+    step_gain: ParamVec,
+    /// Per parameter: the weight the average `step_sq` has accumulated
+    /// (1 − 0.8ᵗ after `t` steps), to correct its start at zero.
+    step_sq_weight: ParamVec,
+    /// Per parameter: steps booked in the carry since it last moved.
+    carried: Vec<u32>,
+    /// Gradient steps booked in the carry since the last commit.
+    uncommitted_iterations: u32,
+    /// Mean objective of the first probe pair after the last centre window.
+    probe_reference: Option<f64>,
+    /// The point the probes in flight are taken around: the centre moved by
+    /// the carry.
+    iterate: ParamVec,
     /// Per parameter: the gradient correction of the probe pair in flight
     /// (see `typed.rs`); empty for a space of linear reals.
     correction: ParamVec,
@@ -452,7 +502,16 @@ impl<C: Clock> AdaptiveEngine<C> {
             reverted_from: None,
             gain_scale: 1.0,
             carry: ParamVec::zeros(n),
-            typical_step: ParamVec::zeros(n),
+            step_sq: ParamVec::zeros(n),
+            grad_sq: ParamVec::zeros(n),
+            grad_sq_weight: ParamVec::zeros(n),
+            last_step: ParamVec::zeros(n),
+            step_gain: ParamVec::from_slice(&vec![1.0; n]),
+            step_sq_weight: ParamVec::zeros(n),
+            carried: vec![0; n],
+            uncommitted_iterations: 0,
+            probe_reference: None,
+            iterate: ParamVec::new(),
             correction: ParamVec::new(),
             bandits: bandits_of(executor.space()),
             centre_objective: None,
@@ -627,6 +686,9 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.previous = None;
         self.reverted_from = None;
         self.carry.fill(0.0);
+        self.carried.fill(0);
+        self.uncommitted_iterations = 0;
+        self.probe_reference = None;
         self.centre_objective = None;
         self.phase = Phase::Centre;
         self.restart_window();

@@ -347,6 +347,7 @@ impl<C: Clock> AdaptiveEngine<C> {
                     return;
                 }
                 self.centre_objective = Some(y);
+                self.probe_reference = None;
                 if self.stage.is_tuning() {
                     if let Some(switch) = self.choose_options(y) {
                         self.pending = Some(switch);

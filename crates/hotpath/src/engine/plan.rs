@@ -131,7 +131,8 @@ impl<C: Clock> AdaptiveEngine<C> {
         )
     }
 
-    /// Plans `ApplyPlus` to `θ + cΔ`, first moving the centre inside the
+    /// Plans `ApplyPlus` to `θ + cΔ` around the iterate `θ` (the committed
+    /// centre moved by the carry), first moving the centre inside the
     /// bounds by `c` if it is closer than that to one.
     pub(super) fn plan_probe(&mut self) {
         let c = self.spsa.perturbation_scale(self.spsa.iteration());
@@ -141,11 +142,55 @@ impl<C: Clock> AdaptiveEngine<C> {
             self.pending = Some(Plan::move_centre(self.spsa.iteration(), inside));
             return;
         }
+        self.iterate = self.iterate_around(&centre, c);
         let delta = self.spsa.generate_perturbation();
         let c = self.spsa.in_flight_scale().unwrap_or(c);
-        let target = self.probe_point(&centre, &delta, c);
-        self.measure_perturbation(&centre, &delta, c);
+        let iterate = self.iterate.clone();
+        let target = self.probe_point(&iterate, &delta, c);
+        self.measure_perturbation(&iterate, &delta, c);
         self.pending = Some(Plan::plus(self.current_perturbation_id(), target));
+    }
+
+    /// The iterate: `centre` moved by the carry in each knob's coordinate,
+    /// kept `c` inside the bounds (the carry is trimmed to match). A
+    /// choice stays where the centre has it.
+    fn iterate_around(&mut self, centre: &[f64], c: f64) -> ParamVec {
+        let space = std::sync::Arc::clone(self.executor.space());
+        // A carry the hysteresis held back stays within reach: the probes
+        // around the iterate must keep within the excursion limit.
+        let reach = 0.5 * STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
+        self.carry
+            .iter_mut()
+            .for_each(|m| *m = m.clamp(-reach, reach));
+        let moved: ParamVec = centre
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if self.carry[i] == 0.0 || space.choice_indices().contains(&i) {
+                    v
+                } else {
+                    space.offset(i, v, self.carry[i])
+                }
+            })
+            .collect();
+        let iterate: ParamVec = moved
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if space.choice_indices().contains(&i) {
+                    return v;
+                }
+                // Continuous, also for an integer: the probes round it.
+                let one_step = space.grid_step(i).map_or(0.0, |s| s / space.range(i));
+                space.inset_continuous(i, v, c.max(one_step))
+            })
+            .collect();
+        for (i, (&t, &v)) in iterate.iter().zip(centre).enumerate() {
+            if t.to_bits() != moved[i].to_bits() {
+                self.carry[i] = space.fraction(i, v, t); // the projection trimmed it
+            }
+        }
+        iterate
     }
 
     /// Plans `ApplyMinus` to `θ − cΔ`.
@@ -159,8 +204,7 @@ impl<C: Clock> AdaptiveEngine<C> {
             return;
         };
         let c = self.spsa.in_flight_scale().unwrap_or(0.0);
-        let centre = self.executor.centre();
-        let target = self.probe_point(centre, delta, -c);
+        let target = self.probe_point(&self.iterate, delta, -c);
         self.pending = Some(Plan::minus(*perturbation_id, target));
     }
 

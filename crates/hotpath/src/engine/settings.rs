@@ -30,18 +30,24 @@ use serde::{Deserialize, Serialize};
 ///   estimates are averaged into the first step, not wasted.
 /// * **Floors**: `a_k ≥ gain_floor · a₀/(A + 1)^α` and `c_k ≥ min_perturbation`
 ///   keep the engine able to follow an optimum that drifts.
-/// * **Step control**: a step whose centre objective rose by more than
-///   `rejection_sigmas · √2 · σ` is rejected: the engine moves back to the
-///   previous centre and halves a multiplier of `a_k` (not below 1/8; each
-///   accepted step regrows it by half). Steps are limited to `trust_radius`
-///   (L2, fractions of the range).
-/// * **Drift**: if the previous centre, measured again after such a revert,
-///   is also worse than before by more than twice that allowance, the world
-///   changed: the gain schedule restarts from `a₀`.
-/// * **Thrash guard**: steps accumulate per parameter and commit only past a
-///   hysteresis threshold, so SPSA's random-sign noise near an optimum does
-///   not spend the executor's direction-reversal budget (see
-///   [`AdaptiveEngine`](super::AdaptiveEngine), *Thrash guard*).
+/// * **Step control**: each step is bounded per parameter by the
+///   calibration's gradient scale (shrink-only: an estimate far above the
+///   running RMS is shrunk to it), then multiplied by a per-parameter gain
+///   that grows ×1.3 while the parameter keeps moving the same way and
+///   halves when it turns (Rprop, within [1/4, 16]). A commit whose centre
+///   objective rose by more than `rejection_sigmas · √2 · σ` is rejected:
+///   the engine moves back to the previous centre and halves a multiplier of
+///   `a_k` (not below 1/8; each accepted commit regrows it by half). Steps
+///   are limited to `trust_radius` (L2, fractions of the range).
+/// * **Drift**: if the previous centre, measured again after such a revert
+///   (or after probes around the iterate went bad), is also worse than
+///   before by more than twice that allowance, the world changed: the gain
+///   schedule restarts from `a₀`.
+/// * **Thrash guard**: steps accumulate in the iterate and commit every few
+///   iterations, each parameter only past a significance threshold, so
+///   SPSA's random-sign noise near an optimum does not spend the executor's
+///   direction-reversal budget (see [`AdaptiveEngine`](super::AdaptiveEngine),
+///   *Thrash guard*).
 ///
 /// Without calibration (`calibration: None`) the fixed gains
 /// [`learning_rate`](AdaptiveEngineConfig::learning_rate) and

@@ -30,7 +30,7 @@ impl<C: Clock> AdaptiveEngine<C> {
             gain_scale: self.gain_scale,
         });
         self.centre_objective = Some(previous);
-        self.reverted_from = Some(previous);
+        self.reverted_from = Some((previous_centre.clone(), previous));
         self.pending = Some(Plan::move_centre(self.last_step_iteration, previous_centre));
         true
     }
@@ -40,10 +40,16 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// than the step being bad: the gain schedule restarts from `a₀` so the
     /// engine can follow the moved optimum quickly.
     pub(super) fn detect_drift(&mut self, y: f64) {
-        let (Some(cal), Some(expected)) = (&self.config.calibration, self.reverted_from.take())
+        let (Some(cal), Some((reverted_to, expected))) =
+            (&self.config.calibration, self.reverted_from.take())
         else {
             return;
         };
+        // Only a centre measured where it was before says the world
+        // changed; a revert the thrash guard held back measured elsewhere.
+        if !reverted_to.bit_eq(self.executor.centre()) {
+            return;
+        }
         // Twice the step-control allowance: restarting on noise would undo
         // the schedule's convergence.
         let allowance = self.noise_allowance(2.0 * cal.rejection_sigmas, y);

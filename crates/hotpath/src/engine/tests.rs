@@ -107,47 +107,48 @@ fn commits_with(engine: &mut AdaptiveEngine<ManualClock>, carry: f64) -> bool {
 }
 
 #[test]
-fn the_hysteresis_follows_the_executors_directions_and_reversals() {
+fn the_hysteresis_commits_significant_carries_and_keeps_the_last_reversal() {
     let (mut engine, clock) = engine(2);
-    engine.typical_step[0] = 0.01; // threshold 0.02, doubled per reversal
+    // Recent steps of rms 0.005: after m steps, noise would add up to
+    // 0.005·√m; a carry moves past twice that (and always past a quarter
+    // of the step limit, 0.025: a sustained push).
+    engine.step_sq[0] = 2.5e-5;
+    engine.step_sq_weight[0] = 1.0;
+    engine.carried[0] = 4;
     assert!(!commits_with(&mut engine, 0.0));
+    assert!(!commits_with(&mut engine, 0.019), "within noise of 4 steps");
     assert!(
-        commits_with(&mut engine, -0.001),
-        "a first move is no reversal"
+        commits_with(&mut engine, -0.021),
+        "a first move, significant"
     );
 
     commit(&mut engine, &clock, 0.01);
     assert_eq!(engine.executor().last_direction(0), 1);
-    assert!(
-        !commits_with(&mut engine, 0.019),
-        "onward, below the threshold"
-    );
-    assert!(commits_with(&mut engine, 0.021));
-    assert!(
-        !commits_with(&mut engine, -0.019),
-        "the same threshold back"
-    );
+    engine.carried[0] = 4;
+    assert!(commits_with(&mut engine, 0.021), "onward");
     assert!(
         commits_with(&mut engine, -0.021),
         "a reversal with two left"
     );
+    engine.carried[0] = 16;
+    assert!(
+        !commits_with(&mut engine, -0.024),
+        "the same carry over more steps is noise"
+    );
 
     commit(&mut engine, &clock, -0.02);
     assert_eq!(engine.executor_mut().flips_left(0), 1);
-    assert!(
-        !commits_with(&mut engine, -0.039),
-        "the threshold has doubled"
-    );
-    assert!(commits_with(&mut engine, -0.041));
+    engine.carried[0] = 4;
     assert!(
         !commits_with(&mut engine, 0.5),
         "the minute's last reversal is kept for step control"
     );
+    assert!(commits_with(&mut engine, -0.03), "onward still moves");
 
     engine.executor_mut().rollback().expect("a baseline is set");
     assert_eq!(engine.executor().last_direction(0), 0);
     assert!(
-        commits_with(&mut engine, 0.001),
+        commits_with(&mut engine, -0.05),
         "after a rollback, a first move again"
     );
 }

@@ -82,16 +82,12 @@ impl ParamSpace {
     /// of the bounds when the interval is empty; the value itself without
     /// bounds.
     pub(crate) fn inset(&self, i: usize, value: f64, margin: f64) -> f64 {
+        let inside = self.inset_continuous(i, value, margin);
         let (lo, hi) = self.bounds(i);
         if !(lo.is_finite() && hi.is_finite()) {
-            return value;
+            return inside;
         }
         let (a, b) = (self.offset(i, lo, margin), self.offset(i, hi, -margin));
-        let inside = if a > b {
-            self.value_of_coord(i, 0.5 * (self.coord(i, lo) + self.coord(i, hi)))
-        } else {
-            value.clamp(a, b)
-        };
         match self.grid_step(i) {
             None => inside,
             Some(_) if a > b => self.snap(i, inside),
@@ -105,6 +101,21 @@ impl ParamSpace {
                     snapped
                 }
             }
+        }
+    }
+
+    /// [`inset`](Self::inset) without rounding to the grid: where a
+    /// continuous iterate may sit.
+    pub(crate) fn inset_continuous(&self, i: usize, value: f64, margin: f64) -> f64 {
+        let (lo, hi) = self.bounds(i);
+        if !(lo.is_finite() && hi.is_finite()) {
+            return value;
+        }
+        let (a, b) = (self.offset(i, lo, margin), self.offset(i, hi, -margin));
+        if a > b {
+            self.value_of_coord(i, 0.5 * (self.coord(i, lo) + self.coord(i, hi)))
+        } else {
+            value.clamp(a, b)
         }
     }
 
