@@ -136,14 +136,17 @@
 //! # Crash recovery
 //!
 //! [`AuditLog::open`] on an existing log reads the last file and checks
-//! each line and its link. If the **final** line is torn (no newline, as a
-//! crash mid-write leaves it) or corrupt (bad JSON, bad hash, broken link,
-//! as a power cut can leave it), it is cut, and the cut is reported in
+//! each line and its link. If the **final** line is torn, that is what an
+//! interrupted write leaves (no newline, as a crash mid-write leaves it, or
+//! bytes that are not JSON, as a power cut can leave an unwritten block:
+//! [`LineDefect::is_torn_write`]), it is cut, and the cut is reported in
 //! [`OpenReport::truncations`] and by a `tracing` warning. If the file is
-//! then empty, the file before it is examined the same way. Damage that is
-//! followed by more lines is not a torn write but tampering or disk
-//! corruption: `open` refuses ([`AuditLogError::Corrupt`], naming the file
-//! and line) rather than cut evidence. The chain then continues from the
+//! then empty, the file before it is examined the same way. Anything else
+//! is not a torn write but tampering or disk corruption, and `open` refuses
+//! it ([`AuditLogError::Corrupt`], naming the file and line) rather than
+//! cut evidence: damage followed by more lines, and a complete final line
+//! that parses but does not verify (an edited line whose hash no longer
+//! matches, a copied line whose link is wrong, a seq beyond the ceiling). The chain then continues from the
 //! last valid line: [`OpenReport::last_hash`] is the next line's `prev`, and
 //! [`AuditLog::next_seq`] the seq the next event should carry. `open`
 //! fsyncs what it found, so `durable_seq` starts at the recovered last seq.

@@ -99,8 +99,9 @@ fn broken_link(d: &LineDefect) -> bool {
     matches!(d, LineDefect::BrokenLink { .. })
 }
 
+/// Not a line of the format: not JSON, or JSON of another shape.
 fn malformed(d: &LineDefect) -> bool {
-    matches!(d, LineDefect::Malformed { .. })
+    matches!(d, LineDefect::Malformed { .. } | LineDefect::NotJson { .. })
 }
 
 fn incomplete(d: &LineDefect) -> bool {

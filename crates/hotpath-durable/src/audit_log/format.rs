@@ -103,7 +103,14 @@ pub enum LineDefect {
         /// Bytes of the partial line.
         bytes: u64,
     },
-    /// Not a line of this format: not JSON, wrong or missing fields, not
+    /// Not JSON at all: what a write cut short by a crash (or a block a
+    /// power cut left unwritten) leaves, if a newline follows it.
+    #[error("malformed line: not JSON: {reason}")]
+    NotJson {
+        /// What the JSON parser found.
+        reason: String,
+    },
+    /// JSON, but not a line of this format: wrong or missing fields, not
     /// ending with the hash field, or an event that contradicts the line's
     /// `seq` or `type`.
     #[error("malformed line: {reason}")]
@@ -132,6 +139,25 @@ pub enum LineDefect {
     },
 }
 
+impl LineDefect {
+    /// `true` for what an interrupted write leaves: a line without its
+    /// newline ([`Incomplete`](Self::Incomplete)) or bytes that are not
+    /// JSON ([`NotJson`](Self::NotJson)). Only such a final line is cut
+    /// when a log is opened; a complete line that parses but does not
+    /// verify (an edited line, a line out of the chain) was written whole
+    /// and changed afterwards, which is refused like damage anywhere else.
+    ///
+    /// ```
+    /// use hotpath_durable::audit_log::LineDefect;
+    ///
+    /// assert!(LineDefect::Incomplete { bytes: 12 }.is_torn_write());
+    /// assert!(!LineDefect::Malformed { reason: "missing field `hash`".into() }.is_torn_write());
+    /// ```
+    pub fn is_torn_write(&self) -> bool {
+        matches!(self, Self::Incomplete { .. } | Self::NotJson { .. })
+    }
+}
+
 /// A line that passed every check that needs no other line (the link to
 /// the previous line is the caller's to check).
 #[derive(Debug)]
@@ -145,7 +171,10 @@ pub(crate) struct ParsedLine {
 
 /// The fields of a line, exactly these and no others.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a JSON object with seq, type, prev, event and hash"
+)]
 struct RawLine {
     seq: u64,
     #[serde(rename = "type")]
@@ -211,7 +240,12 @@ pub(crate) fn encode_line(
 /// `type`.
 pub(crate) fn parse_line(line: &[u8]) -> Result<ParsedLine, LineDefect> {
     let malformed = |reason: String| LineDefect::Malformed { reason };
-    let raw: RawLine = serde_json::from_slice(line).map_err(|e| malformed(e.to_string()))?;
+    let raw: RawLine = serde_json::from_slice(line).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => malformed(e.to_string()),
+        _ => LineDefect::NotJson {
+            reason: e.to_string(),
+        },
+    })?;
     let prev = ChainHash::from_hex(&raw.prev)
         .ok_or_else(|| malformed("prev is not 64 lowercase hex digits".into()))?;
     let stated = ChainHash::from_hex(&raw.hash)
@@ -382,8 +416,15 @@ mod tests {
         ));
         assert!(matches!(
             parse_line(&line.as_bytes()[..40]),
+            Err(LineDefect::NotJson { .. })
+        ));
+        assert!(matches!(
+            parse_line(b"{\"seq\":3}"),
             Err(LineDefect::Malformed { .. })
         ));
+        // No internal type name in what a reader sees.
+        let shape = parse_line(b"[1,2]").unwrap_err().to_string();
+        assert!(!shape.contains("RawLine"), "{shape}");
         let upper = line.replace("\"prev\":\"0000", "\"prev\":\"000A");
         assert!(matches!(
             parse_line(upper.as_bytes()),
