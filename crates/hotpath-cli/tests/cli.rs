@@ -986,3 +986,59 @@ fn demo_refuses_an_unusable_output_dir_before_running() {
         .code(1)
         .stderr(contains("exists and is not a directory"));
 }
+
+/// A chained log of `Started` events at `seqs`, encoded as the writer
+/// encodes them (a log no executor would write).
+fn forged_log(dir: &Path, seqs: &[u64]) -> PathBuf {
+    use hotpath::{AuditDetails, AuditEvent, ParamVec};
+    use hotpath_durable::audit_log::{encode, ChainHash};
+    let audit = dir.join("audit");
+    fs::create_dir_all(&audit).expect("mkdir");
+    let mut prev = ChainHash::GENESIS;
+    let mut text = Vec::new();
+    for &seq in seqs {
+        let event = AuditEvent {
+            seq,
+            timestamp_us: 0,
+            generation: 1,
+            details: AuditDetails::Started {
+                params: ParamVec::from_slice(&[48.0, 4.0]),
+            },
+        };
+        let (line, hash) = encode(&event, &prev);
+        text.extend_from_slice(&line);
+        prev = hash;
+    }
+    let path = audit.join("audit.0000000001.jsonl");
+    fs::write(&path, text).expect("write log");
+    path
+}
+
+#[test]
+fn a_log_ending_at_the_largest_seq_is_refused_not_wrapped() {
+    let dir = tempdir();
+    let log = forged_log(dir.path(), &[u64::MAX - 1, u64::MAX]);
+    let before = fs::read(&log).expect("log");
+    let expected = format!(
+        "{}:1: seq 18446744073709551614 is beyond the ceiling 2^62",
+        log.display()
+    );
+    hotpath()
+        .args(["audit", "verify"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(contains(&expected));
+    hotpath()
+        .args(["demo", "--duration", "3", "--out"])
+        .arg(dir.path())
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(1)
+        .stderr(contains(&expected));
+    assert_eq!(
+        fs::read(&log).expect("log"),
+        before,
+        "nothing appended, nothing cut"
+    );
+}

@@ -221,7 +221,7 @@ mod sink;
 mod verify;
 mod writer;
 
-pub use format::{ChainHash, LineDefect};
+pub use format::{encode, ChainHash, LineDefect};
 pub use recover::{OpenReport, Truncation};
 pub use sink::{FileSink, LogSink};
 pub use verify::{verify, LogReader, LogRecord, VerifyError, VerifyReport};
@@ -504,8 +504,13 @@ impl AuditLog {
         let shutdown_timeout = options.shutdown_timeout;
         let shared = Arc::new(Shared::default());
         if let Some(seq) = report.last_seq {
-            shared.durable_seq.store(seq + 1, Ordering::Release);
-            shared.written_seq.store(seq + 1, Ordering::Release);
+            // Stored plus one; a recovered seq is at most 2^62.
+            shared
+                .durable_seq
+                .store(seq.saturating_add(1), Ordering::Release);
+            shared
+                .written_seq
+                .store(seq.saturating_add(1), Ordering::Release);
         }
         shared.next_seq.store(report.next_seq(), Ordering::Release);
         let writer = Writer::new(

@@ -2,7 +2,7 @@
 //! file names. The format itself is specified in the [module
 //! docs](super#the-line-format).
 
-use hotpath::{AuditEvent, EventType};
+use hotpath::{AuditEvent, EventType, MAX_AUDIT_SEQ, MAX_GENERATION};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -127,6 +127,17 @@ pub enum LineDefect {
         /// SHA-256 of the line's body.
         computed: ChainHash,
     },
+    /// The line's `seq`, or its event's generation, is beyond the ceiling
+    /// an executor numbers to ([`hotpath::MAX_AUDIT_SEQ`],
+    /// [`hotpath::MAX_GENERATION`], both 2⁶²): continuing such a log would
+    /// wrap its numbering.
+    #[error("{field} {value} is beyond the ceiling 2^62")]
+    BeyondCeiling {
+        /// `seq` or `generation`.
+        field: &'static str,
+        /// The value found.
+        value: u64,
+    },
     /// The line's `prev` is not the hash of the line before it (or not the
     /// genesis hash on the first line): a line was removed, inserted or
     /// moved here.
@@ -163,6 +174,8 @@ impl LineDefect {
 #[derive(Debug)]
 pub(crate) struct ParsedLine {
     pub(crate) seq: u64,
+    /// The event's generation (at most [`MAX_GENERATION`]).
+    pub(crate) generation: u64,
     pub(crate) event_type: EventType,
     pub(crate) prev: ChainHash,
     pub(crate) hash: ChainHash,
@@ -235,6 +248,27 @@ pub(crate) fn encode_line(
     (hash, error)
 }
 
+/// The line (with its newline) the writer appends for `event` chained to
+/// `prev`, and its hash: the format's reference encoder, for tools that
+/// write or check logs of their own (and tests that need a log no executor
+/// would write).
+///
+/// ```
+/// use hotpath::{AuditDetails, AuditEvent, ParamVec};
+/// use hotpath_durable::audit_log::{encode, ChainHash};
+///
+/// let event = AuditEvent { seq: 0, timestamp_us: 17, generation: 0,
+///                          details: AuditDetails::Started { params: ParamVec::from_slice(&[0.5]) } };
+/// let (line, hash) = encode(&event, &ChainHash::GENESIS);
+/// assert!(line.starts_with(b"{\"seq\":0,\"type\":\"Started\",\"prev\":\"000"));
+/// assert!(line.ends_with(format!(",\"hash\":\"{hash}\"}}\n").as_bytes()));
+/// ```
+pub fn encode(event: &AuditEvent, prev: &ChainHash) -> (Vec<u8>, ChainHash) {
+    let mut line = Vec::new();
+    let (hash, _) = encode_line(event, prev, &mut line);
+    (line, hash)
+}
+
 /// Checks one line (without its newline) on its own: the fields, the
 /// layout, the hash, and that the event agrees with the line's `seq` and
 /// `type`.
@@ -273,6 +307,23 @@ pub(crate) fn parse_line(line: &[u8]) -> Result<ParsedLine, LineDefect> {
             raw.seq
         )));
     }
+    if raw.seq > MAX_AUDIT_SEQ {
+        return Err(LineDefect::BeyondCeiling {
+            field: "seq",
+            value: raw.seq,
+        });
+    }
+    let generation = raw
+        .event
+        .get("generation")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| malformed("the event's generation is not a non-negative integer".into()))?;
+    if generation > MAX_GENERATION {
+        return Err(LineDefect::BeyondCeiling {
+            field: "generation",
+            value: generation,
+        });
+    }
     // serde writes a variant with data as `{"<name>":…}`, one without as
     // `"<name>"`.
     let name = type_name(raw.event_type);
@@ -290,6 +341,7 @@ pub(crate) fn parse_line(line: &[u8]) -> Result<ParsedLine, LineDefect> {
     }
     Ok(ParsedLine {
         seq: raw.seq,
+        generation,
         event_type: raw.event_type,
         prev,
         hash: stated,

@@ -40,7 +40,8 @@ impl OpenReport {
     /// `last_seq + 1`, or 0 for a log without events. A restarted executor
     /// should start numbering here.
     pub fn next_seq(&self) -> u64 {
-        self.last_seq.map_or(0, |seq| seq + 1)
+        // A recovered seq is at most `MAX_AUDIT_SEQ` (2^62): no overflow.
+        self.last_seq.map_or(0, |seq| seq.saturating_add(1))
     }
 }
 
@@ -222,14 +223,7 @@ fn scan(path: &Path) -> Result<FileScan, ScanError> {
                     expected,
                     found: parsed.prev,
                 }),
-                _ => Ok((
-                    parsed.seq,
-                    parsed.hash,
-                    parsed
-                        .event
-                        .get("generation")
-                        .and_then(serde_json::Value::as_u64),
-                )),
+                _ => Ok((parsed.seq, parsed.hash, Some(parsed.generation))),
             }),
         };
         match checked {

@@ -349,7 +349,10 @@ impl<S: LogSink> Writer<S> {
             None => self.options.retry_backoff_min,
             Some(f) => (f.backoff * 2).min(self.options.retry_backoff_max),
         };
-        let attempts = self.failure.as_ref().map_or(1, |f| f.attempts + 1);
+        let attempts = self
+            .failure
+            .as_ref()
+            .map_or(1, |f| f.attempts.saturating_add(1));
         let pending = self.pending.len();
         if attempts == 1 {
             tracing::error!(
