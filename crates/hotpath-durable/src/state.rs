@@ -6,9 +6,11 @@
 //! engine drives it, the engine's [`EngineState`] (SPSA iteration, RNG
 //! position, calibrated gains).
 //!
-//! [`StateStore`] writes it as one JSON document, atomically: to a
-//! temporary file in the same directory, `fsync`, `rename` over the state
-//! file, `fsync` of the directory. A crash leaves either the previous state
+//! [`StateStore`] writes it as one JSON document, atomically: to a hidden
+//! temporary file of its own in the same directory (`.state.json.XXXXXX.tmp`,
+//! a unique name, removed if the save fails), `fsync`, `rename` over the
+//! state file, `fsync` of the directory. A path that is not a regular file
+//! (a directory, a device, a link to one) is refused, not replaced. A crash leaves either the previous state
 //! or the new one, never a mixture. [`StateStore::save_if_due`] saves only
 //! when the state changed and at most once per `min_interval_us` of the
 //! caller's clock, so it can sit in a control loop.
@@ -114,6 +116,13 @@ pub enum StateError {
         path: PathBuf,
         /// The format it declares.
         found: String,
+    },
+    /// The state file's path names something that is not a regular file
+    /// (a directory, a device, a link to one): it is not replaced.
+    #[error("state file {path} exists and is not a regular file; not replacing it")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
     },
     /// The state does not fit the configuration it is restored onto.
     #[error(transparent)]
@@ -246,23 +255,45 @@ impl StateStore {
         Ok(true)
     }
 
+    /// Writes `bytes` to a hidden temporary of its own in the file's
+    /// directory (`.<name>.XXXXXX.tmp`, removed if anything fails), syncs
+    /// it, renames it over the file and syncs the directory. A path that
+    /// exists and is not a regular file (followed through links) is
+    /// refused.
     fn write_atomically(&self, bytes: &[u8]) -> Result<(), StateError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StateError::Io { path, source }
         };
+        match fs::metadata(&self.path) {
+            Ok(m) if !m.is_file() => {
+                return Err(StateError::NotAFile {
+                    path: self.path.clone(),
+                })
+            }
+            _ => {}
+        }
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        let mut file = File::create(&tmp).map_err(io(&tmp))?;
-        file.write_all(bytes).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
-        drop(file);
-        fs::rename(&tmp, &self.path).map_err(io(&self.path))?;
+        let name = self
+            .path
+            .file_name()
+            .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
+        let prefix = format!(".{name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // Like any new file (0666 less the umask), not tempfile's 0600.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let mut tmp = builder.tempfile_in(&dir).map_err(io(&dir))?;
+        tmp.write_all(bytes).map_err(io(tmp.path()))?;
+        tmp.as_file().sync_all().map_err(io(tmp.path()))?;
+        tmp.persist(&self.path).map_err(|e| StateError::Io {
+            path: self.path.clone(),
+            source: e.error,
+        })?;
         // Makes the rename itself durable.
         File::open(&dir)
             .and_then(|d| d.sync_all())
@@ -370,7 +401,71 @@ mod tests {
         assert!(store.save_if_due(2_000_000, &changed).expect("due"));
         assert_eq!(store.saves(), 2);
         assert_eq!(store.load().expect("load"), Some(changed));
-        assert!(!dir.path().join("state.json.tmp").exists());
+        assert_eq!(entries(dir.path()), ["state.json"], "no temporary left");
+    }
+
+    /// The entries of `dir`, sorted.
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn saves_use_a_hidden_temporary_of_their_own_and_leave_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Another writer's temporary under the old fixed name is not ours
+        // to overwrite or rename.
+        fs::write(dir.path().join("state.json.tmp"), b"someone else's").expect("write");
+        let mut store = StateStore::new(dir.path().join("state.json"), 0);
+        let mut ex = tuned_executor();
+        store
+            .save(&GovernedState::new(ex.export_state(), None))
+            .expect("save");
+        assert_eq!(
+            fs::read(dir.path().join("state.json.tmp")).expect("read"),
+            b"someone else's"
+        );
+        assert_eq!(entries(dir.path()), ["state.json", "state.json.tmp"]);
+        assert!(store.load().expect("load").is_some());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_path_that_is_not_a_regular_file_is_not_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut ex = tuned_executor();
+        let state = GovernedState::new(ex.export_state(), None);
+        // A directory, a symlink to a character device. (Not /dev/null
+        // itself: as root, a regression would replace it with a regular
+        // file for the whole machine.)
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).expect("mkdir");
+        let link = dir.path().join("null.json");
+        std::os::unix::fs::symlink("/dev/null", &link).expect("symlink");
+        for path in [sub.clone(), link.clone()] {
+            let mut store = StateStore::new(&path, 0);
+            match store.save(&state) {
+                Err(e @ StateError::NotAFile { .. }) => {
+                    assert!(e.to_string().contains("is not a regular file"), "{e}")
+                }
+                other => panic!("{}: expected NotAFile, got {other:?}", path.display()),
+            }
+        }
+        use std::os::unix::fs::FileTypeExt;
+        assert!(fs::metadata("/dev/null")
+            .expect("stat")
+            .file_type()
+            .is_char_device());
+        assert!(sub.is_dir());
+        assert_eq!(
+            entries(dir.path()),
+            ["null.json", "sub"],
+            "no temporary left"
+        );
     }
 
     #[test]
