@@ -894,7 +894,8 @@ fn demo_runs_for_five_seconds_and_leaves_its_audit_log_and_state() {
     assert_eq!(listing(&out.join("audit")), LOG_FILES);
     let state: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("state.json")).expect("state")).expect("json");
-    assert_eq!(state["format"], "hotpath-state/1", "{state}");
+    assert_eq!(state["format"], "hotpath-state/2", "{state}");
+    assert!(state["checkpoint"]["seq"].is_u64(), "{state}");
     assert!(state["executor"]["live"]["params"][1].is_f64(), "{state}");
     assert!(state["engine"]["spsa"]["iteration"].is_u64(), "{state}");
     let verified = stdout_of(hotpath().arg("audit").arg("verify").arg(out.join("audit")));

@@ -221,7 +221,7 @@ mod sink;
 mod verify;
 mod writer;
 
-pub use format::{encode, ChainHash, LineDefect};
+pub use format::{encode, ChainHash, LineDefect, LogHead};
 pub use recover::{OpenReport, Truncation};
 pub use sink::{FileSink, LogSink};
 pub use verify::{verify, LogReader, LogRecord, VerifyError, VerifyReport};
@@ -365,6 +365,9 @@ pub struct AuditLogStats {
     pub written_seq: Option<u64>,
     /// Highest seq known to be fsync'd.
     pub durable_seq: Option<u64>,
+    /// The last event committed, with its hash (see
+    /// [`AuditLog::committed`]).
+    pub committed: Option<LogHead>,
 }
 
 /// Why an [`AuditLog`] could not be opened or shut down cleanly.
@@ -513,6 +516,10 @@ impl AuditLog {
                 .store(seq.saturating_add(1), Ordering::Release);
         }
         shared.next_seq.store(report.next_seq(), Ordering::Release);
+        shared.heads().committed = report.last_seq.map(|seq| LogHead {
+            seq,
+            hash: report.last_hash,
+        });
         let writer = Writer::new(
             wrap(file_sink),
             queue,
@@ -584,7 +591,76 @@ impl AuditLog {
             failing: s.failing.load(Ordering::Acquire),
             written_seq: self.written_seq(),
             durable_seq: self.durable_seq(),
+            committed: self.committed(),
         }
+    }
+
+    /// The last event the log has committed, with its line's hash:
+    /// fsync'd under [`FsyncPolicy::Every`] and
+    /// [`FsyncPolicy::GroupCommit`] (it survives a power cut), handed to the
+    /// OS under [`FsyncPolicy::Never`] (it survives a crash of the
+    /// process). At open, the recovered last event; `None` for a log
+    /// without events.
+    ///
+    /// ```
+    /// use hotpath::AuditQueue;
+    /// use hotpath_durable::audit_log::{AuditLog, AuditLogOptions};
+    /// use std::sync::Arc;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let log = AuditLog::open(dir.path(), AuditLogOptions::default(), Arc::new(AuditQueue::new(16)))?;
+    /// assert_eq!(log.committed(), None); // a new log
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn committed(&self) -> Option<LogHead> {
+        self.shared.heads().committed
+    }
+
+    /// Event `seq` and its line's hash once the log has committed it (see
+    /// [`committed`](Self::committed)), `None` before. The log remembers
+    /// the hash of the last seq asked about as it commits it, so ask as
+    /// soon as the event is queued, then poll: this is how a state file is
+    /// saved as a checkpoint of the log only once the events it covers
+    /// are committed (`hotpath-host` does it). `None` also for a seq that
+    /// was committed before it was asked about, unless it is still the
+    /// last one committed.
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, ParamVec, SafetyExecutor};
+    /// use hotpath_durable::audit_log::{AuditLog, AuditLogOptions, FsyncPolicy};
+    /// use std::sync::Arc;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+    /// let executor = SafetyExecutor::builder(config).build()?; // queues `Started`, seq 0
+    /// let options = AuditLogOptions { fsync: FsyncPolicy::Every, ..AuditLogOptions::default() };
+    /// let log = AuditLog::open(dir.path(), options, executor.audit_queue().clone())?;
+    /// let started = loop {
+    ///     if let Some(head) = log.committed_event(0) { break head; }
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    /// };
+    /// assert_eq!(started.seq, 0);
+    /// let stats = log.shutdown()?;
+    /// assert_eq!(stats.committed, Some(started));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn committed_event(&self, seq: u64) -> Option<LogHead> {
+        let mut heads = self.shared.heads();
+        if let Some(head) = heads.watched.filter(|h| h.seq == seq) {
+            return Some(head);
+        }
+        if let Some(head) = heads.committed.filter(|h| h.seq == seq) {
+            return Some(head);
+        }
+        if heads.watch != Some(seq) {
+            heads.watch = Some(seq);
+            heads.watched = None;
+        }
+        None
     }
 
     /// The sink's last error, if it ever failed.

@@ -75,6 +75,13 @@ pub enum HostError {
         /// Why.
         source: std::io::Error,
     },
+    /// The state was to cover audit event `seq`, which the log never
+    /// committed.
+    #[error("the audit log has not committed event {seq}, which the state would cover")]
+    NotLogged {
+        /// The event.
+        seq: u64,
+    },
     /// The options contradict each other.
     #[error("invalid host options: {0}")]
     Options(&'static str),

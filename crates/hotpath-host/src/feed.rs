@@ -8,6 +8,7 @@
 use crate::error::HostError;
 use crate::options::WhenFull;
 use hotpath::{AuditEvent, AuditQueue, EnqueueResult};
+use hotpath_durable::audit_log::LogHead;
 use hotpath_durable::{AuditLog, AuditLogOptions, AuditLogStats, OpenReport};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -129,6 +130,45 @@ impl Feed {
                     last_error: self.log.last_error(),
                 });
             }
+        }
+    }
+
+    /// Event `seq` with its hash once the log has committed it.
+    pub(crate) fn committed_event(&self, seq: u64) -> Option<LogHead> {
+        self.log.committed_event(seq)
+    }
+
+    /// The last event the log has committed.
+    pub(crate) fn committed(&self) -> Option<LogHead> {
+        self.log.committed()
+    }
+
+    /// Waits until the log has committed event `seq` (everything before
+    /// it handed over already); its hash.
+    pub(crate) fn wait_committed(&self, seq: u64) -> Result<LogHead, HostError> {
+        let mut progress = Instant::now();
+        let mut last = self.log.committed();
+        loop {
+            if let Some(head) = self.log.committed_event(seq) {
+                return Ok(head);
+            }
+            let committed = self.log.committed();
+            if committed.is_some_and(|c| c.seq > seq) {
+                return Err(HostError::NotLogged { seq });
+            }
+            let now = Instant::now();
+            if committed != last {
+                progress = now;
+                last = committed;
+            }
+            if now.duration_since(progress) >= STALL_TIMEOUT {
+                return Err(HostError::AuditStalled {
+                    dir: self.log.dir().to_path_buf(),
+                    waited: STALL_TIMEOUT,
+                    last_error: self.log.last_error(),
+                });
+            }
+            std::thread::sleep(Duration::from_micros(200));
         }
     }
 

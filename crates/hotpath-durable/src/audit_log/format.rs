@@ -3,7 +3,7 @@
 //! docs](super#the-line-format).
 
 use hotpath::{AuditEvent, EventType, MAX_AUDIT_SEQ, MAX_GENERATION};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io;
@@ -75,6 +75,48 @@ fn hex_value(digit: u8) -> Option<u8> {
         b'a'..=b'f' => Some(digit - b'a' + 10),
         _ => None,
     }
+}
+
+impl Serialize for ChainHash {
+    /// As 64 lowercase hex digits, the log's spelling.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ChainHash {
+    /// From 64 lowercase hex digits.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let hex = String::deserialize(deserializer)?;
+        ChainHash::from_hex(&hex).ok_or_else(|| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&hex),
+                &"64 lowercase hex digits",
+            )
+        })
+    }
+}
+
+/// One event of a log, named by its seq and its line's hash: what a state
+/// file records as the last event it covers (see
+/// [`GovernedState::checkpoint`](crate::state::GovernedState::checkpoint)).
+///
+/// ```
+/// use hotpath_durable::audit_log::{ChainHash, LogHead};
+///
+/// let head = LogHead { seq: 41, hash: ChainHash::GENESIS };
+/// let json = serde_json::to_string(&head)?;
+/// assert_eq!(json, format!("{{\"seq\":41,\"hash\":\"{}\"}}", "0".repeat(64)));
+/// assert_eq!(serde_json::from_str::<LogHead>(&json)?, head);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogHead {
+    /// The event's seq.
+    pub seq: u64,
+    /// Its line's hash.
+    pub hash: ChainHash,
 }
 
 impl fmt::Display for ChainHash {
