@@ -952,6 +952,64 @@ fn demo_runs_for_five_seconds_and_leaves_its_audit_log_and_state() {
         "{starts:?}"
     );
     assert!(!starts[1].contains("started"), "{starts:?}");
+
+    // A state edited by hand is refused by --resume before anything runs:
+    // out-of-range counters, an in-range value the log contradicts, a key
+    // the state does not have.
+    let state_path = out.join("state.json");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&fs::read(&state_path).expect("state")).expect("json");
+    let log_before = fs::read(out.join("audit/audit.0000000001.jsonl")).expect("log");
+    let total = saved["executor"]["regressions_total"]
+        .as_u64()
+        .expect("a count");
+    let live = saved["executor"]["live"]["params"][0]
+        .as_f64()
+        .expect("a value");
+    let cases: [(&str, serde_json::Value, &str); 4] = [
+        (
+            "/executor/regressions_since_rollback",
+            (total + 1).into(),
+            "more regressions since the last rollback than in total",
+        ),
+        (
+            "/executor/next_audit_seq",
+            ((1u64 << 62) + 1).into(),
+            "next audit seq 4611686018427387905",
+        ),
+        (
+            "/executor/live/params/0",
+            (if live == 55.0 { 56.0 } else { 55.0 }).into(),
+            "does not match the audit log",
+        ),
+        ("/comment", "edited".into(), "unknown field `comment`"),
+    ];
+    for (field, value, expected) in cases {
+        let mut edited = saved.clone();
+        match edited.pointer_mut(field) {
+            Some(slot) => *slot = value,
+            None => {
+                edited["comment"] = value;
+            }
+        }
+        fs::write(
+            &state_path,
+            serde_json::to_vec_pretty(&edited).expect("json"),
+        )
+        .expect("write state");
+        hotpath()
+            .args(["demo", "--duration", "3", "--resume", "--out"])
+            .arg(&out)
+            .timeout(std::time::Duration::from_secs(30))
+            .assert()
+            .code(1)
+            .stderr(contains(expected).and(contains(state_path.display().to_string())));
+        assert_eq!(
+            fs::read(out.join("audit/audit.0000000001.jsonl")).expect("log"),
+            log_before,
+            "{field}: a refused resume writes nothing"
+        );
+    }
 }
 
 /// Events in the log of the run directory `out`.

@@ -293,3 +293,34 @@ fn every_state_saved_is_a_checkpoint_of_the_log() {
         hotpath_durable::verify(&audit).expect("sound").last_seq
     );
 }
+
+#[test]
+fn a_state_with_counters_out_of_range_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run_and_close(dir.path(), 60);
+    let saved = state_json(dir.path());
+    let total = saved["executor"]["regressions_total"]
+        .as_u64()
+        .expect("a count");
+    let cases: [(&str, serde_json::Value, &str); 2] = [
+        (
+            "/executor/next_audit_seq",
+            (hotpath::MAX_AUDIT_SEQ + 1).into(),
+            "next audit seq 4611686018427387905",
+        ),
+        (
+            "/executor/regressions_since_rollback",
+            (total + 1).into(),
+            "more regressions since the last rollback than in total",
+        ),
+    ];
+    for (field, value, expected) in cases {
+        let mut edited = saved.clone();
+        *edited.pointer_mut(field).expect("a field") = value;
+        write_state(dir.path(), &edited);
+        let e = open(dir.path(), Resume::Require, ManualClock::new(0)).unwrap_err();
+        let message = e.to_string();
+        assert!(message.contains(expected), "{field}: {message}");
+        assert!(message.contains("state.json"), "{field}: {message}");
+    }
+}
