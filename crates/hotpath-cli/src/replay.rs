@@ -206,13 +206,14 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
         },
         when_full: WhenFull::Wait,
         log_queue_capacity: LOG_QUEUE,
+        stall_timeout: hotpath_host::STALL_TIMEOUT,
         state_save_interval_us: None,
         resume: Resume::Fresh,
     };
     let mut host = Host::from_config(config, options, clock.clone())?;
     // Drained after every step: it never holds more than the executor's
     // own queue, so it never loses an event.
-    let events = host.subscribe(config.engine.audit_capacity);
+    let events = host.subscribe(config.engine.audit_capacity)?;
     let mut tally = Tally::default();
     let engine_refused = replay_digests(
         &mut host,

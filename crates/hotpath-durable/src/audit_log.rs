@@ -250,7 +250,8 @@ pub enum FsyncPolicy {
     /// Once the oldest unsynced event has waited this long (or the writer
     /// holds `max_pending_events`).
     GroupCommit {
-        /// The longest an event waits for its fsync, in ms.
+        /// The longest an event waits for its fsync, in ms (at most
+        /// [`MAX_GROUP_COMMIT_MS`]).
         interval_ms: u64,
     },
     /// Never: the OS decides when data reaches the disk.
@@ -284,21 +285,22 @@ pub struct AuditLogOptions {
     /// 1).
     pub max_file_bytes: u64,
     /// Most lines the writer holds that are not yet durable (default 4096;
-    /// at least 1). While it holds this many it takes nothing from the
+    /// 1 to [`MAX_PENDING_EVENTS`]). While it holds this many it takes nothing from the
     /// queue; this bounds its memory when the sink fails.
     pub max_pending_events: usize,
     /// How long the writer sleeps when the queue is empty (default 1 ms;
-    /// more than 0). The executor does not wake it: this is the latency
+    /// more than 0, at most [`MAX_POLL_INTERVAL`]). The executor does not wake it: this is the latency
     /// between an event being queued and being written.
     pub poll_interval: Duration,
     /// First wait before retrying a failed write (default 1 ms; more than
     /// 0). Doubles on each failure in a row.
     pub retry_backoff_min: Duration,
     /// Longest wait between retries (default 1 s; at least
-    /// `retry_backoff_min`).
+    /// `retry_backoff_min`, at most [`MAX_WAIT`]).
     pub retry_backoff_max: Duration,
     /// How long [`AuditLog::shutdown`] keeps retrying a failing sink before
-    /// it gives up and reports what it could not write (default 10 s). A
+    /// it gives up and reports what it could not write (default 10 s, at
+    /// most [`MAX_WAIT`]). A
     /// sink call that has not returned 100 ms after that is not waited for
     /// ([`AuditLogError::WriterStuck`]).
     pub shutdown_timeout: Duration,
@@ -318,18 +320,55 @@ impl Default for AuditLogOptions {
     }
 }
 
+/// The most lines [`AuditLogOptions::max_pending_events`] may hold:
+/// [`hotpath::MAX_AUDIT_CAPACITY`], the largest queue an executor has.
+pub const MAX_PENDING_EVENTS: usize = hotpath::MAX_AUDIT_CAPACITY;
+/// The longest [`AuditLogOptions::poll_interval`]: 1 s.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest group commit interval ([`FsyncPolicy::GroupCommit`]): 60 s.
+pub const MAX_GROUP_COMMIT_MS: u64 = 60_000;
+/// The longest [`AuditLogOptions::retry_backoff_max`] and
+/// [`AuditLogOptions::shutdown_timeout`]: 1 hour.
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+
 impl AuditLogOptions {
-    fn validate(&self) -> Result<(), AuditLogError> {
+    /// Checks every setting is within its documented range.
+    ///
+    /// ```
+    /// use hotpath_durable::audit_log::{AuditLogError, AuditLogOptions};
+    /// use std::time::Duration;
+    ///
+    /// assert!(AuditLogOptions::default().validate().is_ok());
+    /// let forever = AuditLogOptions { shutdown_timeout: Duration::MAX, ..AuditLogOptions::default() };
+    /// assert!(matches!(forever.validate(), Err(AuditLogError::InvalidOptions { .. })));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AuditLogError::InvalidOptions`] naming the first setting out of
+    /// range.
+    pub fn validate(&self) -> Result<(), AuditLogError> {
         let reason = if self.max_file_bytes == 0 {
             "max_file_bytes must be at least 1"
         } else if self.max_pending_events == 0 {
             "max_pending_events must be at least 1"
+        } else if self.max_pending_events > MAX_PENDING_EVENTS {
+            "max_pending_events must be at most MAX_PENDING_EVENTS (2^20)"
         } else if self.poll_interval.is_zero() {
             "poll_interval must be more than 0"
+        } else if self.poll_interval > MAX_POLL_INTERVAL {
+            "poll_interval must be at most MAX_POLL_INTERVAL (1 s)"
         } else if self.retry_backoff_min.is_zero() {
             "retry_backoff_min must be more than 0"
         } else if self.retry_backoff_max < self.retry_backoff_min {
             "retry_backoff_max must be at least retry_backoff_min"
+        } else if self.retry_backoff_max > MAX_WAIT {
+            "retry_backoff_max must be at most MAX_WAIT (1 hour)"
+        } else if self.shutdown_timeout > MAX_WAIT {
+            "shutdown_timeout must be at most MAX_WAIT (1 hour)"
+        } else if matches!(self.fsync, FsyncPolicy::GroupCommit { interval_ms } if interval_ms > MAX_GROUP_COMMIT_MS)
+        {
+            "the group commit interval must be at most MAX_GROUP_COMMIT_MS (60 s)"
         } else {
             return Ok(());
         };

@@ -459,6 +459,30 @@ fn invalid_options_are_refused() {
             retry_backoff_max: Duration::from_micros(10),
             ..AuditLogOptions::default()
         },
+        // Beyond the documented limits: unbounded memory, a writer that
+        // never wakes, deadlines that overflow (a panic in shutdown).
+        AuditLogOptions {
+            max_pending_events: hotpath::MAX_AUDIT_CAPACITY + 1,
+            ..AuditLogOptions::default()
+        },
+        AuditLogOptions {
+            poll_interval: Duration::MAX,
+            ..AuditLogOptions::default()
+        },
+        AuditLogOptions {
+            retry_backoff_max: Duration::MAX,
+            ..AuditLogOptions::default()
+        },
+        AuditLogOptions {
+            shutdown_timeout: Duration::MAX,
+            ..AuditLogOptions::default()
+        },
+        AuditLogOptions {
+            fsync: FsyncPolicy::GroupCommit {
+                interval_ms: u64::MAX,
+            },
+            ..AuditLogOptions::default()
+        },
     ] {
         let result = AuditLog::open(dir.path(), options, Arc::new(AuditQueue::new(8)));
         assert!(

@@ -82,6 +82,15 @@ pub enum HostError {
         /// The event.
         seq: u64,
     },
+    /// A [`HostOptions`](crate::HostOptions) setting, or a subscription's
+    /// capacity, is out of its documented range.
+    #[error("invalid host option {option}: {reason}")]
+    InvalidOption {
+        /// The setting.
+        option: &'static str,
+        /// The value and what is accepted.
+        reason: String,
+    },
     /// The options contradict each other.
     #[error("invalid host options: {0}")]
     Options(&'static str),

@@ -158,6 +158,7 @@ impl<C: Clock> Host<C> {
     ///
     /// [`HostError::State`] for a state file that cannot be read,
     /// [`HostError::NoState`] when one is required and missing,
+    /// [`HostError::InvalidOption`] for options out of range,
     /// [`HostError::AuditLog`] for a log that cannot be opened (locked,
     /// damaged before its end), [`HostError::Engine`] for settings the
     /// engine refuses, [`HostError::Restore`] for a state that does not
@@ -171,6 +172,7 @@ impl<C: Clock> Host<C> {
         options: HostOptions,
         clock: C,
     ) -> Result<Self, HostError> {
+        options.validate()?;
         let mut store = options
             .state_file
             .as_ref()
@@ -183,12 +185,7 @@ impl<C: Clock> Host<C> {
             })?;
         }
         let feed = match &options.audit_dir {
-            Some(dir) => Some(Feed::open(
-                dir,
-                options.log.clone(),
-                options.log_queue_capacity,
-                options.when_full,
-            )?),
+            Some(dir) => Some(Feed::open(dir, &options)?),
             None => None,
         };
         if let (Some(state), Some(store), Some(feed)) = (&saved, &store, &feed) {
@@ -273,7 +270,7 @@ impl<C: Clock> Host<C> {
     ///
     /// [`HostError::Digest`] for a digest the engine refused (nothing
     /// changed); [`HostError::AuditStalled`] if the log took nothing for
-    /// [`STALL_TIMEOUT`](crate::STALL_TIMEOUT) under [`WhenFull::Wait`];
+    /// the [stall timeout](HostOptions::stall_timeout) under [`WhenFull::Wait`];
     /// [`HostError::State`] if a due save failed.
     pub fn step(&mut self, digest: TelemetryDigest) -> Result<StepOutcome, HostError> {
         let outcome = self.engine.step(digest);
@@ -383,8 +380,13 @@ impl<C: Clock> Host<C> {
     }
 
     /// A copy of every audit event from now on, through a queue of
-    /// `capacity` events (at least 1); see [`Subscription`].
-    pub fn subscribe(&mut self, capacity: usize) -> Subscription {
+    /// `capacity` events (1 to [`MAX_AUDIT_CAPACITY`](hotpath::MAX_AUDIT_CAPACITY));
+    /// see [`Subscription`].
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::InvalidOption`] for a capacity out of that range.
+    pub fn subscribe(&mut self, capacity: usize) -> Result<Subscription, HostError> {
         self.tee.subscribe(capacity)
     }
 
@@ -396,7 +398,7 @@ impl<C: Clock> Host<C> {
     /// # Errors
     ///
     /// [`HostError::State`]; [`HostError::AuditStalled`] if the log
-    /// commits nothing for [`STALL_TIMEOUT`](crate::STALL_TIMEOUT).
+    /// commits nothing for the [stall timeout](HostOptions::stall_timeout).
     pub fn save_state(&mut self) -> Result<Option<PathBuf>, HostError> {
         if self.store.is_none() {
             return Ok(None);

@@ -50,7 +50,7 @@ fn a_restart_continues_the_log_and_the_generations_and_restores_the_state() {
     assert_eq!(report.first_seq, logged, "numbering continues");
     assert!(report.generation >= generation);
     assert_eq!(again.engine().spsa().iteration(), iteration);
-    let events = again.subscribe(16);
+    let events = again.subscribe(16).expect("a capacity in range");
     again.freeze().expect("freeze");
     assert_eq!(
         events.try_next().map(|e| e.event_type()),
@@ -99,8 +99,8 @@ fn a_slow_subscriber_loses_events_and_slows_nothing() {
     let clock = ManualClock::new(0);
     let mut host = Host::open(space(), settings(), HostOptions::in_memory(), clock.clone())
         .expect("in memory");
-    let slow = host.subscribe(1);
-    let fast = host.subscribe(1024);
+    let slow = host.subscribe(1).expect("a capacity in range");
+    let fast = host.subscribe(1024).expect("a capacity in range");
     run(&mut host, &clock, 80);
     host.freeze().expect("freeze");
     let mut seen = 0;
@@ -323,4 +323,49 @@ fn a_state_with_counters_out_of_range_is_refused() {
         assert!(message.contains(expected), "{field}: {message}");
         assert!(message.contains("state.json"), "{field}: {message}");
     }
+}
+
+#[test]
+fn options_beyond_their_limits_are_refused_before_anything_is_created() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (options, option) in [
+        (
+            HostOptions {
+                log_queue_capacity: 1 << 32,
+                ..HostOptions::in_dir(dir.path())
+            },
+            "log_queue_capacity",
+        ),
+        (
+            HostOptions {
+                log_queue_capacity: 0,
+                ..HostOptions::in_dir(dir.path())
+            },
+            "log_queue_capacity",
+        ),
+        (
+            HostOptions {
+                stall_timeout: std::time::Duration::MAX,
+                ..HostOptions::in_dir(dir.path())
+            },
+            "stall_timeout",
+        ),
+    ] {
+        match Host::open(space(), settings(), options, ManualClock::new(0)) {
+            Err(HostError::InvalidOption { option: o, .. }) => assert_eq!(o, option),
+            other => panic!("{option}: expected InvalidOption, got {other:?}"),
+        }
+    }
+    assert!(!dir.path().join("audit").exists(), "nothing created");
+    let mut host = Host::open(
+        space(),
+        settings(),
+        HostOptions::in_memory(),
+        ManualClock::new(0),
+    )
+    .expect("in memory");
+    assert!(matches!(
+        host.subscribe(usize::MAX),
+        Err(HostError::InvalidOption { .. })
+    ));
 }

@@ -226,7 +226,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         view: View::new(args.plain, args.preset.name()),
         tally: Tally::default(),
         scores: Scores::default(),
-        events: host.subscribe(config.engine.audit_capacity),
+        events: host.subscribe(config.engine.audit_capacity)?,
         rate: STEADY_RATE,
         last: None,
         next_tick: Instant::now() + TICK,
