@@ -410,8 +410,12 @@ impl fmt::Display for ReplayReport {
     }
 }
 
-/// `x` with at most six decimals, without trailing zeros.
+/// `x` with at most six decimals, without trailing zeros (in exponent
+/// notation beyond `1e16`, [`ShortFloat`](crate::config::ShortFloat)).
 pub fn short(x: f64) -> String {
+    if x.abs() >= 1e16 {
+        return crate::config::ShortFloat(x).to_string();
+    }
     let s = format!("{x:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" {
@@ -431,6 +435,7 @@ mod tests {
         assert_eq!(short(53.181188051), "53.181188");
         assert_eq!(short(-0.0000001), "0");
         assert_eq!(short(0.5), "0.5");
+        assert_eq!(short(-f64::MAX), "-1.7976931348623157e308");
     }
 
     #[test]

@@ -1101,3 +1101,74 @@ fn a_log_ending_at_the_largest_seq_is_refused_not_wrapped() {
         "nothing appended, nothing cut"
     );
 }
+
+// ---------------------------------------------------------------- limits
+
+#[test]
+fn capacities_beyond_their_limits_are_located_config_errors_not_aborts() {
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    for value in ["4294967296", "18446744073709551615"] {
+        let expected = if value.len() > 10 {
+            format!("integer {value} is too large: TOML integers are at most 9223372036854775807")
+        } else {
+            format!("expected a capacity in [1, 1048576] events, got {value}")
+        };
+        let set = format!("engine.audit_capacity={value}");
+        hotpath()
+            .arg("check")
+            .arg(example_config())
+            .args(["--set", &set])
+            .assert()
+            .code(1)
+            .stderr(predicate::eq(format!(
+                "error: --set {set}: engine.audit_capacity: {expected}\n"
+            )));
+        replay(&out)
+            .args(["--set", &set])
+            .assert()
+            .code(1)
+            .stderr(predicate::eq(format!(
+                "error: --set {set}: engine.audit_capacity: {expected}\n"
+            )));
+        // The same in the file: at its line and column.
+        let text = fs::read_to_string(data("tuning.toml")).expect("config")
+            + &format!("\n[engine]\naudit_capacity = {value}\n");
+        let config = write(dir.path(), "big.toml", &text);
+        let line = text.lines().count();
+        for mut cmd in [
+            {
+                let mut c = hotpath();
+                c.arg("check").arg(&config);
+                c
+            },
+            {
+                let mut c = hotpath();
+                c.arg("replay")
+                    .arg("--config")
+                    .arg(&config)
+                    .arg("--telemetry")
+                    .arg(data("digests.jsonl"))
+                    .arg("--out")
+                    .arg(&out);
+                c
+            },
+        ] {
+            cmd.assert().code(1).stderr(predicate::eq(format!(
+                "error: {}:{line}:18: engine.audit_capacity: {expected}\n",
+                config.display()
+            )));
+        }
+    }
+    assert!(!out.exists(), "nothing written");
+    // The window the engine sets aside room for.
+    hotpath()
+        .arg("check")
+        .arg(example_config())
+        .args(["--set", "spsa.eval_window_digests=4294967296"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "spsa.eval_window_digests: expected at most 65536 digests per window",
+        ));
+}
