@@ -282,6 +282,7 @@ fn run_replay(args: &ReplayArgs) -> Result<(), CliError> {
     };
     let replay = replay::Replay {
         config: &c,
+        config_file: Some(&args.config),
         telemetry: &args.telemetry,
         out_dir: &out_dir,
         state_file,
