@@ -52,6 +52,18 @@ const RANDOM_CHARS: usize = 6;
 
 /// An exclusive lock on an output directory, held until dropped (or until
 /// the process ends).
+///
+/// ```
+/// use hotpath_cli::output::DirLock;
+///
+/// let dir = tempfile::tempdir()?;
+/// let lock = DirLock::take(dir.path())?;
+/// let busy = DirLock::take(dir.path()).unwrap_err();
+/// assert!(busy.to_string().contains("in use by another hotpath run"));
+/// drop(lock);
+/// assert!(DirLock::take(dir.path()).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct DirLock {
     /// The directory, canonical.
@@ -115,6 +127,13 @@ impl DirLock {
     }
 
     /// The directory, canonical.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let lock = hotpath_cli::output::DirLock::take(&dir.path().join("new"))?; // created
+    /// assert!(lock.path().is_dir());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -140,6 +159,13 @@ fn same_file(file: &File, path: &Path) -> bool {
 /// Checks `dir` (locked) can take files: fails now, before any work, if
 /// nothing can be written there.
 ///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// hotpath_cli::output::check_writable(dir.path())?;
+/// assert!(hotpath_cli::output::check_writable(&dir.path().join("missing")).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 ///
 /// [`CliError::OutputDir`].
@@ -154,6 +180,19 @@ pub fn check_writable(dir: &Path) -> Result<(), CliError> {
 
 /// Refuses an output `path` that exists and resolves (through links) to
 /// one of `inputs` or to something that is not a regular file.
+///
+/// ```
+/// use hotpath_cli::output::{canonical_inputs, check_output_file};
+///
+/// let dir = tempfile::tempdir()?;
+/// let config = dir.path().join("tuning.toml");
+/// std::fs::write(&config, "")?;
+/// let inputs = canonical_inputs(&[&config]);
+/// assert!(check_output_file(&config, &inputs).is_err());        // an input
+/// assert!(check_output_file(dir.path(), &inputs).is_err());     // a directory
+/// assert!(check_output_file(&dir.path().join("state.json"), &inputs).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 ///
@@ -182,6 +221,13 @@ pub fn check_output_file(path: &Path, inputs: &[PathBuf]) -> Result<(), CliError
 }
 
 /// The inputs of a run, canonical (the ones that exist).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let missing = dir.path().join("missing.jsonl");
+/// assert_eq!(hotpath_cli::output::canonical_inputs(&[dir.path(), &missing]).len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn canonical_inputs(inputs: &[&Path]) -> Vec<PathBuf> {
     inputs
         .iter()
@@ -191,10 +237,27 @@ pub fn canonical_inputs(inputs: &[&Path]) -> Vec<PathBuf> {
 
 /// A directory an output directory may hold, with a test of what it
 /// holds (`audit`, a log).
+///
+/// ```
+/// use hotpath_cli::output::ExpectedDir;
+///
+/// let audit: ExpectedDir = ("audit", hotpath_cli::audit_log::is_replaceable);
+/// # let _ = audit;
+/// ```
 pub type ExpectedDir<'a> = (&'a str, fn(&Path) -> bool);
 
 /// What an existing output directory may hold to be replaced by a new
 /// set: the named outputs, each of the right kind.
+///
+/// ```
+/// use hotpath_cli::output::Expected;
+///
+/// const REPLAY: Expected = Expected {
+///     files: &["decisions.jsonl"],
+///     dirs: &[("audit", hotpath_cli::audit_log::is_replaceable)],
+/// };
+/// # let _ = REPLAY;
+/// ```
 pub struct Expected<'a> {
     /// Files (`decisions.jsonl`).
     pub files: &'a [&'a str],
@@ -204,6 +267,21 @@ pub struct Expected<'a> {
 
 /// A new set of outputs for one directory, staged beside it and swapped
 /// in whole by [`commit`](Self::commit) (see the [module docs](self)).
+///
+/// ```
+/// use hotpath_cli::output::{Expected, OutputSet};
+///
+/// let root = tempfile::tempdir()?;
+/// let out = root.path().join("out");
+/// let expected = Expected { files: &["decisions.jsonl"], dirs: &[] };
+/// let (set, state) = OutputSet::begin(&out, &expected, &out.join("state.json"), &[])?;
+/// std::fs::write(set.staging().join("decisions.jsonl"), "{}\n")?;
+/// std::fs::write(&state, "{}")?;                 // staged: nothing visible yet
+/// assert!(!out.join("decisions.jsonl").exists());
+/// let written = set.commit(&["decisions.jsonl", "state.json"])?;
+/// assert!(written.iter().all(|p| p.is_file())); // all at once
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct OutputSet {
     lock: DirLock,
     staging: TempDir,
@@ -326,12 +404,12 @@ impl OutputSet {
         ))
     }
 
-    /// The directory the run writes into meanwhile.
+    /// The directory the run writes into meanwhile (see [`OutputSet`]).
     pub fn staging(&self) -> &Path {
         self.staging.path()
     }
 
-    /// The output directory (canonical).
+    /// The output directory (canonical; see [`OutputSet`]).
     pub fn dir(&self) -> &Path {
         self.lock.path()
     }

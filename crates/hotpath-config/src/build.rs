@@ -30,6 +30,16 @@ const TRIMMED: &str = "trimmed_mean";
 /// the engine sets aside room for a whole window when it starts, so a
 /// window of billions of digests would abort the process rather than be
 /// refused. The library does not bound it (yet); the format does.
+///
+/// ```
+/// use hotpath_config::{parse, Override, MAX_EVAL_WINDOW_DIGESTS};
+/// use std::path::Path;
+///
+/// let text = "[[param]]\nname = \"a\"\nmin = 0\nmax = 1\ninitial = 0.5\n";
+/// let huge = [Override::parse(&format!("spsa.eval_window_digests={}", MAX_EVAL_WINDOW_DIGESTS + 1))?];
+/// assert!(parse("t.toml", text, Path::new(""), &huge).is_err());
+/// # Ok::<(), String>(())
+/// ```
 pub const MAX_EVAL_WINDOW_DIGESTS: usize = 1 << 16;
 
 /// Builds the config from `merged`; every problem found.

@@ -322,13 +322,41 @@ impl Default for AuditLogOptions {
 
 /// The most lines [`AuditLogOptions::max_pending_events`] may hold:
 /// [`hotpath::MAX_AUDIT_CAPACITY`], the largest queue an executor has.
+///
+/// ```
+/// use hotpath_durable::audit_log::{AuditLogOptions, MAX_PENDING_EVENTS};
+///
+/// let over = AuditLogOptions { max_pending_events: MAX_PENDING_EVENTS + 1, ..AuditLogOptions::default() };
+/// assert!(over.validate().is_err());
+/// ```
 pub const MAX_PENDING_EVENTS: usize = hotpath::MAX_AUDIT_CAPACITY;
 /// The longest [`AuditLogOptions::poll_interval`]: 1 s.
+///
+/// ```
+/// use hotpath_durable::audit_log::{AuditLogOptions, MAX_POLL_INTERVAL};
+///
+/// let slow = AuditLogOptions { poll_interval: MAX_POLL_INTERVAL, ..AuditLogOptions::default() };
+/// assert!(slow.validate().is_ok());
+/// ```
 pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest group commit interval ([`FsyncPolicy::GroupCommit`]): 60 s.
+///
+/// ```
+/// use hotpath_durable::audit_log::{AuditLogOptions, FsyncPolicy, MAX_GROUP_COMMIT_MS};
+///
+/// let fsync = FsyncPolicy::GroupCommit { interval_ms: MAX_GROUP_COMMIT_MS + 1 };
+/// assert!(AuditLogOptions { fsync, ..AuditLogOptions::default() }.validate().is_err());
+/// ```
 pub const MAX_GROUP_COMMIT_MS: u64 = 60_000;
 /// The longest [`AuditLogOptions::retry_backoff_max`] and
 /// [`AuditLogOptions::shutdown_timeout`]: 1 hour.
+///
+/// ```
+/// use hotpath_durable::audit_log::{AuditLogOptions, MAX_WAIT};
+///
+/// let patient = AuditLogOptions { shutdown_timeout: MAX_WAIT, ..AuditLogOptions::default() };
+/// assert!(patient.validate().is_ok());
+/// ```
 pub const MAX_WAIT: Duration = Duration::from_secs(3600);
 
 impl AuditLogOptions {

@@ -383,6 +383,19 @@ impl<C: Clock> Host<C> {
     /// `capacity` events (1 to [`MAX_AUDIT_CAPACITY`](hotpath::MAX_AUDIT_CAPACITY));
     /// see [`Subscription`].
     ///
+    /// ```
+    /// use hotpath::{AdaptiveEngineConfig, Knob, ManualClock, ParamSpace};
+    /// use hotpath_host::{Host, HostOptions};
+    /// use std::sync::Arc;
+    ///
+    /// let space = Arc::new(ParamSpace::new(vec![Knob::real("a", 0.0, 1.0, 0.5)])?);
+    /// let mut host = Host::open(space, AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]),
+    ///                           HostOptions::in_memory(), ManualClock::new(0))?;
+    /// assert!(host.subscribe(1024).is_ok());
+    /// assert!(host.subscribe(0).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`HostError::InvalidOption`] for a capacity out of that range.
@@ -498,6 +511,22 @@ impl<C: Clock> Host<C> {
     }
 
     /// The state last written to the state file by this host, if any.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngineConfig, Knob, ManualClock, ParamSpace};
+    /// use hotpath_host::{Host, HostOptions};
+    /// use std::sync::Arc;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let space = Arc::new(ParamSpace::new(vec![Knob::real("a", 0.0, 1.0, 0.5)])?);
+    /// let mut host = Host::open(space, AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]),
+    ///                           HostOptions::in_dir(dir.path()), ManualClock::new(0))?;
+    /// assert!(host.last_saved().is_none());
+    /// host.save_state()?;                              // waits for the log to commit
+    /// let saved = host.last_saved().expect("saved");
+    /// assert_eq!(saved.checkpoint.map(|c| c.seq), Some(1)); // `Started`, `BaselineSet`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn last_saved(&self) -> Option<&GovernedState> {
         self.store.as_ref().and_then(StateStore::last_saved)
     }

@@ -7,6 +7,13 @@ use std::fmt;
 use std::path::Path;
 
 /// How a state file and its audit log disagree (see [`check_against_log`]).
+///
+/// ```
+/// use hotpath_durable::state::LogMismatch;
+///
+/// let lost = LogMismatch::AheadOfLog { checkpoint: 41, log_last: Some(38) };
+/// assert!(lost.to_string().starts_with("the state covers the log up to seq 41, but the log ends at seq 38"));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum LogMismatch {

@@ -132,6 +132,17 @@ impl GovernedState {
 
     /// The seq of the last event this state covers
     /// (`executor.next_audit_seq - 1`), `None` before any event.
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, ParamVec, SafetyExecutor};
+    /// use hotpath_durable::state::GovernedState;
+    /// use std::sync::Arc;
+    ///
+    /// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+    /// let mut ex = SafetyExecutor::builder(config).build()?; // `Started` is seq 0
+    /// assert_eq!(GovernedState::new(ex.export_state(), None).last_seq(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn last_seq(&self) -> Option<u64> {
         self.executor.next_audit_seq.checked_sub(1)
     }
@@ -274,6 +285,13 @@ impl StateStore {
     }
 
     /// The state this store saved last, if it saved one.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let store = hotpath_durable::state::StateStore::new(dir.path().join("state.json"), 0);
+    /// assert!(store.last_saved().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn last_saved(&self) -> Option<&GovernedState> {
         self.last.as_ref()
     }
@@ -348,13 +366,30 @@ impl StateStore {
     /// `true` if at least `min_interval_us` passed since the last save
     /// through [`save_if_due`](Self::save_if_due) or
     /// [`save_as_of`](Self::save_as_of) (`now_us` on the caller's clock).
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, ParamVec, SafetyExecutor};
+    /// use hotpath_durable::state::{GovernedState, StateStore};
+    /// use std::sync::Arc;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut store = StateStore::new(dir.path().join("state.json"), 1_000_000);
+    /// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+    /// let mut ex = SafetyExecutor::builder(config).build()?;
+    /// let state = GovernedState::new(ex.export_state(), None);
+    /// assert!(store.is_due(0) && !store.is_unchanged(&state));
+    /// store.save_as_of(0, &state)?;
+    /// assert!(!store.is_due(999_999) && store.is_due(1_000_000));
+    /// assert!(store.is_unchanged(&state));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_due(&self, now_us: u64) -> bool {
         self.last_saved_us
             .is_none_or(|t| now_us >= t.saturating_add(self.min_interval_us))
     }
 
     /// `true` if `state` holds what the last saved state held (its
-    /// checkpoint aside).
+    /// checkpoint aside; see [`is_due`](Self::is_due) for an example).
     pub fn is_unchanged(&self, state: &GovernedState) -> bool {
         self.last
             .as_ref()
@@ -362,7 +397,7 @@ impl StateStore {
     }
 
     /// [`save`](Self::save), counted as the save of `now_us` by the rate
-    /// limit of [`is_due`](Self::is_due).
+    /// limit of [`is_due`](Self::is_due) (which shows it).
     ///
     /// # Errors
     ///
@@ -474,7 +509,7 @@ pub struct ShutdownPolicy {
     pub rollback_to_baseline: bool,
 }
 
-/// What [`shutdown`] did.
+/// What [`shutdown`] did (its example shows it).
 #[derive(Debug, Clone)]
 pub struct ShutdownReport {
     /// The rollback receipt, if the policy asked for one.
