@@ -316,11 +316,26 @@ pub fn encode(event: &AuditEvent, prev: &ChainHash) -> (Vec<u8>, ChainHash) {
 /// `type`.
 pub(crate) fn parse_line(line: &[u8]) -> Result<ParsedLine, LineDefect> {
     let malformed = |reason: String| LineDefect::Malformed { reason };
-    let raw: RawLine = serde_json::from_slice(line).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => malformed(e.to_string()),
-        _ => LineDefect::NotJson {
-            reason: e.to_string(),
-        },
+    if line.first() != Some(&b'{') {
+        // serde would read an array as the fields in order.
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+                Ok(_) => malformed("expected a JSON object {\"seq\":…}".into()),
+                Err(e) => LineDefect::NotJson {
+                    reason: e.to_string(),
+                },
+            },
+        );
+    }
+    let raw: RawLine = serde_json::from_slice(line).map_err(|e| {
+        // Valid JSON of another shape is not what an interrupted write
+        // leaves: only bytes that are not JSON at all are.
+        match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+            Ok(_) => malformed(e.to_string()),
+            Err(not_json) => LineDefect::NotJson {
+                reason: not_json.to_string(),
+            },
+        }
     })?;
     let prev = ChainHash::from_hex(&raw.prev)
         .ok_or_else(|| malformed("prev is not 64 lowercase hex digits".into()))?;

@@ -316,29 +316,31 @@ impl StateStore {
                 })
             }
         };
-        // The format tag is checked before the layout, so an old or newer
-        // file is reported as such rather than as corrupt.
-        #[derive(Deserialize)]
-        struct Tag {
-            format: String,
-        }
         let corrupt = |reason: String| StateError::Corrupt {
             path: self.path.clone(),
-            reason,
+            reason: plain_types(&reason),
         };
-        let tag: Tag = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        if tag.format != STATE_FORMAT {
-            return Err(StateError::Incompatible {
-                path: self.path.clone(),
-                found: tag.format,
-            });
+        let written: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        // The format tag is checked before the layout, so an old or newer
+        // file is reported as such rather than as corrupt.
+        let Some(fields) = written.as_object() else {
+            return Err(corrupt("expected a JSON object".into()));
+        };
+        match fields.get("format") {
+            Some(serde_json::Value::String(found)) if found != STATE_FORMAT => {
+                return Err(StateError::Incompatible {
+                    path: self.path.clone(),
+                    found: found.clone(),
+                })
+            }
+            Some(serde_json::Value::String(_)) => {}
+            _ => return Err(corrupt("no format tag (a string field `format`)".into())),
         }
         let state: GovernedState =
             serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
         // Nested types the format does not own may ignore keys they do not
         // know: whatever the file holds must be what the state writes back.
-        let written: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
         let known = serde_json::to_value(&state).map_err(|e| corrupt(e.to_string()))?;
         if let Some(key) = unknown_key(&written, &known, String::new()) {
             return Err(corrupt(format!("unknown key `{key}`")));
@@ -467,6 +469,19 @@ impl StateStore {
             .and_then(|d| d.sync_all())
             .map_err(io(&dir))
     }
+}
+
+/// serde's message with Rust's type names in a reader's words.
+fn plain_types(message: &str) -> String {
+    [
+        ("expected f64", "expected a number"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer below 2^32"),
+        ("expected i8", "expected -1, 0 or 1"),
+        ("expected usize", "expected a non-negative integer"),
+    ]
+    .iter()
+    .fold(message.to_owned(), |m, (from, to)| m.replace(from, to))
 }
 
 /// The path of the first key of `written` (a parsed file) that `known`
