@@ -227,8 +227,9 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
         log: AuditLogOptions {
             fsync: FsyncPolicy::Never,
             max_pending_events: LOG_BATCH,
-            // A disk that keeps failing fails the replay soon.
-            shutdown_timeout: LOG_STALL,
+            // A disk that keeps failing fails the replay soon, and a
+            // failed replay discards its log: no long wait for it.
+            shutdown_timeout: Duration::from_secs(1),
             ..AuditLogOptions::default()
         },
         when_full: WhenFull::Wait,
