@@ -31,7 +31,9 @@
 //!   inside the output directory, or an output path that resolves (through
 //!   links) to an input or to something that is not a regular file (a
 //!   device, a directory), is refused before anything is written. So is an
-//!   output directory holding anything but this command's outputs.
+//!   output directory holding anything but this command's outputs, or
+//!   holding the current directory (which the exchange would leave deleted
+//!   under the caller).
 
 use crate::CliError;
 use std::fs::{self, File};
@@ -323,6 +325,17 @@ impl OutputSet {
                     "holds {}, an input of this run: the outputs replace this directory; choose another one",
                     input.display()
                 ),
+            ));
+        }
+        if std::env::current_dir()
+            .and_then(fs::canonicalize)
+            .is_ok_and(|cwd| cwd.starts_with(&real))
+        {
+            return Err(refuse(
+                dir,
+                "is (or holds) the current directory: the outputs replace this directory; \
+                 choose one beside or below it"
+                    .into(),
             ));
         }
         let state = resolve_output(state_file)?;

@@ -331,3 +331,17 @@ fn outputs_never_replace_what_is_not_a_regular_file() {
         .code(1)
         .stderr(contains("state.json: exists and is not a regular file"));
 }
+
+#[test]
+fn the_current_directory_is_not_replaced() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = root.path().join("out");
+    fs::create_dir(&out).expect("mkdir");
+    replay(&data("tuning.toml"), &data("digests.jsonl"))
+        .current_dir(&out)
+        .args(["--out", "."])
+        .assert()
+        .code(1)
+        .stderr(contains("is (or holds) the current directory"));
+    assert!(listing(&out).is_empty());
+}
