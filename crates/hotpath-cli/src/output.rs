@@ -386,17 +386,8 @@ impl OutputSet {
         let parent = parent_of(&real);
         let name = file_name(&real);
         remove_stale_staging(parent, &name);
-        let prefix = staging_prefix(&name);
-        let mut builder = tempfile::Builder::new();
-        builder
-            .prefix(&prefix)
-            .suffix(".tmp")
-            .rand_bytes(RANDOM_CHARS);
         // Like any new directory (0777 less the umask), not tempfile's 0700.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o777));
-        let staging = builder
-            .tempdir_in(parent)
+        let staging = hidden(&name, 0o777, |b| b.tempdir_in(parent))
             .map_err(|e| refuse(dir, format!("cannot stage the outputs beside it: {e}")))?;
         let (staged_state, outside) = match state_inside {
             Some(name) => (staging.path().join(name), None),
@@ -497,17 +488,7 @@ impl Drop for DirLock {
 /// over it.
 fn stage_beside(path: &Path, bytes: &[u8]) -> Result<NamedTempFile, CliError> {
     use std::io::Write;
-    let name = file_name(path);
-    let prefix = staging_prefix(&name);
-    let mut builder = tempfile::Builder::new();
-    builder
-        .prefix(&prefix)
-        .suffix(".tmp")
-        .rand_bytes(RANDOM_CHARS);
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut file = builder
-        .tempfile_in(parent_of(path))
+    let mut file = hidden(&file_name(path), 0o666, |b| b.tempfile_in(parent_of(path)))
         .map_err(|e| CliError::write(path, e))?;
     file.write_all(bytes)
         .and_then(|()| file.as_file().sync_all())
@@ -529,12 +510,7 @@ fn swap(a: &Path, b: &Path, parent: &Path) -> std::io::Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
-    let aside = tempfile::Builder::new()
-        .prefix(&staging_prefix(&file_name(b)))
-        .suffix(".tmp")
-        .rand_bytes(RANDOM_CHARS)
-        .tempdir_in(parent)?
-        .keep();
+    let aside = hidden(&file_name(b), 0o700, |builder| builder.tempdir_in(parent))?.keep();
     fs::rename(b, &aside)?;
     if let Err(e) = fs::rename(a, b) {
         let _ = fs::rename(&aside, b);
@@ -542,6 +518,27 @@ fn swap(a: &Path, b: &Path, parent: &Path) -> std::io::Result<()> {
         return Err(e);
     }
     fs::rename(&aside, a)
+}
+
+/// What `make` makes with a builder of hidden names of the outputs of
+/// `name` (`.NAME.hotpath-XXXXXX.tmp`, [`remove_stale_staging`]'s), with the
+/// permissions `mode` (less the umask) on Unix.
+fn hidden<T>(
+    name: &str,
+    mode: u32,
+    make: impl FnOnce(&tempfile::Builder) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let prefix = staging_prefix(name);
+    let mut builder = tempfile::Builder::new();
+    builder
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .rand_bytes(RANDOM_CHARS);
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(mode));
+    #[cfg(not(unix))]
+    let _ = mode;
+    make(&builder)
 }
 
 /// Removes the staging directories and temporary files that killed runs
@@ -623,28 +620,27 @@ fn file_name(path: &Path) -> String {
 mod tests {
     use super::*;
 
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .expect("read_dir")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
+    use hotpath_testkit::listing as names;
 
     const EXPECTED: Expected = Expected {
         files: &["a.txt"],
         dirs: &[],
     };
 
-    #[test]
-    fn a_set_replaces_the_directory_in_one_step_and_leaves_nothing_behind() {
-        let root = tempfile::tempdir().expect("tempdir");
-        let dir = root.path().join("out");
+    /// `root/out` holding an old `a.txt`, and a set staging a new one.
+    fn old_and_new(root: &Path) -> (PathBuf, OutputSet) {
+        let dir = root.join("out");
         fs::create_dir(&dir).expect("mkdir");
         fs::write(dir.join("a.txt"), "old").expect("write");
         let (set, _) = OutputSet::begin(&dir, &EXPECTED, &dir.join("s.json"), &[]).expect("begin");
         fs::write(set.staging().join("a.txt"), "new").expect("write");
+        (dir, set)
+    }
+
+    #[test]
+    fn a_set_replaces_the_directory_in_one_step_and_leaves_nothing_behind() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (dir, set) = old_and_new(root.path());
         assert_eq!(fs::read_to_string(dir.join("a.txt")).expect("read"), "old");
         set.commit(&["a.txt"]).expect("commit");
         assert_eq!(fs::read_to_string(dir.join("a.txt")).expect("read"), "new");
@@ -654,11 +650,7 @@ mod tests {
     #[test]
     fn a_set_dropped_before_its_commit_leaves_the_previous_one() {
         let root = tempfile::tempdir().expect("tempdir");
-        let dir = root.path().join("out");
-        fs::create_dir(&dir).expect("mkdir");
-        fs::write(dir.join("a.txt"), "old").expect("write");
-        let (set, _) = OutputSet::begin(&dir, &EXPECTED, &dir.join("s.json"), &[]).expect("begin");
-        fs::write(set.staging().join("a.txt"), "new").expect("write");
+        let (dir, set) = old_and_new(root.path());
         drop(set);
         assert_eq!(fs::read_to_string(dir.join("a.txt")).expect("read"), "old");
         assert_eq!(names(root.path()), ["out"]);

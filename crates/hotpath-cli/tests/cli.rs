@@ -9,22 +9,14 @@
 //! the diff.
 
 use assert_cmd::Command;
+use hotpath_testkit::listing;
 use predicates::prelude::*;
 use predicates::str::contains;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-fn hotpath() -> Command {
-    let mut cmd = Command::cargo_bin("hotpath").expect("the binary is built");
-    cmd.env_remove("RUST_LOG");
-    cmd
-}
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
+mod common;
+use common::{data, hotpath};
 
 fn example_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tuning.toml")
@@ -42,20 +34,6 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 const PARAMS: &str = "[[param]]\nname = \"batch_size\"\nmin = 1\nmax = 512\ninitial = 64\n";
-
-/// Names of the files in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
 
 // ---------------------------------------------------------------- help
 

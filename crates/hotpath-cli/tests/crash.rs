@@ -20,85 +20,15 @@
 use hotpath::AuditQueue;
 use hotpath_durable::audit_log::{AuditLog, AuditLogOptions};
 use hotpath_durable::state::{check_against_log, StateStore};
-use std::collections::BTreeMap;
-use std::fs;
+use hotpath_testkit::{env_u64, listing, snapshot, Rng};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// splitmix64: a seeded, dependency-free generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..=max`.
-    fn upto(&mut self, max: u64) -> u64 {
-        self.next() % (max + 1)
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
-fn hotpath() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotpath"));
-    cmd.env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-/// Every file under `dir` with its bytes (the empty lock file aside).
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in fs::read_dir(dir).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            let name = path
-                .strip_prefix(root)
-                .expect("under root")
-                .to_string_lossy()
-                .into_owned();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else if !name.ends_with("audit.lock") {
-                out.insert(name, fs::read(&path).expect("read"));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
+mod common;
+use common::{data, hotpath_process as hotpath};
 
 /// `hotpath audit verify PATH` succeeds.
 fn verifies(path: &Path) -> bool {
@@ -112,29 +42,9 @@ fn verifies(path: &Path) -> bool {
 
 /// A replay of `telemetry` into `out`, with `preset`.
 fn replay(telemetry: &Path, out: &Path, preset: &str) -> Command {
-    let mut cmd = hotpath();
-    cmd.arg("replay")
-        .arg("--config")
-        .arg(data("tuning.toml"))
-        .arg("--telemetry")
-        .arg(telemetry)
-        .arg("--out")
-        .arg(out)
-        .args(["--preset", preset]);
+    let mut cmd = common::replay_process(&data("tuning.toml"), telemetry, out);
+    cmd.args(["--preset", preset]);
     cmd
-}
-
-/// A telemetry file long enough for a replay to take a while.
-fn long_telemetry(path: &Path, digests: u64) {
-    let mut text = String::new();
-    for i in 0..digests {
-        let objective = 2.0 + ((i * 7919) % 101) as f64 / 100.0;
-        text.push_str(&format!(
-            "{{\"t_us\":{},\"objective\":{objective},\"samples\":50}}\n",
-            i * 100_000
-        ));
-    }
-    fs::write(path, text).expect("write telemetry");
 }
 
 #[test]
@@ -144,7 +54,7 @@ fn a_killed_replay_leaves_the_previous_outputs_or_the_new_ones_never_a_mix() {
     let mut rng = Rng(seed);
     let root = tempfile::tempdir().expect("tempdir");
     let telemetry = root.path().join("long.jsonl");
-    long_telemetry(&telemetry, 20_000);
+    common::long_telemetry(&telemetry, 20_000);
     // The two complete sets a trial may leave, made by runs left alone.
     let presets = ["balanced", "conservative"];
     let mut sets = Vec::new();
@@ -174,7 +84,7 @@ fn a_killed_replay_leaves_the_previous_outputs_or_the_new_ones_never_a_mix() {
             .expect("spawn");
         // Anywhere from the start to a little past the usual end.
         let budget = slowest.as_micros() as u64 * 6 / 5;
-        std::thread::sleep(Duration::from_micros(rng.upto(budget)));
+        std::thread::sleep(Duration::from_micros(rng.range(0, budget)));
         let _ = child.kill();
         let status = child.wait().expect("reaped");
         let context = format!("trial {trial} (HOTPATH_CRASH_SEED={seed}): {status}");
@@ -240,7 +150,7 @@ fn a_killed_demo_leaves_a_state_that_is_a_checkpoint_of_its_log() {
             cmd.arg("--resume");
         }
         let mut child = cmd.spawn().expect("spawn");
-        std::thread::sleep(Duration::from_millis(300 + rng.upto(3_000)));
+        std::thread::sleep(Duration::from_millis(300 + rng.range(0, 3_000)));
         let _ = child.kill();
         let output = child.wait_with_output().expect("reaped");
         let stderr = String::from_utf8_lossy(&output.stderr);

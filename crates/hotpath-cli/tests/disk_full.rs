@@ -6,17 +6,14 @@
 
 #![cfg(target_os = "linux")]
 
-use std::collections::BTreeMap;
+use hotpath_testkit::{listing, snapshot};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
+mod common;
+use common::data;
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs {
@@ -65,37 +62,8 @@ impl Drop for Tmpfs {
     }
 }
 
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let name = path
-                    .strip_prefix(dir)
-                    .expect("under")
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(name, fs::read(&path).expect("read"));
-            }
-        }
-    }
-    out
-}
-
 fn replay(telemetry: &Path, out: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hotpath"))
-        .env_remove("RUST_LOG")
-        .arg("replay")
-        .arg("--config")
-        .arg(data("tuning.toml"))
-        .arg("--telemetry")
-        .arg(telemetry)
-        .arg("--out")
-        .arg(out)
+    common::replay_process(&data("tuning.toml"), telemetry, out)
         .output()
         .expect("the replay runs")
 }
@@ -126,15 +94,7 @@ fn a_replay_that_fills_the_disk_fails_clearly_and_keeps_the_previous_outputs() {
     let before = snapshot(&out);
     // A long one does not.
     let long = work.path().join("long.jsonl");
-    let mut text = String::new();
-    for i in 0..20_000u64 {
-        text.push_str(&format!(
-            "{{\"t_us\":{},\"objective\":{},\"samples\":50}}\n",
-            i * 100_000,
-            2.0 + (i % 7) as f64 / 10.0
-        ));
-    }
-    fs::write(&long, text).expect("write");
+    common::long_telemetry(&long, 20_000);
     let started = Instant::now();
     let failed = replay(&long, &out);
     let stderr = String::from_utf8_lossy(&failed.stderr).into_owned();
@@ -153,11 +113,7 @@ fn a_replay_that_fills_the_disk_fails_clearly_and_keeps_the_previous_outputs() {
         started.elapsed()
     );
     assert_eq!(snapshot(&out), before, "the previous outputs, untouched");
-    let left: Vec<String> = fs::read_dir(fs_.path())
-        .expect("read_dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(left, ["out"], "nothing left beside them");
+    assert_eq!(listing(fs_.path()), ["out"], "nothing left beside them");
     // The space is free again: the short replay still fits.
     assert!(replay(&short, &out).status.success());
 }

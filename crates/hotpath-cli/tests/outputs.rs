@@ -5,24 +5,15 @@
 //! states the rule).
 
 use assert_cmd::Command;
+use hotpath_testkit::{listing, snapshot};
 use predicates::prelude::*;
 use predicates::str::contains;
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn hotpath() -> Command {
-    let mut cmd = Command::cargo_bin("hotpath").expect("the binary is built");
-    cmd.env_remove("RUST_LOG");
-    cmd
-}
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
+mod common;
+use common::{data, hotpath};
 
 fn replay(config: &Path, telemetry: &Path) -> Command {
     let mut cmd = hotpath();
@@ -32,39 +23,6 @@ fn replay(config: &Path, telemetry: &Path) -> Command {
         .arg("--telemetry")
         .arg(telemetry);
     cmd
-}
-
-/// Every file under `dir` with its bytes (directories as `name/`).
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in fs::read_dir(dir).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            let name = path
-                .strip_prefix(root)
-                .expect("under root")
-                .to_string_lossy()
-                .into_owned();
-            if path.is_dir() {
-                out.insert(format!("{name}/"), Vec::new());
-                walk(root, &path, out);
-            } else {
-                out.insert(name, fs::read(&path).unwrap_or_default());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
-/// Names in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]
@@ -122,6 +80,35 @@ fn a_failed_replay_leaves_the_previous_outputs_untouched_and_nothing_else() {
     assert_eq!(listing(root.path()), ["late-bad-line.jsonl", "out"]);
 }
 
+/// The message for `out` in use.
+fn in_use(out: &Path) -> String {
+    format!(
+        "error: output directory {}: in use by another hotpath run",
+        out.display()
+    )
+}
+
+/// `hotpath demo --out out` is refused before it runs, saying `message`.
+fn demo_refused(out: &Path, message: &str) {
+    hotpath()
+        .args(["demo", "--duration", "3", "--out"])
+        .arg(out)
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .code(1)
+        .stderr(contains(message));
+}
+
+/// A replay into `out` is refused: it is in use.
+fn refused_in_use(out: &Path) {
+    replay(&data("tuning.toml"), &data("digests.jsonl"))
+        .arg("--out")
+        .arg(out)
+        .assert()
+        .code(1)
+        .stderr(contains(in_use(out)));
+}
+
 #[test]
 fn a_second_run_on_an_output_directory_in_use_is_refused() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -130,47 +117,16 @@ fn a_second_run_on_an_output_directory_in_use_is_refused() {
     // Another run holds the directory.
     let held = fs::File::open(&out).expect("open");
     held.try_lock().expect("lock");
-    let expected = format!(
-        "error: output directory {}: in use by another hotpath run",
-        out.display()
-    );
-    replay(&data("tuning.toml"), &data("digests.jsonl"))
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .code(1)
-        .stderr(contains(&expected));
-    hotpath()
-        .args(["demo", "--duration", "3", "--out"])
-        .arg(&out)
-        .timeout(Duration::from_secs(30))
-        .assert()
-        .code(1)
-        .stderr(contains(&expected));
+    refused_in_use(&out);
+    demo_refused(&out, &in_use(&out));
     assert!(listing(&out).is_empty(), "nothing written");
     drop(held);
 
     // Two real replays: the second, started while the first works, is
     // refused; the first finishes with its outputs whole.
     let telemetry = root.path().join("long.jsonl");
-    let mut text = String::new();
-    for i in 0..100_000u64 {
-        let objective = 2.0 + ((i * 7919) % 101) as f64 / 100.0;
-        text.push_str(&format!(
-            "{{\"t_us\":{},\"objective\":{objective},\"samples\":50}}\n",
-            i * 100_000
-        ));
-    }
-    fs::write(&telemetry, text).expect("write");
-    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_hotpath"))
-        .arg("replay")
-        .arg("--config")
-        .arg(data("tuning.toml"))
-        .arg("--telemetry")
-        .arg(&telemetry)
-        .arg("--out")
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
+    common::long_telemetry(&telemetry, 100_000);
+    let mut first = common::replay_process(&data("tuning.toml"), &telemetry, &out)
         .spawn()
         .expect("the first replay starts");
     // It holds the lock once its staging directory exists.
@@ -189,12 +145,7 @@ fn a_second_run_on_an_output_directory_in_use_is_refused() {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    replay(&data("tuning.toml"), &data("digests.jsonl"))
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .code(1)
-        .stderr(contains(&expected));
+    refused_in_use(&out);
     assert!(first.wait().expect("wait").success());
     assert_eq!(listing(&out), ["audit", "decisions.jsonl", "state.json"]);
     assert_eq!(listing(root.path()), ["long.jsonl", "out"]);
@@ -323,13 +274,7 @@ fn outputs_never_replace_what_is_not_a_regular_file() {
     // The demo's state file too, before it runs.
     let out = root.path().join("demo");
     fs::create_dir_all(out.join("state.json")).expect("mkdir");
-    hotpath()
-        .args(["demo", "--duration", "3", "--out"])
-        .arg(&out)
-        .timeout(Duration::from_secs(30))
-        .assert()
-        .code(1)
-        .stderr(contains("state.json: exists and is not a regular file"));
+    demo_refused(&out, "state.json: exists and is not a regular file");
 }
 
 #[test]

@@ -21,7 +21,6 @@ use hotpath_config::telemetry::DigestReader;
 use hotpath_config::{parse, Override};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 fn config() -> ProptestConfig {
@@ -201,45 +200,11 @@ proptest! {
 
 // ---------------------------------------------------------------- corpus
 
-fn corpus(kind: &str) -> Vec<(PathBuf, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The corpus of `kind`, `tests/corpus/KIND/`.
+fn corpus(kind: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/corpus")
-        .join(kind);
-    let mut cases: Vec<(PathBuf, String)> = fs::read_dir(&dir)
-        .expect("corpus directory")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e != "expected"))
-        .map(|p| {
-            let mut expected = p.clone().into_os_string();
-            expected.push(".expected");
-            let expected = fs::read_to_string(&expected).unwrap_or_default();
-            (p, expected.trim_end().to_owned())
-        })
-        .collect();
-    cases.sort();
-    assert!(!cases.is_empty(), "no corpus in {}", dir.display());
-    cases
-}
-
-/// Compares each case's outcome with its `.expected` file (or, with
-/// `HOTPATH_BLESS=1`, rewrites the `.expected` files).
-fn replay_corpus(kind: &str, outcome: fn(&[u8]) -> String) {
-    let bless = std::env::var_os("HOTPATH_BLESS").is_some();
-    let mut wrong = Vec::new();
-    for (path, expected) in corpus(kind) {
-        let got = outcome(&fs::read(&path).expect("case"));
-        if bless {
-            let mut file = path.as_os_str().to_owned();
-            file.push(".expected");
-            fs::write(file, format!("{got}\n")).expect("bless");
-        } else if got != expected {
-            wrong.push(format!(
-                "{}:\n  expected {expected:?}\n  got      {got:?}",
-                path.display()
-            ));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        .join(kind)
 }
 
 /// Each non-blank line's outcome: `ok` or the error.
@@ -277,10 +242,10 @@ fn config_outcome(bytes: &[u8]) -> String {
 
 #[test]
 fn the_telemetry_corpus_has_its_expected_outcomes() {
-    replay_corpus("telemetry", telemetry_outcome);
+    hotpath_testkit::replay_corpus(&corpus("telemetry"), telemetry_outcome);
 }
 
 #[test]
 fn the_config_corpus_has_its_expected_outcomes() {
-    replay_corpus("config", config_outcome);
+    hotpath_testkit::replay_corpus(&corpus("config"), config_outcome);
 }

@@ -249,25 +249,11 @@ proptest! {
 
 // ---------------------------------------------------------------- corpus
 
-fn corpus(kind: &str) -> Vec<(PathBuf, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The corpus of `kind`, `tests/corpus/KIND/`.
+fn corpus(kind: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/corpus")
-        .join(kind);
-    let mut cases: Vec<(PathBuf, String)> = fs::read_dir(&dir)
-        .expect("corpus directory")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e != "expected"))
-        .map(|p| {
-            let mut expected = p.clone().into_os_string();
-            expected.push(".expected");
-            let expected = fs::read_to_string(&expected)
-                .unwrap_or_else(|e| panic!("{}.expected: {e}", p.display()));
-            (p, expected.trim_end().to_owned())
-        })
-        .collect();
-    cases.sort();
-    assert!(!cases.is_empty(), "no corpus in {}", dir.display());
-    cases
+        .join(kind)
 }
 
 /// What the log tools make of a log file, in words: `verify: …` and
@@ -322,36 +308,14 @@ fn state_outcome(bytes: &[u8]) -> String {
     }
 }
 
-/// Compares each case's outcome with its `.expected` file, or, with
-/// `HOTPATH_BLESS=1`, rewrites the `.expected` files from what the code
-/// does now (for a reviewed change).
-fn replay_corpus(kind: &str, outcome: fn(&[u8]) -> String) {
-    let bless = std::env::var_os("HOTPATH_BLESS").is_some();
-    let mut wrong = Vec::new();
-    for (path, expected) in corpus(kind) {
-        let got = outcome(&fs::read(&path).expect("case"));
-        if bless {
-            let mut file = path.as_os_str().to_owned();
-            file.push(".expected");
-            fs::write(file, format!("{got}\n")).expect("bless");
-        } else if got != expected {
-            wrong.push(format!(
-                "{}:\n  expected {expected:?}\n  got      {got:?}",
-                path.display()
-            ));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-}
-
 #[test]
 fn the_audit_log_corpus_has_its_expected_outcomes() {
-    replay_corpus("audit", log_outcome);
+    hotpath_testkit::replay_corpus(&corpus("audit"), log_outcome);
 }
 
 #[test]
 fn the_state_file_corpus_has_its_expected_outcomes() {
-    replay_corpus("state", state_outcome);
+    hotpath_testkit::replay_corpus(&corpus("state"), state_outcome);
 }
 
 #[test]

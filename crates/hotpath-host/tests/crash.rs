@@ -33,6 +33,7 @@
 use hotpath::AuditQueue;
 use hotpath_durable::audit_log::{verify, AuditLog, AuditLogOptions};
 use hotpath_durable::state::StateStore;
+use hotpath_testkit::{env_u64, Rng};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -40,31 +41,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// splitmix64: a seeded, dependency-free generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Kills per log directory.
 const CRASHES_PER_LOG: u64 = 4;
@@ -305,7 +281,7 @@ fn sigkill_at_random_moments_loses_no_durable_event() {
     let started = Instant::now();
     while totals.trials < trials {
         let root = tempfile::tempdir().unwrap();
-        let series_seed = rng.next();
+        let series_seed = rng.next_u64();
         let mut series_rng = Rng(series_seed);
         let mut known = Known::default();
         let crashes = CRASHES_PER_LOG.min(trials - totals.trials);

@@ -677,17 +677,11 @@ mod tests {
         assert!(store.save_if_due(2_000_000, &changed).expect("due"));
         assert_eq!(store.saves(), 2);
         assert_eq!(store.load().expect("load"), Some(changed));
-        assert_eq!(entries(dir.path()), ["state.json"], "no temporary left");
-    }
-
-    /// The entries of `dir`, sorted.
-    fn entries(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .expect("read_dir")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
+        assert_eq!(
+            hotpath_testkit::listing(dir.path()),
+            ["state.json"],
+            "no temporary left"
+        );
     }
 
     #[test]
@@ -705,7 +699,10 @@ mod tests {
             fs::read(dir.path().join("state.json.tmp")).expect("read"),
             b"someone else's"
         );
-        assert_eq!(entries(dir.path()), ["state.json", "state.json.tmp"]);
+        assert_eq!(
+            hotpath_testkit::listing(dir.path()),
+            ["state.json", "state.json.tmp"]
+        );
         assert!(store.load().expect("load").is_some());
     }
 
@@ -738,7 +735,7 @@ mod tests {
             .is_char_device());
         assert!(sub.is_dir());
         assert_eq!(
-            entries(dir.path()),
+            hotpath_testkit::listing(dir.path()),
             ["null.json", "sub"],
             "no temporary left"
         );
