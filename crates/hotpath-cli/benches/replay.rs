@@ -35,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let report = replay::run(
             &Replay {
                 config: &config,
+                config_file: None,
                 telemetry: &telemetry,
                 out_dir: &out,
                 state_file: out.join("state.json"),

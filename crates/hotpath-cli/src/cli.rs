@@ -1,6 +1,6 @@
 //! The command line: argument definitions and what each command does.
 
-use crate::config::{Override, Preset};
+use crate::config::{Override, Preset, ShortFloat};
 use crate::{audit_log, config, demo, replay, CliError};
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
@@ -90,7 +90,7 @@ impl Overrides {
 /// Arguments of `hotpath demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// How long to run, in seconds (at least 3)
+    /// How long to run, in seconds (3 to 3600)
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub duration: u64,
     /// Seed of the engine's perturbations and of the generated records
@@ -226,6 +226,7 @@ fn run_check(args: &CheckArgs) -> Result<(), CliError> {
         .zip(initial.iter())
         .map(|(i, start)| {
             let (min, max) = c.space.bounds(i);
+            let (min, max, start) = (ShortFloat(min), ShortFloat(max), ShortFloat(*start));
             format!("{} in [{min}, {max}] from {start}", c.space.name(i))
         })
         .collect();
@@ -281,6 +282,7 @@ fn run_replay(args: &ReplayArgs) -> Result<(), CliError> {
     };
     let replay = replay::Replay {
         config: &c,
+        config_file: Some(&args.config),
         telemetry: &args.telemetry,
         out_dir: &out_dir,
         state_file,

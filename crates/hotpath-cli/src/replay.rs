@@ -24,15 +24,20 @@
 //! * `state.json`: where the run ended (see [`crate::state`]), or the
 //!   config's `[output] state_file` when `--out` is not given.
 //!
-//! The files are written to hidden temporary files, and the log to a
-//! hidden temporary directory (`.audit.*.tmp`), renamed into place only
-//! when the whole replay has succeeded (see [`crate::output`]): a failed
-//! replay leaves none of them behind. An existing `audit/` is replaced only
-//! if it holds nothing but log files.
+//! The outputs become visible together or not at all (see
+//! [`crate::output`]): the replay locks the output directory (a second run
+//! on it is refused as "in use"), writes everything into a hidden staging
+//! directory beside it, and exchanges the two in one step once the whole
+//! replay has succeeded. A failed replay leaves the previous outputs as
+//! they were and no temporary behind. An existing output directory is
+//! replaced only if it holds nothing but earlier outputs (an `audit/` with
+//! nothing but log files); an input inside it, or an output path that
+//! resolves to an input or to something other than a regular file, is
+//! refused before anything is written.
 
 use crate::audit_log;
 use crate::config::TuningConfig;
-use crate::output::{OutputFile, StagedDir};
+use crate::output::{canonical_inputs, Expected, OutputSet};
 use crate::report::Tally;
 use crate::telemetry::{BadLine, DigestReader, Line, ReadStats};
 use crate::CliError;
@@ -44,7 +49,7 @@ use hotpath_durable::{AuditLogOptions, FsyncPolicy};
 use hotpath_host::{Host, HostError, HostOptions, Resume, ShutdownPolicy, Subscription, WhenFull};
 use serde::Serialize;
 use std::fmt;
-use std::io::BufReader;
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -55,11 +60,17 @@ pub const DECISIONS_FILE: &str = "decisions.jsonl";
 const LOG_QUEUE: usize = 1 << 15;
 /// Events the writer encodes and writes at a time.
 const LOG_BATCH: usize = 1 << 13;
+/// How long the replay waits for a log that makes no progress (a full or
+/// failing disk) before it fails: offline, there is nothing to wait for.
+const LOG_STALL: Duration = Duration::from_secs(5);
 
 /// What to replay and where to.
 pub struct Replay<'a> {
     /// The validated config.
     pub config: &'a TuningConfig,
+    /// The file the config was read from, if any: an input no output may
+    /// overwrite.
+    pub config_file: Option<&'a Path>,
     /// The telemetry file.
     pub telemetry: &'a Path,
     /// Directory for `decisions.jsonl` and `audit/`.
@@ -164,7 +175,19 @@ impl<'a> Decision<'a> {
     }
 }
 
+/// The outputs an output directory may already hold (see
+/// [`crate::output`]); the state file, when it is there, besides.
+const EXPECTED: Expected = Expected {
+    files: &[DECISIONS_FILE],
+    dirs: &[(audit_log::DIR_NAME, audit_log::is_replaceable)],
+};
+
 /// Runs a replay. Warnings about skipped lines go to `warn`.
+///
+/// # Errors
+///
+/// A [`CliError`] naming the file, line or directory at fault; the
+/// output directory is then left as it was.
 pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayReport, CliError> {
     let started = Instant::now();
     let config = replay.config;
@@ -174,19 +197,21 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
         BufReader::with_capacity(1 << 16, file),
         replay.telemetry.display().to_string(),
     );
-    crate::output::prepare_dir(replay.out_dir)?;
-    if let Some(dir) = replay
-        .state_file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        crate::output::prepare_dir(dir)?;
-    }
-    let mut decisions = OutputFile::create(&replay.out_dir.join(DECISIONS_FILE))?;
-    let audit_dir = StagedDir::create(
-        &replay.out_dir.join(audit_log::DIR_NAME),
-        audit_log::is_replaceable,
-    )?;
+    let inputs: Vec<&Path> = replay
+        .config_file
+        .into_iter()
+        .chain([replay.telemetry])
+        .collect();
+    let inputs = canonical_inputs(&inputs);
+    let (set, state_file) =
+        OutputSet::begin(replay.out_dir, &EXPECTED, &replay.state_file, &inputs)?;
+    let decisions_path = set.staging().join(DECISIONS_FILE);
+    let decisions_file = std::fs::File::create(&decisions_path)
+        .map_err(|e| CliError::write(&replay.out_dir.join(DECISIONS_FILE), e))?;
+    let mut decisions = Decisions {
+        path: replay.out_dir.join(DECISIONS_FILE),
+        writer: BufWriter::with_capacity(1 << 16, decisions_file),
+    };
     let mut input = Input {
         reader: &mut reader,
         skip_bad_lines: replay.skip_bad_lines,
@@ -197,22 +222,26 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
     let first = input.next()?;
     let clock = ManualClock::new(first.and_then(|(_, d)| d.timestamp_us).unwrap_or(0));
     let options = HostOptions {
-        audit_dir: Some(audit_dir.path().to_path_buf()),
-        state_file: Some(replay.state_file.clone()),
+        audit_dir: Some(set.staging().join(audit_log::DIR_NAME)),
+        state_file: Some(state_file),
         log: AuditLogOptions {
             fsync: FsyncPolicy::Never,
             max_pending_events: LOG_BATCH,
+            // A disk that keeps failing fails the replay soon, and a
+            // failed replay discards its log: no long wait for it.
+            shutdown_timeout: Duration::from_secs(1),
             ..AuditLogOptions::default()
         },
         when_full: WhenFull::Wait,
         log_queue_capacity: LOG_QUEUE,
+        stall_timeout: LOG_STALL,
         state_save_interval_us: None,
         resume: Resume::Fresh,
     };
     let mut host = Host::from_config(config, options, clock.clone())?;
     // Drained after every step: it never holds more than the executor's
     // own queue, so it never loses an event.
-    let events = host.subscribe(config.engine.audit_capacity);
+    let events = host.subscribe(config.engine.audit_capacity)?;
     let mut tally = Tally::default();
     let engine_refused = replay_digests(
         &mut host,
@@ -228,8 +257,19 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
     let closed = host.shutdown(ShutdownPolicy::default())?;
     count(&events, &mut tally);
     let logged = closed.log.map_or(0, |l| l.forwarded);
-    let mut outputs = vec![decisions.commit()?, audit_dir.commit()?];
-    outputs.extend(closed.state_file);
+    decisions.finish()?;
+    let state_name = replay
+        .state_file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let mut names = vec![DECISIONS_FILE, audit_log::DIR_NAME];
+    if let Some(name) = state_name
+        .as_deref()
+        .filter(|n| set.staging().join(n).is_file())
+    {
+        names.push(name);
+    }
+    let outputs = set.commit(&names)?;
     let names = config.space.knobs().iter().map(|k| k.name().to_owned());
     Ok(ReplayReport {
         read: reader.stats(),
@@ -242,6 +282,37 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
         outputs,
         elapsed: started.elapsed(),
     })
+}
+
+/// `decisions.jsonl`, written into the staging directory.
+struct Decisions {
+    /// Its final path, for messages.
+    path: PathBuf,
+    writer: BufWriter<std::fs::File>,
+}
+
+impl Decisions {
+    /// Writes `value` as one JSON line.
+    fn write_json_line(&mut self, value: &impl Serialize) -> Result<(), CliError> {
+        serde_json::to_writer(&mut self.writer, value)
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.writer.write_all(b"\n"))
+            .map_err(|e| CliError::write(&self.path, e))
+    }
+
+    /// Writes raw bytes.
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), CliError> {
+        self.writer
+            .write_all(bytes)
+            .map_err(|e| CliError::write(&self.path, e))
+    }
+
+    /// Flushes what is buffered (the commit syncs it).
+    fn finish(mut self) -> Result<(), CliError> {
+        self.writer
+            .flush()
+            .map_err(|e| CliError::write(&self.path, e))
+    }
 }
 
 /// The telemetry as the replay takes it: bad lines skipped (with a
@@ -287,7 +358,7 @@ fn replay_digests<R: std::io::BufRead, W: FnMut(&BadLine)>(
     clock: &ManualClock,
     input: &mut Input<'_, R, W>,
     first: Option<(u64, TelemetryDigest)>,
-    decisions: &mut OutputFile,
+    decisions: &mut Decisions,
     events: &Subscription,
     tally: &mut Tally,
 ) -> Result<u64, CliError> {
@@ -409,8 +480,12 @@ impl fmt::Display for ReplayReport {
     }
 }
 
-/// `x` with at most six decimals, without trailing zeros.
+/// `x` with at most six decimals, without trailing zeros (in exponent
+/// notation beyond `1e16`, [`ShortFloat`](crate::config::ShortFloat)).
 pub fn short(x: f64) -> String {
+    if x.abs() >= 1e16 {
+        return crate::config::ShortFloat(x).to_string();
+    }
     let s = format!("{x:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" {
@@ -430,6 +505,7 @@ mod tests {
         assert_eq!(short(53.181188051), "53.181188");
         assert_eq!(short(-0.0000001), "0");
         assert_eq!(short(0.5), "0.5");
+        assert_eq!(short(-f64::MAX), "-1.7976931348623157e308");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The state file a run leaves behind: `hotpath_durable`'s
-//! `GovernedState` (format `hotpath-state/1`), holding the executor's
+//! `GovernedState` (format `hotpath-state/2`, a checkpoint of the run's
+//! audit log: it names the last event it covers), holding the executor's
 //! exported state (live parameters and generation, centre, baseline,
 //! safe-mode latches, rate/flip/budget windows, rollback counters, the next
 //! audit seq) and the engine's (SPSA iteration, RNG position, calibrated

@@ -9,22 +9,14 @@
 //! the diff.
 
 use assert_cmd::Command;
+use hotpath_testkit::listing;
 use predicates::prelude::*;
 use predicates::str::contains;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-fn hotpath() -> Command {
-    let mut cmd = Command::cargo_bin("hotpath").expect("the binary is built");
-    cmd.env_remove("RUST_LOG");
-    cmd
-}
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
+mod common;
+use common::{data, hotpath};
 
 fn example_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tuning.toml")
@@ -42,20 +34,6 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 const PARAMS: &str = "[[param]]\nname = \"batch_size\"\nmin = 1\nmax = 512\ninitial = 64\n";
-
-/// Names of the files in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
 
 // ---------------------------------------------------------------- help
 
@@ -894,7 +872,8 @@ fn demo_runs_for_five_seconds_and_leaves_its_audit_log_and_state() {
     assert_eq!(listing(&out.join("audit")), LOG_FILES);
     let state: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("state.json")).expect("state")).expect("json");
-    assert_eq!(state["format"], "hotpath-state/1", "{state}");
+    assert_eq!(state["format"], "hotpath-state/2", "{state}");
+    assert!(state["checkpoint"]["seq"].is_u64(), "{state}");
     assert!(state["executor"]["live"]["params"][1].is_f64(), "{state}");
     assert!(state["engine"]["spsa"]["iteration"].is_u64(), "{state}");
     let verified = stdout_of(hotpath().arg("audit").arg("verify").arg(out.join("audit")));
@@ -951,6 +930,64 @@ fn demo_runs_for_five_seconds_and_leaves_its_audit_log_and_state() {
         "{starts:?}"
     );
     assert!(!starts[1].contains("started"), "{starts:?}");
+
+    // A state edited by hand is refused by --resume before anything runs:
+    // out-of-range counters, an in-range value the log contradicts, a key
+    // the state does not have.
+    let state_path = out.join("state.json");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&fs::read(&state_path).expect("state")).expect("json");
+    let log_before = fs::read(out.join("audit/audit.0000000001.jsonl")).expect("log");
+    let total = saved["executor"]["regressions_total"]
+        .as_u64()
+        .expect("a count");
+    let live = saved["executor"]["live"]["params"][0]
+        .as_f64()
+        .expect("a value");
+    let cases: [(&str, serde_json::Value, &str); 4] = [
+        (
+            "/executor/regressions_since_rollback",
+            (total + 1).into(),
+            "more regressions since the last rollback than in total",
+        ),
+        (
+            "/executor/next_audit_seq",
+            ((1u64 << 62) + 1).into(),
+            "next audit seq 4611686018427387905",
+        ),
+        (
+            "/executor/live/params/0",
+            (if live == 55.0 { 56.0 } else { 55.0 }).into(),
+            "does not match the audit log",
+        ),
+        ("/comment", "edited".into(), "unknown field `comment`"),
+    ];
+    for (field, value, expected) in cases {
+        let mut edited = saved.clone();
+        match edited.pointer_mut(field) {
+            Some(slot) => *slot = value,
+            None => {
+                edited["comment"] = value;
+            }
+        }
+        fs::write(
+            &state_path,
+            serde_json::to_vec_pretty(&edited).expect("json"),
+        )
+        .expect("write state");
+        hotpath()
+            .args(["demo", "--duration", "3", "--resume", "--out"])
+            .arg(&out)
+            .timeout(std::time::Duration::from_secs(30))
+            .assert()
+            .code(1)
+            .stderr(contains(expected).and(contains(state_path.display().to_string())));
+        assert_eq!(
+            fs::read(out.join("audit/audit.0000000001.jsonl")).expect("log"),
+            log_before,
+            "{field}: a refused resume writes nothing"
+        );
+    }
 }
 
 /// Events in the log of the run directory `out`.
@@ -985,4 +1022,131 @@ fn demo_refuses_an_unusable_output_dir_before_running() {
         .assert()
         .code(1)
         .stderr(contains("exists and is not a directory"));
+}
+
+/// A chained log of `Started` events at `seqs`, encoded as the writer
+/// encodes them (a log no executor would write).
+fn forged_log(dir: &Path, seqs: &[u64]) -> PathBuf {
+    use hotpath::{AuditDetails, AuditEvent, ParamVec};
+    use hotpath_durable::audit_log::{encode, ChainHash};
+    let audit = dir.join("audit");
+    fs::create_dir_all(&audit).expect("mkdir");
+    let mut prev = ChainHash::GENESIS;
+    let mut text = Vec::new();
+    for &seq in seqs {
+        let event = AuditEvent {
+            seq,
+            timestamp_us: 0,
+            generation: 1,
+            details: AuditDetails::Started {
+                params: ParamVec::from_slice(&[48.0, 4.0]),
+            },
+        };
+        let (line, hash) = encode(&event, &prev);
+        text.extend_from_slice(&line);
+        prev = hash;
+    }
+    let path = audit.join("audit.0000000001.jsonl");
+    fs::write(&path, text).expect("write log");
+    path
+}
+
+#[test]
+fn a_log_ending_at_the_largest_seq_is_refused_not_wrapped() {
+    let dir = tempdir();
+    let log = forged_log(dir.path(), &[u64::MAX - 1, u64::MAX]);
+    let before = fs::read(&log).expect("log");
+    let expected = format!(
+        "{}:1: seq 18446744073709551614 is beyond the ceiling 2^62",
+        log.display()
+    );
+    hotpath()
+        .args(["audit", "verify"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stderr(contains(&expected));
+    hotpath()
+        .args(["demo", "--duration", "3", "--out"])
+        .arg(dir.path())
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(1)
+        .stderr(contains(&expected));
+    assert_eq!(
+        fs::read(&log).expect("log"),
+        before,
+        "nothing appended, nothing cut"
+    );
+}
+
+// ---------------------------------------------------------------- limits
+
+#[test]
+fn capacities_beyond_their_limits_are_located_config_errors_not_aborts() {
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    for value in ["4294967296", "18446744073709551615"] {
+        let expected = if value.len() > 10 {
+            format!("integer {value} is too large: TOML integers are at most 9223372036854775807")
+        } else {
+            format!("expected a capacity in [1, 1048576] events, got {value}")
+        };
+        let set = format!("engine.audit_capacity={value}");
+        hotpath()
+            .arg("check")
+            .arg(example_config())
+            .args(["--set", &set])
+            .assert()
+            .code(1)
+            .stderr(predicate::eq(format!(
+                "error: --set {set}: engine.audit_capacity: {expected}\n"
+            )));
+        replay(&out)
+            .args(["--set", &set])
+            .assert()
+            .code(1)
+            .stderr(predicate::eq(format!(
+                "error: --set {set}: engine.audit_capacity: {expected}\n"
+            )));
+        // The same in the file: at its line and column.
+        let text = fs::read_to_string(data("tuning.toml")).expect("config")
+            + &format!("\n[engine]\naudit_capacity = {value}\n");
+        let config = write(dir.path(), "big.toml", &text);
+        let line = text.lines().count();
+        for mut cmd in [
+            {
+                let mut c = hotpath();
+                c.arg("check").arg(&config);
+                c
+            },
+            {
+                let mut c = hotpath();
+                c.arg("replay")
+                    .arg("--config")
+                    .arg(&config)
+                    .arg("--telemetry")
+                    .arg(data("digests.jsonl"))
+                    .arg("--out")
+                    .arg(&out);
+                c
+            },
+        ] {
+            cmd.assert().code(1).stderr(predicate::eq(format!(
+                "error: {}:{line}:18: engine.audit_capacity: {expected}\n",
+                config.display()
+            )));
+        }
+    }
+    assert!(!out.exists(), "nothing written");
+    // The window the engine sets aside room for.
+    hotpath()
+        .arg("check")
+        .arg(example_config())
+        .args(["--set", "spsa.eval_window_digests=4294967296"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "spsa.eval_window_digests: expected at most 65536 digests per window",
+        ));
 }

@@ -8,7 +8,7 @@
 //! the schema maps back to the key that set it and the side map to where
 //! that key was written.
 
-use crate::diagnostic::{Diagnostic, Part, Problem};
+use crate::diagnostic::{Diagnostic, Part, Problem, ShortFloat};
 use crate::merge::Merged;
 use crate::params::{self, Param};
 use crate::preset::Preset;
@@ -25,6 +25,22 @@ use std::sync::Arc;
 
 /// The aggregation that takes a `trim_fraction`.
 const TRIMMED: &str = "trimmed_mean";
+
+/// The most digests an evaluation window may hold (`spsa.eval_window_digests`):
+/// the engine sets aside room for a whole window when it starts, so a
+/// window of billions of digests would abort the process rather than be
+/// refused. The library does not bound it (yet); the format does.
+///
+/// ```
+/// use hotpath_config::{parse, Override, MAX_EVAL_WINDOW_DIGESTS};
+/// use std::path::Path;
+///
+/// let text = "[[param]]\nname = \"a\"\nmin = 0\nmax = 1\ninitial = 0.5\n";
+/// let huge = [Override::parse(&format!("spsa.eval_window_digests={}", MAX_EVAL_WINDOW_DIGESTS + 1))?];
+/// assert!(parse("t.toml", text, Path::new(""), &huge).is_err());
+/// # Ok::<(), String>(())
+/// ```
+pub const MAX_EVAL_WINDOW_DIGESTS: usize = 1 << 16;
 
 /// Builds the config from `merged`; every problem found.
 pub(crate) fn build(
@@ -157,6 +173,15 @@ impl Context<'_> {
         if let Err(e) = engine.spsa.validate() {
             out.push(self.problem("spsa", &e.into()));
         }
+        let digests = engine.spsa.eval_window_digests;
+        if digests > MAX_EVAL_WINDOW_DIGESTS {
+            out.push(self.located(
+                "spsa.eval_window_digests",
+                format!(
+                    "expected at most {MAX_EVAL_WINDOW_DIGESTS} digests per window, got {digests}"
+                ),
+            ));
+        }
         if let Some(Err(e)) = engine.calibration.as_ref().map(|c| c.validate()) {
             out.push(self.problem("", &e.into()));
         }
@@ -266,12 +291,37 @@ impl Context<'_> {
                 expected,
             }) => (
                 self.lib_field(scope, field),
-                format!("expected {expected}, got {value}"),
+                format!("expected {expected}, got {}", ShortFloat(*value)),
             ),
             EngineError::Config(ConfigError::ZeroCapacity { .. }) => (
                 "audit_capacity".to_owned(),
                 "expected at least 1".to_owned(),
             ),
+            EngineError::Config(ConfigError::CapacityTooLarge { got, limit, .. }) => (
+                "audit_capacity".to_owned(),
+                format!("expected a capacity in [1, {limit}] events, got {got}"),
+            ),
+            // The queue cannot hold the engine's first events.
+            EngineError::Config(ConfigError::BaselineRefused { violation }) => (
+                "audit_capacity".to_owned(),
+                format!(
+                    "too small for the engine's first events (started, baseline set): {violation}"
+                ),
+            ),
+            EngineError::Config(
+                ConfigError::InvalidKnob { index, .. } | ConfigError::BoundsMismatch { index },
+            ) => return self.located(&format!("param[{index}]"), error.to_string()),
+            EngineError::Config(ConfigError::InitialOffGrid { index, .. }) => {
+                return self.located(&format!("param[{index}].initial"), error.to_string())
+            }
+            EngineError::Config(
+                ConfigError::TooManyParams { .. }
+                | ConfigError::BoundsLength { .. }
+                | ConfigError::SpaceLength { .. },
+            ) => return self.located("param", error.to_string()),
+            EngineError::Config(ConfigError::InvalidEngineConfig { cause }) => {
+                return self.problem("spsa", &EngineError::Spsa(*cause))
+            }
             EngineError::Config(
                 e @ (ConfigError::InvalidBounds { index, .. }
                 | ConfigError::InitialOutOfBounds { index, .. }),

@@ -71,6 +71,33 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// A number as messages show it: the shortest decimal that reads back as
+/// the same `f64`, in exponent notation outside `1e-5..1e16` (so
+/// `f64::MAX` is `1.7976931348623157e308`, not 309 digits).
+///
+/// ```
+/// use hotpath_config::ShortFloat;
+///
+/// assert_eq!(ShortFloat(0.25).to_string(), "0.25");
+/// assert_eq!(ShortFloat(64.0).to_string(), "64");
+/// assert_eq!(ShortFloat(1e300).to_string(), "1e300");
+/// assert_eq!(ShortFloat(-2.5e-7).to_string(), "-2.5e-7");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShortFloat(pub f64);
+
+impl fmt::Display for ShortFloat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.0;
+        let magnitude = x.abs();
+        if x == 0.0 || !x.is_finite() || (1e-5..1e16).contains(&magnitude) {
+            write!(f, "{x}")
+        } else {
+            write!(f, "{x:e}")
+        }
+    }
+}
+
 /// 1-based line and column (in characters) of byte `offset` in `text`.
 ///
 /// ```
@@ -173,7 +200,27 @@ pub(crate) fn friendly(message: &str) -> String {
     if let Some((head, table)) = m.rsplit_once("expected struct ") {
         m = format!("{head}expected a [{table}] table");
     }
-    m
+    shorten_floats(&m)
+}
+
+/// serde writes a float it did not expect in full (`floating point
+/// `1000…0``, 301 digits for 1e300): written as [`ShortFloat`] instead.
+fn shorten_floats(message: &str) -> String {
+    const MARK: &str = "floating point `";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(MARK) {
+        let (before, after) = rest.split_at(at + MARK.len());
+        out.push_str(before);
+        let end = after.find('`').unwrap_or(after.len());
+        match after[..end].parse::<f64>() {
+            Ok(x) => out.push_str(&ShortFloat(x).to_string()),
+            Err(_) => out.push_str(&after[..end]),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// serde's wording for an unknown key: `unknown field `x`, expected one
@@ -194,6 +241,22 @@ pub(crate) fn unknown_field(field: &str, expected: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_serde_writes_in_full_are_shortened() {
+        let long = format!(
+            "invalid type: floating point `1{}.0`, expected u64",
+            "0".repeat(300)
+        );
+        assert_eq!(
+            friendly(&long),
+            "invalid type: floating point `1e300`, expected a non-negative integer"
+        );
+        assert_eq!(
+            friendly("invalid type: floating point `0.5`, expected u64"),
+            "invalid type: floating point `0.5`, expected a non-negative integer"
+        );
+    }
 
     #[test]
     fn line_column_counts_characters() {

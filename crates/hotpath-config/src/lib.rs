@@ -70,6 +70,13 @@
 //! The library sections' keys are not listed in this crate: they are read
 //! from the library's types, so a new field is a new key.
 //!
+//! Every count and capacity has an upper limit, refused at its key beyond
+//! it: the library's (`engine.audit_capacity` 1 to
+//! [`hotpath::MAX_AUDIT_CAPACITY`], rates, flips, rollbacks), the format's
+//! where the library has none yet (`spsa.eval_window_digests` at most
+//! [`MAX_EVAL_WINDOW_DIGESTS`]), and TOML's own (integers at most
+//! 2⁶³ − 1, said so rather than read as a string).
+//!
 //! # How a config is read
 //!
 //! 1. Each source (the file, then each override) is parsed and checked on
@@ -97,7 +104,8 @@ pub mod telemetry;
 mod tests;
 mod tuning;
 
-pub use diagnostic::{line_column, ConfigErrors, Diagnostic};
+pub use build::MAX_EVAL_WINDOW_DIGESTS;
+pub use diagnostic::{line_column, ConfigErrors, Diagnostic, ShortFloat};
 pub use overrides::Override;
 pub use preset::{Preset, UnknownPreset};
 pub use tuning::{OutputSettings, TuningConfig};

@@ -8,7 +8,7 @@
 //! `options`) are new optional fields of `RawParam`, checked in
 //! `Param::check` and mapped in `Param::knob`.
 
-use crate::diagnostic::{Part, Problem};
+use crate::diagnostic::{Part, Problem, ShortFloat};
 use crate::source::Origins;
 use crate::structure::{from_value, join_path, serde_problem};
 use hotpath::Knob;
@@ -66,12 +66,18 @@ impl Param {
             }
         }
         let (min, max, initial) = (raw.min, raw.max, raw.initial);
-        if finite && !(min < max && (max - min).is_finite()) {
-            problem("min", format!("min ({min}) must be less than max ({max})"));
+        let (lo, hi, at) = (ShortFloat(min), ShortFloat(max), ShortFloat(initial));
+        if finite && min >= max {
+            problem("min", format!("min ({lo}) must be less than max ({hi})"));
+        } else if finite && !(max - min).is_finite() {
+            problem(
+                "min",
+                format!("the range from min {lo} to max {hi} overflows: max - min must be a finite number"),
+            );
         } else if finite && !(min..=max).contains(&initial) {
             problem(
                 "initial",
-                format!("expected a value within [{min}, {max}], got {initial}"),
+                format!("expected a value within [{lo}, {hi}], got {at}"),
             );
         }
         Param {

@@ -69,6 +69,16 @@ impl Origins {
         None
     }
 
+    /// The innermost key whose value was written around byte `offset` of
+    /// its source's text.
+    pub(crate) fn key_at(&self, offset: usize) -> Option<&str> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.value.contains(&offset))
+            .min_by_key(|(_, e)| e.value.len())
+            .map(|(key, _)| key.as_str())
+    }
+
     /// `true` if `path` was written in the file (not by an override).
     pub(crate) fn in_file(&self, path: &str) -> bool {
         self.entries
@@ -193,14 +203,42 @@ pub(crate) fn parse_layer(text: &str, source: Source) -> Result<Layer<'_>, Probl
     let document = DeTable::parse(text).map_err(syntax)?;
     let mut origins = Origins::default();
     origins.record("", document.get_ref(), source);
+    // The text parsed; a value it holds may still not convert (an integer
+    // beyond TOML's 64 bits): a problem of that key, not of the syntax.
     let table =
-        toml::Table::deserialize(toml::de::Deserializer::from(document.clone())).map_err(syntax)?;
+        toml::Table::deserialize(toml::de::Deserializer::from(document.clone())).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let written = text.get(span.clone()).unwrap_or("").trim();
+            Problem {
+                origin: Some(Origin::File(span.start)),
+                key: origins.key_at(span.start).map(str::to_owned),
+                message: unconvertible(written, e.message()),
+                from_parser: false,
+            }
+        })?;
     Ok(Layer {
         table,
         origins,
         source,
         document: document.into_inner(),
     })
+}
+
+/// What is wrong with a `written` value TOML could parse but not convert.
+fn unconvertible(written: &str, message: &str) -> String {
+    let digits = written.trim_start_matches(['+', '-']);
+    let integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    match (integer, written.starts_with('-')) {
+        (true, false) => format!(
+            "integer {written} is too large: TOML integers are at most {}",
+            i64::MAX
+        ),
+        (true, true) => format!(
+            "integer {written} is too small: TOML integers are at least {}",
+            i64::MIN
+        ),
+        _ => friendly(message),
+    }
 }
 
 /// The file and the overrides, for messages.

@@ -14,8 +14,9 @@
 //! | `margin` | number | no | constraint margin: ≥ 0 feasible, < 0 violated; finite |
 //! | `window_us` | integer ≥ 0 | no | length of the window, µs (informational) |
 //!
-//! Other fields are refused (a misspelt optional field would otherwise be
-//! silently ignored). Lines holding only whitespace are ignored. `null`
+//! Each line is one JSON object (an array, even with the fields in order,
+//! is refused). Other fields are refused (a misspelt optional field would
+//! otherwise be silently ignored). Lines holding only whitespace are ignored. `null`
 //! means an optional field is absent. JSON cannot carry NaN or ∞; the
 //! strings `"NaN"`, `"inf"` and numbers too large for an `f64` are refused.
 //!
@@ -88,19 +89,52 @@ impl<'de> Deserialize<'de> for Finite {
     }
 }
 
+/// A non-negative integer (`u64`), with a message that says so.
+#[derive(Clone, Copy)]
+struct Count(u64);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a non-negative integer")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Count, E> {
+                Ok(Count(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Count, E> {
+                u64::try_from(v)
+                    .map(Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+        }
+        deserializer.deserialize_u64(Visitor)
+    }
+}
+
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a JSON object with t_us, objective and samples"
+)]
 struct RawLine {
-    t_us: u64,
+    t_us: Count,
     objective: Finite,
-    samples: u64,
+    samples: Count,
     #[serde(default)]
-    generation: Option<u64>,
+    generation: Option<Count>,
     #[serde(default)]
     margin: Option<Finite>,
     #[serde(default)]
-    window_us: Option<u64>,
+    window_us: Option<Count>,
 }
+
+/// What serde would take for a digest although it is not one: an array
+/// (the fields in order). A digest is an object.
+const ARRAY_REFUSED: &str =
+    "expected a JSON object {\"t_us\": …, \"objective\": …, \"samples\": …}, got an array";
 
 /// One non-blank line: its number and digest, or why it is unusable
 /// (see [`DigestReader::next_digest`]).
@@ -171,10 +205,16 @@ impl<R: BufRead> DigestReader<R> {
             if text.is_empty() {
                 continue;
             }
+            let offset = offset_of(&self.buf, text);
+            let array = text.first() == Some(&b'[');
             let parsed = match serde_json::from_slice::<RawLine>(text) {
+                Ok(_) if array => Err(self.bad(Some(offset + 1), ARRAY_REFUSED.into())),
                 Ok(line) => self.check(line),
+                Err(e) if array && e.is_data() => {
+                    Err(self.bad(Some(offset + 1), ARRAY_REFUSED.into()))
+                }
                 Err(e) => {
-                    let column = (e.column() > 0).then(|| e.column() + offset_of(&self.buf, text));
+                    let column = (e.column() > 0).then(|| e.column() + offset);
                     Err(self.bad(column, json_error(&e)))
                 }
             };
@@ -190,32 +230,28 @@ impl<R: BufRead> DigestReader<R> {
     }
 
     fn check(&self, line: RawLine) -> Line {
-        if line.samples == 0 {
+        let (t_us, samples) = (line.t_us.0, line.samples.0);
+        if samples == 0 {
             return Err(self.bad(None, "samples must be at least 1".into()));
         }
-        if line.t_us > MAX_TIME_US {
+        if t_us > MAX_TIME_US {
+            return Err(self.bad(
+                None,
+                format!("t_us {t_us} is beyond the latest time accepted, 2^62 µs"),
+            ));
+        }
+        if let Some(previous) = self.last_t.filter(|&p| t_us < p) {
             return Err(self.bad(
                 None,
                 format!(
-                    "t_us {} is beyond the latest time accepted, 2^62 µs",
-                    line.t_us
+                    "t_us {t_us} is earlier than the previous digest's {previous}: timestamps must not go backwards"
                 ),
             ));
         }
-        if let Some(previous) = self.last_t.filter(|&p| line.t_us < p) {
-            return Err(self.bad(
-                None,
-                format!(
-                    "t_us {} is earlier than the previous digest's {previous}: timestamps must not go backwards",
-                    line.t_us
-                ),
-            ));
-        }
-        let mut d =
-            TelemetryDigest::new(line.window_us.unwrap_or(0), line.objective.0, line.samples)
-                .with_timestamp(line.t_us);
+        let window_us = line.window_us.map_or(0, |w| w.0);
+        let mut d = TelemetryDigest::new(window_us, line.objective.0, samples).with_timestamp(t_us);
         if let Some(g) = line.generation {
-            d = d.with_generation(g);
+            d = d.with_generation(g.0);
         }
         if let Some(m) = line.margin {
             d = d.with_constraint_margin(m.0);
@@ -323,5 +359,39 @@ mod tests {
             ]
         );
         assert!(out.last().unwrap().is_ok());
+    }
+
+    #[test]
+    fn only_objects_are_digests_and_messages_name_no_rust_types() {
+        let out = read_all(concat!(
+            "[1000,1.5,10]\n",
+            "[1000]\n",
+            "  5\n",
+            "null\n",
+            "{\"t_us\":-1,\"objective\":1,\"samples\":1}\n",
+            "{\"t_us\":1.5,\"objective\":1,\"samples\":1}\n",
+            "{\"t_us\":10,\"objective\":1,\"samples\":3,\"generation\":\"a\"}\n",
+        ));
+        let mut errors: Vec<String> = out.iter().filter_map(|r| r.clone().err()).collect();
+        assert_eq!(errors.len(), 7, "{out:?}");
+        assert_eq!(errors.remove(1), "d.jsonl:2:1: expected a JSON object {\"t_us\": …, \"objective\": …, \"samples\": …}, got an array");
+        assert_eq!(
+            errors[..3],
+            [
+                "d.jsonl:1:1: expected a JSON object {\"t_us\": …, \"objective\": …, \"samples\": …}, got an array",
+                "d.jsonl:3:3: invalid type: integer `5`, expected a JSON object with t_us, objective and samples",
+                "d.jsonl:4:4: invalid type: null, expected a JSON object with t_us, objective and samples",
+            ]
+        );
+        assert_eq!(
+            errors[3],
+            "d.jsonl:5:10: invalid value: integer `-1`, expected a non-negative integer"
+        );
+        for e in &errors {
+            assert!(
+                !e.contains("RawLine") && !e.contains("u64") && !e.contains("struct"),
+                "{e}"
+            );
+        }
     }
 }

@@ -111,3 +111,101 @@ fn overrides_layer_over_the_file_and_are_blamed_by_name() {
     assert!(Override::parse("a]\n[b=1").is_err());
     assert!(Override::parse("seed=1\n[x]").is_err());
 }
+
+/// Every problem of `text` with `overrides`, one string each.
+fn errors_with(text: &str, overrides: &[&str]) -> Vec<String> {
+    let overrides: Vec<Override> = overrides
+        .iter()
+        .map(|o| Override::parse(o).expect("an override"))
+        .collect();
+    match parse("t.toml", text, Path::new(""), &overrides) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+const ONE: &str = "[[param]]\nname = \"a\"\nmin = 0\nmax = 1\ninitial = 0.5\n";
+
+#[test]
+fn capacities_beyond_their_limits_are_located_errors() {
+    for value in ["4294967296", "1048577"] {
+        assert_eq!(
+            errors_with(ONE, &[&format!("engine.audit_capacity={value}")]),
+            [format!("--set engine.audit_capacity={value}: engine.audit_capacity: expected a capacity in [1, 1048576] events, got {value}")]
+        );
+        assert_eq!(
+            errors(&format!("{ONE}[engine]\naudit_capacity = {value}\n")),
+            [format!("t.toml:7:18: engine.audit_capacity: expected a capacity in [1, 1048576] events, got {value}")]
+        );
+    }
+    // Beyond TOML's integers: said so, at the key, not taken as a string.
+    let max = "18446744073709551615";
+    let expected =
+        format!("integer {max} is too large: TOML integers are at most 9223372036854775807");
+    assert_eq!(
+        errors_with(ONE, &[&format!("engine.audit_capacity={max}")]),
+        [format!(
+            "--set engine.audit_capacity={max}: engine.audit_capacity: {expected}"
+        )]
+    );
+    assert_eq!(
+        errors(&format!("{ONE}[engine]\naudit_capacity = {max}\n")),
+        [format!("t.toml:7:18: engine.audit_capacity: {expected}")]
+    );
+    // A window the engine would allocate for every digest.
+    assert_eq!(
+        errors_with(ONE, &["spsa.eval_window_digests=4294967296"]),
+        ["--set spsa.eval_window_digests=4294967296: spsa.eval_window_digests: expected at most 65536 digests per window, got 4294967296"]
+    );
+}
+
+#[test]
+fn every_library_validation_error_is_located() {
+    // Too small for the engine's first events: the executor refuses the
+    // baseline. Blamed on the key, where it was written.
+    assert_eq!(
+        errors(&format!("{ONE}[engine]\naudit_capacity = 1\n")),
+        ["t.toml:7:18: engine.audit_capacity: too small for the engine's first events (started, baseline set): audit queue full (capacity 1); change refused"]
+    );
+    assert_eq!(
+        errors_with(ONE, &["engine.audit_capacity=1"]),
+        ["--set engine.audit_capacity=1: engine.audit_capacity: too small for the engine's first events (started, baseline set): audit queue full (capacity 1); change refused"]
+    );
+}
+
+#[test]
+fn ranges_that_overflow_and_extreme_numbers_are_worded_plainly() {
+    let huge = "[[param]]\nname = \"a\"\nmin = -1.7976931348623157e308\nmax = 1.7976931348623157e308\ninitial = 0\n";
+    assert_eq!(
+        errors(huge),
+        ["t.toml:3:7: param[0].min: the range from min -1.7976931348623157e308 to max 1.7976931348623157e308 overflows: max - min must be a finite number"]
+    );
+    // No float is written out with hundreds of digits.
+    for e in errors_with(
+        ONE,
+        &[
+            "guardrails.max_updates_per_second=1e300",
+            "guardrails.min_interval_us=1e300",
+        ],
+    )
+    .into_iter()
+    .chain(errors_with(
+        ONE,
+        &["guardrails.max_updates_per_second=1e300"],
+    ))
+    .chain(errors_with(ONE, &["guardrails.min_interval_us=1e300"]))
+    {
+        assert!(e.len() < 200 && e.contains("1e300"), "{e}");
+    }
+    assert_eq!(crate::ShortFloat(1e300).to_string(), "1e300");
+    assert_eq!(
+        crate::ShortFloat(f64::MAX).to_string(),
+        "1.7976931348623157e308"
+    );
+    assert_eq!(
+        crate::ShortFloat(0.1 + 0.2).to_string(),
+        "0.30000000000000004"
+    );
+    assert_eq!(crate::ShortFloat(512.0).to_string(), "512");
+    assert_eq!(crate::ShortFloat(5e-324).to_string(), "5e-324");
+}

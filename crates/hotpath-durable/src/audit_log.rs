@@ -136,14 +136,17 @@
 //! # Crash recovery
 //!
 //! [`AuditLog::open`] on an existing log reads the last file and checks
-//! each line and its link. If the **final** line is torn (no newline, as a
-//! crash mid-write leaves it) or corrupt (bad JSON, bad hash, broken link,
-//! as a power cut can leave it), it is cut, and the cut is reported in
+//! each line and its link. If the **final** line is torn, that is what an
+//! interrupted write leaves (no newline, as a crash mid-write leaves it, or
+//! bytes that are not JSON, as a power cut can leave an unwritten block:
+//! [`LineDefect::is_torn_write`]), it is cut, and the cut is reported in
 //! [`OpenReport::truncations`] and by a `tracing` warning. If the file is
-//! then empty, the file before it is examined the same way. Damage that is
-//! followed by more lines is not a torn write but tampering or disk
-//! corruption: `open` refuses ([`AuditLogError::Corrupt`], naming the file
-//! and line) rather than cut evidence. The chain then continues from the
+//! then empty, the file before it is examined the same way. Anything else
+//! is not a torn write but tampering or disk corruption, and `open` refuses
+//! it ([`AuditLogError::Corrupt`], naming the file and line) rather than
+//! cut evidence: damage followed by more lines, and a complete final line
+//! that parses but does not verify (an edited line whose hash no longer
+//! matches, a copied line whose link is wrong, a seq beyond the ceiling). The chain then continues from the
 //! last valid line: [`OpenReport::last_hash`] is the next line's `prev`, and
 //! [`AuditLog::next_seq`] the seq the next event should carry. `open`
 //! fsyncs what it found, so `durable_seq` starts at the recovered last seq.
@@ -218,7 +221,7 @@ mod sink;
 mod verify;
 mod writer;
 
-pub use format::{ChainHash, LineDefect};
+pub use format::{encode, ChainHash, LineDefect, LogHead};
 pub use recover::{OpenReport, Truncation};
 pub use sink::{FileSink, LogSink};
 pub use verify::{verify, LogReader, LogRecord, VerifyError, VerifyReport};
@@ -247,7 +250,8 @@ pub enum FsyncPolicy {
     /// Once the oldest unsynced event has waited this long (or the writer
     /// holds `max_pending_events`).
     GroupCommit {
-        /// The longest an event waits for its fsync, in ms.
+        /// The longest an event waits for its fsync, in ms (at most
+        /// [`MAX_GROUP_COMMIT_MS`]).
         interval_ms: u64,
     },
     /// Never: the OS decides when data reaches the disk.
@@ -281,21 +285,22 @@ pub struct AuditLogOptions {
     /// 1).
     pub max_file_bytes: u64,
     /// Most lines the writer holds that are not yet durable (default 4096;
-    /// at least 1). While it holds this many it takes nothing from the
+    /// 1 to [`MAX_PENDING_EVENTS`]). While it holds this many it takes nothing from the
     /// queue; this bounds its memory when the sink fails.
     pub max_pending_events: usize,
     /// How long the writer sleeps when the queue is empty (default 1 ms;
-    /// more than 0). The executor does not wake it: this is the latency
+    /// more than 0, at most [`MAX_POLL_INTERVAL`]). The executor does not wake it: this is the latency
     /// between an event being queued and being written.
     pub poll_interval: Duration,
     /// First wait before retrying a failed write (default 1 ms; more than
     /// 0). Doubles on each failure in a row.
     pub retry_backoff_min: Duration,
     /// Longest wait between retries (default 1 s; at least
-    /// `retry_backoff_min`).
+    /// `retry_backoff_min`, at most [`MAX_WAIT`]).
     pub retry_backoff_max: Duration,
     /// How long [`AuditLog::shutdown`] keeps retrying a failing sink before
-    /// it gives up and reports what it could not write (default 10 s). A
+    /// it gives up and reports what it could not write (default 10 s, at
+    /// most [`MAX_WAIT`]). A
     /// sink call that has not returned 100 ms after that is not waited for
     /// ([`AuditLogError::WriterStuck`]).
     pub shutdown_timeout: Duration,
@@ -315,18 +320,83 @@ impl Default for AuditLogOptions {
     }
 }
 
+/// The most lines [`AuditLogOptions::max_pending_events`] may hold:
+/// [`hotpath::MAX_AUDIT_CAPACITY`], the largest queue an executor has.
+///
+/// ```
+/// use hotpath_durable::audit_log::{AuditLogOptions, MAX_PENDING_EVENTS};
+///
+/// let over = AuditLogOptions { max_pending_events: MAX_PENDING_EVENTS + 1, ..AuditLogOptions::default() };
+/// assert!(over.validate().is_err());
+/// ```
+pub const MAX_PENDING_EVENTS: usize = hotpath::MAX_AUDIT_CAPACITY;
+/// The longest [`AuditLogOptions::poll_interval`]: 1 s.
+///
+/// ```
+/// use hotpath_durable::audit_log::{AuditLogOptions, MAX_POLL_INTERVAL};
+///
+/// let slow = AuditLogOptions { poll_interval: MAX_POLL_INTERVAL, ..AuditLogOptions::default() };
+/// assert!(slow.validate().is_ok());
+/// ```
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest group commit interval ([`FsyncPolicy::GroupCommit`]): 60 s.
+///
+/// ```
+/// use hotpath_durable::audit_log::{AuditLogOptions, FsyncPolicy, MAX_GROUP_COMMIT_MS};
+///
+/// let fsync = FsyncPolicy::GroupCommit { interval_ms: MAX_GROUP_COMMIT_MS + 1 };
+/// assert!(AuditLogOptions { fsync, ..AuditLogOptions::default() }.validate().is_err());
+/// ```
+pub const MAX_GROUP_COMMIT_MS: u64 = 60_000;
+/// The longest [`AuditLogOptions::retry_backoff_max`] and
+/// [`AuditLogOptions::shutdown_timeout`]: 1 hour.
+///
+/// ```
+/// use hotpath_durable::audit_log::{AuditLogOptions, MAX_WAIT};
+///
+/// let patient = AuditLogOptions { shutdown_timeout: MAX_WAIT, ..AuditLogOptions::default() };
+/// assert!(patient.validate().is_ok());
+/// ```
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+
 impl AuditLogOptions {
-    fn validate(&self) -> Result<(), AuditLogError> {
+    /// Checks every setting is within its documented range.
+    ///
+    /// ```
+    /// use hotpath_durable::audit_log::{AuditLogError, AuditLogOptions};
+    /// use std::time::Duration;
+    ///
+    /// assert!(AuditLogOptions::default().validate().is_ok());
+    /// let forever = AuditLogOptions { shutdown_timeout: Duration::MAX, ..AuditLogOptions::default() };
+    /// assert!(matches!(forever.validate(), Err(AuditLogError::InvalidOptions { .. })));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AuditLogError::InvalidOptions`] naming the first setting out of
+    /// range.
+    pub fn validate(&self) -> Result<(), AuditLogError> {
         let reason = if self.max_file_bytes == 0 {
             "max_file_bytes must be at least 1"
         } else if self.max_pending_events == 0 {
             "max_pending_events must be at least 1"
+        } else if self.max_pending_events > MAX_PENDING_EVENTS {
+            "max_pending_events must be at most MAX_PENDING_EVENTS (2^20)"
         } else if self.poll_interval.is_zero() {
             "poll_interval must be more than 0"
+        } else if self.poll_interval > MAX_POLL_INTERVAL {
+            "poll_interval must be at most MAX_POLL_INTERVAL (1 s)"
         } else if self.retry_backoff_min.is_zero() {
             "retry_backoff_min must be more than 0"
         } else if self.retry_backoff_max < self.retry_backoff_min {
             "retry_backoff_max must be at least retry_backoff_min"
+        } else if self.retry_backoff_max > MAX_WAIT {
+            "retry_backoff_max must be at most MAX_WAIT (1 hour)"
+        } else if self.shutdown_timeout > MAX_WAIT {
+            "shutdown_timeout must be at most MAX_WAIT (1 hour)"
+        } else if matches!(self.fsync, FsyncPolicy::GroupCommit { interval_ms } if interval_ms > MAX_GROUP_COMMIT_MS)
+        {
+            "the group commit interval must be at most MAX_GROUP_COMMIT_MS (60 s)"
         } else {
             return Ok(());
         };
@@ -362,6 +432,9 @@ pub struct AuditLogStats {
     pub written_seq: Option<u64>,
     /// Highest seq known to be fsync'd.
     pub durable_seq: Option<u64>,
+    /// The last event committed, with its hash (see
+    /// [`AuditLog::committed`]).
+    pub committed: Option<LogHead>,
 }
 
 /// Why an [`AuditLog`] could not be opened or shut down cleanly.
@@ -501,10 +574,19 @@ impl AuditLog {
         let shutdown_timeout = options.shutdown_timeout;
         let shared = Arc::new(Shared::default());
         if let Some(seq) = report.last_seq {
-            shared.durable_seq.store(seq + 1, Ordering::Release);
-            shared.written_seq.store(seq + 1, Ordering::Release);
+            // Stored plus one; a recovered seq is at most 2^62.
+            shared
+                .durable_seq
+                .store(seq.saturating_add(1), Ordering::Release);
+            shared
+                .written_seq
+                .store(seq.saturating_add(1), Ordering::Release);
         }
         shared.next_seq.store(report.next_seq(), Ordering::Release);
+        shared.heads().committed = report.last_seq.map(|seq| LogHead {
+            seq,
+            hash: report.last_hash,
+        });
         let writer = Writer::new(
             wrap(file_sink),
             queue,
@@ -576,7 +658,76 @@ impl AuditLog {
             failing: s.failing.load(Ordering::Acquire),
             written_seq: self.written_seq(),
             durable_seq: self.durable_seq(),
+            committed: self.committed(),
         }
+    }
+
+    /// The last event the log has committed, with its line's hash:
+    /// fsync'd under [`FsyncPolicy::Every`] and
+    /// [`FsyncPolicy::GroupCommit`] (it survives a power cut), handed to the
+    /// OS under [`FsyncPolicy::Never`] (it survives a crash of the
+    /// process). At open, the recovered last event; `None` for a log
+    /// without events.
+    ///
+    /// ```
+    /// use hotpath::AuditQueue;
+    /// use hotpath_durable::audit_log::{AuditLog, AuditLogOptions};
+    /// use std::sync::Arc;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let log = AuditLog::open(dir.path(), AuditLogOptions::default(), Arc::new(AuditQueue::new(16)))?;
+    /// assert_eq!(log.committed(), None); // a new log
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn committed(&self) -> Option<LogHead> {
+        self.shared.heads().committed
+    }
+
+    /// Event `seq` and its line's hash once the log has committed it (see
+    /// [`committed`](Self::committed)), `None` before. The log remembers
+    /// the hash of the last seq asked about as it commits it, so ask as
+    /// soon as the event is queued, then poll: this is how a state file is
+    /// saved as a checkpoint of the log only once the events it covers
+    /// are committed (`hotpath-host` does it). `None` also for a seq that
+    /// was committed before it was asked about, unless it is still the
+    /// last one committed.
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, ParamVec, SafetyExecutor};
+    /// use hotpath_durable::audit_log::{AuditLog, AuditLogOptions, FsyncPolicy};
+    /// use std::sync::Arc;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+    /// let executor = SafetyExecutor::builder(config).build()?; // queues `Started`, seq 0
+    /// let options = AuditLogOptions { fsync: FsyncPolicy::Every, ..AuditLogOptions::default() };
+    /// let log = AuditLog::open(dir.path(), options, executor.audit_queue().clone())?;
+    /// let started = loop {
+    ///     if let Some(head) = log.committed_event(0) { break head; }
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    /// };
+    /// assert_eq!(started.seq, 0);
+    /// let stats = log.shutdown()?;
+    /// assert_eq!(stats.committed, Some(started));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn committed_event(&self, seq: u64) -> Option<LogHead> {
+        let mut heads = self.shared.heads();
+        if let Some(head) = heads.watched.filter(|h| h.seq == seq) {
+            return Some(head);
+        }
+        if let Some(head) = heads.committed.filter(|h| h.seq == seq) {
+            return Some(head);
+        }
+        if heads.watch != Some(seq) {
+            heads.watch = Some(seq);
+            heads.watched = None;
+        }
+        None
     }
 
     /// The sink's last error, if it ever failed.

@@ -58,10 +58,12 @@
 //!   [`FsyncPolicy::GroupCommit`] every N ms (default 10), or
 //!   [`FsyncPolicy::Never`]; [`AuditLog::durable_seq`] tells what is on
 //!   disk.
-//! * **Crash recovery.** [`AuditLog::open`] cuts a torn or corrupt final
-//!   line, reports it ([`OpenReport`]) and continues the chain;
-//!   [`AuditLog::next_seq`] is where a restarted executor's numbering must
-//!   continue. Damage before the final line is refused, not cut.
+//! * **Crash recovery.** [`AuditLog::open`] cuts a torn final line (no
+//!   newline, or not JSON), reports it ([`OpenReport`]) and continues the
+//!   chain; [`AuditLog::next_seq`] is where a restarted executor's
+//!   numbering must continue. Damage before the final line, and a complete
+//!   final line that parses but does not verify (an edit), is refused, not
+//!   cut.
 //! * **Verification.** [`verify`] checks every hash, link and sequence
 //!   number and returns counts ([`VerifyReport`]) or the first problem with
 //!   its file and line ([`VerifyError`]); [`LogReader`] reads the events

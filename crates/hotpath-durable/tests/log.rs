@@ -269,28 +269,74 @@ fn a_corrupt_complete_final_line_is_cut() {
     assert_eq!(report.truncated_bytes, 301);
     assert!(matches!(
         report.truncations[0].defect,
-        LineDefect::Malformed { .. }
+        LineDefect::NotJson { .. }
     ));
+    assert!(report.truncations[0].defect.is_torn_write());
     assert_eq!(events, 15);
 }
 
-#[test]
-fn a_final_line_with_a_bad_hash_is_cut() {
-    let (report, events) = recover_after(|path| {
-        let text = fs::read_to_string(path).unwrap();
-        fs::write(
-            path,
-            text.replace("\"timestamp_us\":9000", "\"timestamp_us\":9001"),
-        )
+/// Writes 10 events, changes the end of the file with `edit`, reopens:
+/// a complete, well-formed line is not a torn write, so `open` must refuse
+/// at `line` and cut nothing.
+fn refused_at_the_end_after(edit: impl FnOnce(&Path), line: u64, kind: fn(&LineDefect) -> bool) {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), AuditLogOptions::default(), 0..10)
+        .shutdown()
         .unwrap();
-    });
-    assert_eq!(report.truncations[0].line, 10);
-    assert!(matches!(
-        report.truncations[0].defect,
-        LineDefect::HashMismatch { .. }
-    ));
-    assert_eq!(report.last_seq, Some(8));
-    assert_eq!(events, 14); // 0..=8, then 9..=13
+    let path = file(dir.path(), 1);
+    edit(&path);
+    let edited = fs::read(&path).unwrap();
+    let queue = Arc::new(AuditQueue::new(64));
+    match AuditLog::open(dir.path(), AuditLogOptions::default(), queue) {
+        Err(AuditLogError::Corrupt(VerifyError::Line {
+            file,
+            line: at,
+            defect,
+            ..
+        })) => {
+            assert_eq!((file, at), (path.clone(), line), "{defect}");
+            assert!(kind(&defect), "{defect:?}");
+        }
+        other => panic!("expected Corrupt at line {line}, got {other:?}"),
+    }
+    assert_eq!(fs::read(&path).unwrap(), edited, "nothing cut");
+}
+
+#[test]
+fn an_edited_final_line_is_refused_not_cut() {
+    // The evidence is kept: a complete line whose hash does not match was
+    // changed after it was written, which no crash does.
+    refused_at_the_end_after(
+        |path| {
+            let text = fs::read_to_string(path).unwrap();
+            let edited = text.replace("\"timestamp_us\":9000", "\"timestamp_us\":9001");
+            assert_ne!(edited, text);
+            fs::write(path, edited).unwrap();
+        },
+        10,
+        |d| matches!(d, LineDefect::HashMismatch { .. }),
+    );
+}
+
+#[test]
+fn a_well_formed_final_line_out_of_the_chain_is_refused_not_cut() {
+    // A copy of an earlier line appended: its hash is right, its link is
+    // not.
+    refused_at_the_end_after(
+        |path| {
+            let text = fs::read_to_string(path).unwrap();
+            let first = text.lines().next().unwrap().to_owned();
+            append(path, format!("{first}\n").as_bytes());
+        },
+        11,
+        |d| matches!(d, LineDefect::BrokenLink { .. }),
+    );
+    // Valid JSON that is not a line of the format.
+    refused_at_the_end_after(
+        |path| append(path, b"{\"seq\":10}\n"),
+        11,
+        |d| matches!(d, LineDefect::Malformed { .. }),
+    );
 }
 
 #[test]
@@ -411,6 +457,30 @@ fn invalid_options_are_refused() {
         },
         AuditLogOptions {
             retry_backoff_max: Duration::from_micros(10),
+            ..AuditLogOptions::default()
+        },
+        // Beyond the documented limits: unbounded memory, a writer that
+        // never wakes, deadlines that overflow (a panic in shutdown).
+        AuditLogOptions {
+            max_pending_events: hotpath::MAX_AUDIT_CAPACITY + 1,
+            ..AuditLogOptions::default()
+        },
+        AuditLogOptions {
+            poll_interval: Duration::MAX,
+            ..AuditLogOptions::default()
+        },
+        AuditLogOptions {
+            retry_backoff_max: Duration::MAX,
+            ..AuditLogOptions::default()
+        },
+        AuditLogOptions {
+            shutdown_timeout: Duration::MAX,
+            ..AuditLogOptions::default()
+        },
+        AuditLogOptions {
+            fsync: FsyncPolicy::GroupCommit {
+                interval_ms: u64::MAX,
+            },
             ..AuditLogOptions::default()
         },
     ] {

@@ -99,8 +99,9 @@ fn broken_link(d: &LineDefect) -> bool {
     matches!(d, LineDefect::BrokenLink { .. })
 }
 
+/// Not a line of the format: not JSON, or JSON of another shape.
 fn malformed(d: &LineDefect) -> bool {
-    matches!(d, LineDefect::Malformed { .. })
+    matches!(d, LineDefect::Malformed { .. } | LineDefect::NotJson { .. })
 }
 
 fn incomplete(d: &LineDefect) -> bool {
@@ -301,4 +302,67 @@ fn removing_a_rotated_file_is_reported_at_the_next_one() {
     assert!(verify(dir.path()).unwrap().files >= 3);
     fs::remove_file(file(dir.path(), 2)).unwrap();
     assert_broken_at(dir.path(), &file(dir.path(), 3), 1, broken_link);
+}
+
+/// Expects `open` to refuse the log in `dir` at `line` of its first file,
+/// cutting nothing.
+fn open_refuses_at(dir: &Path, line: u64, kind: fn(&LineDefect) -> bool) {
+    let path = file(dir, 1);
+    let before = fs::read(&path).unwrap();
+    let queue = std::sync::Arc::new(hotpath::AuditQueue::new(16));
+    match AuditLog::open(dir, AuditLogOptions::default(), queue) {
+        Err(hotpath_durable::AuditLogError::Corrupt(VerifyError::Line {
+            file: at,
+            line: n,
+            defect,
+        })) => {
+            assert_eq!((at.as_path(), n), (path.as_path(), line), "{defect}");
+            assert!(kind(&defect), "{defect:?}");
+        }
+        other => panic!("expected the log to be refused at line {line}, got {other:?}"),
+    }
+    assert_eq!(fs::read(&path).unwrap(), before, "nothing cut");
+}
+
+fn beyond_ceiling(d: &LineDefect) -> bool {
+    matches!(d, LineDefect::BeyondCeiling { .. })
+}
+
+#[test]
+fn seqs_and_generations_beyond_the_ceiling_are_refused_by_verify_and_open() {
+    use hotpath::{MAX_AUDIT_SEQ, MAX_GENERATION};
+    // A consistent chain that ends at u64::MAX: reopening it would wrap the
+    // numbering to 0.
+    let ending_at_max = [(u64::MAX - 2, 1), (u64::MAX - 1, 1), (u64::MAX, 1)];
+    let over = [
+        (MAX_AUDIT_SEQ - 1, 1),
+        (MAX_AUDIT_SEQ, 1),
+        (MAX_AUDIT_SEQ + 1, 1),
+    ];
+    let generation = [(0, 1), (1, MAX_GENERATION + 1)];
+    for (events, line) in [
+        (&ending_at_max[..], 1),
+        (&over[..], 3),
+        (&generation[..], 2),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(dir.path(), 1);
+        fs::write(&path, common::forged_log(events)).unwrap();
+        assert_broken_at(dir.path(), &path, line, beyond_ceiling);
+        open_refuses_at(dir.path(), line, beyond_ceiling);
+        let message = verify(dir.path()).unwrap_err().to_string();
+        assert!(message.contains("beyond the ceiling 2^62"), "{message}");
+    }
+    // Up to the ceiling is a log like any other.
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        file(dir.path(), 1),
+        common::forged_log(&[(MAX_AUDIT_SEQ - 1, 1), (MAX_AUDIT_SEQ, MAX_GENERATION)]),
+    )
+    .unwrap();
+    assert_eq!(verify(dir.path()).unwrap().last_seq, Some(MAX_AUDIT_SEQ));
+    let queue = std::sync::Arc::new(hotpath::AuditQueue::new(16));
+    let log = AuditLog::open(dir.path(), AuditLogOptions::default(), queue).unwrap();
+    assert_eq!(log.next_seq(), MAX_AUDIT_SEQ + 1);
+    log.shutdown().unwrap();
 }

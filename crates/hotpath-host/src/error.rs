@@ -75,6 +75,22 @@ pub enum HostError {
         /// Why.
         source: std::io::Error,
     },
+    /// The state was to cover audit event `seq`, which the log never
+    /// committed.
+    #[error("the audit log has not committed event {seq}, which the state would cover")]
+    NotLogged {
+        /// The event.
+        seq: u64,
+    },
+    /// A [`HostOptions`](crate::HostOptions) setting, or a subscription's
+    /// capacity, is out of its documented range.
+    #[error("invalid host option {option}: {reason}")]
+    InvalidOption {
+        /// The setting.
+        option: &'static str,
+        /// The value and what is accepted.
+        reason: String,
+    },
     /// The options contradict each other.
     #[error("invalid host options: {0}")]
     Options(&'static str),

@@ -6,15 +6,17 @@
 //! happens when that queue is full is the [`WhenFull`] policy.
 
 use crate::error::HostError;
-use crate::options::WhenFull;
+use crate::options::{HostOptions, WhenFull};
 use hotpath::{AuditEvent, AuditQueue, EnqueueResult};
-use hotpath_durable::{AuditLog, AuditLogOptions, AuditLogStats, OpenReport};
+use hotpath_durable::audit_log::LogHead;
+use hotpath_durable::{AuditLog, AuditLogStats, OpenReport};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long [`WhenFull::Wait`] waits for a log that takes no event before
-/// it gives up ([`HostError::AuditStalled`]).
+/// How long, by default ([`HostOptions::stall_timeout`]), the host waits
+/// for a log that makes no progress before it gives up
+/// ([`HostError::AuditStalled`]).
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a host dropped without shutdown waits for room to hand the
@@ -29,6 +31,8 @@ pub(crate) struct Feed {
     /// (`Hold` only).
     held: Option<AuditEvent>,
     pub(crate) when_full: WhenFull,
+    /// How long to wait for a log that makes no progress.
+    stall_timeout: Duration,
     /// Events forwarded so far.
     pub(crate) forwarded: u64,
     log: AuditLog,
@@ -53,18 +57,21 @@ pub struct LogSummary {
 impl Feed {
     /// Opens (creating or recovering it) the log in `dir` with a queue of
     /// `capacity` events.
-    pub(crate) fn open(
-        dir: &Path,
-        options: AuditLogOptions,
-        capacity: usize,
-        when_full: WhenFull,
-    ) -> Result<Self, HostError> {
-        let queue = Arc::new(AuditQueue::new(capacity));
-        let log = AuditLog::open(dir, options, Arc::clone(&queue))?;
+    pub(crate) fn open(dir: &Path, options: &HostOptions) -> Result<Self, HostError> {
+        let queue = Arc::new(
+            AuditQueue::try_new(options.log_queue_capacity).map_err(|e| {
+                HostError::InvalidOption {
+                    option: "log_queue_capacity",
+                    reason: e.to_string(),
+                }
+            })?,
+        );
+        let log = AuditLog::open(dir, options.log.clone(), Arc::clone(&queue))?;
         Ok(Self {
             queue,
             held: None,
-            when_full,
+            when_full: options.when_full,
+            stall_timeout: options.stall_timeout,
             forwarded: 0,
             log,
         })
@@ -122,13 +129,53 @@ impl Feed {
                 progress = now;
             }
             queued = self.queue.len();
-            if now.duration_since(progress) >= STALL_TIMEOUT {
-                return Err(HostError::AuditStalled {
-                    dir: self.log.dir().to_path_buf(),
-                    waited: STALL_TIMEOUT,
-                    last_error: self.log.last_error(),
-                });
+            if now.duration_since(progress) >= self.stall_timeout {
+                return Err(self.stalled());
             }
+        }
+    }
+
+    /// The error for a log that made no progress for the stall timeout.
+    fn stalled(&self) -> HostError {
+        HostError::AuditStalled {
+            dir: self.log.dir().to_path_buf(),
+            waited: self.stall_timeout,
+            last_error: self.log.last_error(),
+        }
+    }
+
+    /// Event `seq` with its hash once the log has committed it.
+    pub(crate) fn committed_event(&self, seq: u64) -> Option<LogHead> {
+        self.log.committed_event(seq)
+    }
+
+    /// The last event the log has committed.
+    pub(crate) fn committed(&self) -> Option<LogHead> {
+        self.log.committed()
+    }
+
+    /// Waits until the log has committed event `seq` (everything before
+    /// it handed over already); its hash.
+    pub(crate) fn wait_committed(&self, seq: u64) -> Result<LogHead, HostError> {
+        let mut progress = Instant::now();
+        let mut last = self.log.committed();
+        loop {
+            if let Some(head) = self.log.committed_event(seq) {
+                return Ok(head);
+            }
+            let committed = self.log.committed();
+            if committed.is_some_and(|c| c.seq > seq) {
+                return Err(HostError::NotLogged { seq });
+            }
+            let now = Instant::now();
+            if committed != last {
+                progress = now;
+                last = committed;
+            }
+            if now.duration_since(progress) >= self.stall_timeout {
+                return Err(self.stalled());
+            }
+            std::thread::sleep(Duration::from_micros(200));
         }
     }
 

@@ -11,7 +11,8 @@ use hotpath::{
     StepOutcome, TelemetryDigest,
 };
 use hotpath_config::TuningConfig;
-use hotpath_durable::state::{GovernedState, StateStore};
+use hotpath_durable::audit_log::LogHead;
+use hotpath_durable::state::{check_against_log, GovernedState, StateStore};
 use hotpath_durable::{AuditLogStats, OpenReport as LogOpenReport};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,12 +75,30 @@ pub struct ShutdownReport {
 /// 1. loads the state file (per [`Resume`]): a corrupt or foreign file is
 ///    an error, never a silent reset;
 /// 2. opens the audit log, recovering it (a torn final line is cut and
-///    reported);
+///    reported), and checks the state is a checkpoint of it
+///    ([`check_against_log`]: the log holds the event the state names,
+///    with that hash, and agrees with its live values, generation and
+///    baseline); a state that does not match, or is *ahead* of the log (it
+///    names an event the log does not have), is an error naming both
+///    files, never restored;
 /// 3. builds the executor at a generation above both the state's and the
 ///    log's last, restoring the state (baseline, safe-mode latches,
 ///    windows, counters), its audit numbering continuing the log's;
 /// 4. builds the engine on it, restoring its SPSA iteration, RNG position
 ///    and gains.
+///
+/// # Saving the state
+///
+/// The state file is saved as a checkpoint of the log: only once the log
+/// has committed the last event the state covers (fsync'd; written to the
+/// OS under `FsyncPolicy::Never`), so a crash or a power cut never leaves
+/// a state ahead of its log. A due save ([`save_state_if_due`](Self::save_state_if_due))
+/// takes the state and keeps it until the log has committed its events,
+/// without waiting: it is written by the first call after that (the
+/// next state is taken at the next due time). [`save_state`](Self::save_state)
+/// waits for the log. The one case left, a power cut under
+/// `FsyncPolicy::Never` losing events the state covers, is refused at the
+/// next start ([`LogMismatch::AheadOfLog`](hotpath_durable::state::LogMismatch::AheadOfLog)).
 ///
 /// ```
 /// use hotpath::{AdaptiveEngineConfig, Knob, ManualClock, ParamSpace, ParamVec, TelemetryDigest};
@@ -114,8 +133,19 @@ pub struct Host<C: Clock = hotpath::SystemClock> {
     feed: Option<Feed>,
     store: Option<StateStore>,
     save_interval_us: Option<u64>,
+    /// A due save waiting for the log to commit the events it covers.
+    pending: Option<PendingSave>,
+    /// Once the log is closed: the last event it committed.
+    closed_log: Option<Option<LogHead>>,
     tee: Tee,
     report: OpenReport,
+}
+
+/// A state taken for saving, and the seq of the last event it covers.
+struct PendingSave {
+    state: GovernedState,
+    seq: u64,
+    taken_us: u64,
 }
 
 impl<C: Clock> Host<C> {
@@ -128,17 +158,21 @@ impl<C: Clock> Host<C> {
     ///
     /// [`HostError::State`] for a state file that cannot be read,
     /// [`HostError::NoState`] when one is required and missing,
+    /// [`HostError::InvalidOption`] for options out of range,
     /// [`HostError::AuditLog`] for a log that cannot be opened (locked,
     /// damaged before its end), [`HostError::Engine`] for settings the
     /// engine refuses, [`HostError::Restore`] for a state that does not
-    /// fit them, [`HostError::Io`] for a state directory that cannot be
-    /// created.
+    /// fit them, [`HostError::State`] with
+    /// [`StateError::LogMismatch`](hotpath_durable::state::StateError::LogMismatch)
+    /// for a state that is not a checkpoint of the log,
+    /// [`HostError::Io`] for a state directory that cannot be created.
     pub fn open(
         space: Arc<ParamSpace>,
         settings: AdaptiveEngineConfig,
         options: HostOptions,
         clock: C,
     ) -> Result<Self, HostError> {
+        options.validate()?;
         let mut store = options
             .state_file
             .as_ref()
@@ -151,14 +185,12 @@ impl<C: Clock> Host<C> {
             })?;
         }
         let feed = match &options.audit_dir {
-            Some(dir) => Some(Feed::open(
-                dir,
-                options.log.clone(),
-                options.log_queue_capacity,
-                options.when_full,
-            )?),
+            Some(dir) => Some(Feed::open(dir, &options)?),
             None => None,
         };
+        if let (Some(state), Some(store), Some(feed)) = (&saved, &store, &feed) {
+            check_against_log(state, store.path(), feed.log().dir())?;
+        }
         let log_report = feed.as_ref().map(|f| f.open_report().clone());
         let logged_generation = log_report.as_ref().and_then(|r| r.last_generation);
         let executor = build_executor(
@@ -186,6 +218,8 @@ impl<C: Clock> Host<C> {
             feed,
             store,
             save_interval_us: options.state_save_interval_us,
+            pending: None,
+            closed_log: None,
             tee: Tee::default(),
             report: OpenReport {
                 log: log_report,
@@ -236,7 +270,7 @@ impl<C: Clock> Host<C> {
     ///
     /// [`HostError::Digest`] for a digest the engine refused (nothing
     /// changed); [`HostError::AuditStalled`] if the log took nothing for
-    /// [`STALL_TIMEOUT`](crate::STALL_TIMEOUT) under [`WhenFull::Wait`];
+    /// the [stall timeout](HostOptions::stall_timeout) under [`WhenFull::Wait`];
     /// [`HostError::State`] if a due save failed.
     pub fn step(&mut self, digest: TelemetryDigest) -> Result<StepOutcome, HostError> {
         let outcome = self.engine.step(digest);
@@ -346,21 +380,65 @@ impl<C: Clock> Host<C> {
     }
 
     /// A copy of every audit event from now on, through a queue of
-    /// `capacity` events (at least 1); see [`Subscription`].
-    pub fn subscribe(&mut self, capacity: usize) -> Subscription {
-        self.tee.subscribe(capacity)
-    }
-
-    /// Saves the state now; its path, or `None` without a state file.
+    /// `capacity` events (1 to [`MAX_AUDIT_CAPACITY`](hotpath::MAX_AUDIT_CAPACITY));
+    /// see [`Subscription`].
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngineConfig, Knob, ManualClock, ParamSpace};
+    /// use hotpath_host::{Host, HostOptions};
+    /// use std::sync::Arc;
+    ///
+    /// let space = Arc::new(ParamSpace::new(vec![Knob::real("a", 0.0, 1.0, 0.5)])?);
+    /// let mut host = Host::open(space, AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]),
+    ///                           HostOptions::in_memory(), ManualClock::new(0))?;
+    /// assert!(host.subscribe(1024).is_ok());
+    /// assert!(host.subscribe(0).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`HostError::State`].
+    /// [`HostError::InvalidOption`] for a capacity out of that range.
+    pub fn subscribe(&mut self, capacity: usize) -> Result<Subscription, HostError> {
+        self.tee.subscribe(capacity)
+    }
+
+    /// Saves the state now, as a checkpoint of the log (see [saving the
+    /// state](Self#saving-the-state)): hands the log every queued event
+    /// (waiting for room whatever the [`WhenFull`] policy) and waits until
+    /// it has committed them. Its path, or `None` without a state file.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::State`]; [`HostError::AuditStalled`] if the log
+    /// commits nothing for the [stall timeout](HostOptions::stall_timeout).
     pub fn save_state(&mut self) -> Result<Option<PathBuf>, HostError> {
+        if self.store.is_none() {
+            return Ok(None);
+        }
+        self.pending = None;
+        if let Some(feed) = &mut self.feed {
+            let policy = std::mem::replace(&mut feed.when_full, WhenFull::Wait);
+            let drained = self.drain();
+            if let Some(feed) = &mut self.feed {
+                feed.when_full = policy;
+            }
+            drained?;
+        }
         let state = self.governed();
+        let checkpoint = match (state.last_seq(), &self.feed, self.closed_log) {
+            (Some(seq), Some(feed), _) => Some(feed.wait_committed(seq)?),
+            (Some(seq), None, Some(closed)) => Some(
+                closed
+                    .filter(|c| c.seq == seq)
+                    .ok_or(HostError::NotLogged { seq })?,
+            ),
+            _ => None,
+        };
+        let now_us = self.engine.executor_mut().now_us();
         match &mut self.store {
             Some(store) => {
-                store.save(&state)?;
+                store.save_as_of(now_us, &state.with_checkpoint(checkpoint))?;
                 Ok(Some(store.path().to_path_buf()))
             }
             None => Ok(None),
@@ -368,7 +446,11 @@ impl<C: Clock> Host<C> {
     }
 
     /// Saves the state if it changed and the save interval has passed on
-    /// the host's clock; whether it saved. Never saves without an interval.
+    /// the host's clock, as a checkpoint of the log (see [saving the
+    /// state](Self#saving-the-state)): a state whose events the log has not
+    /// committed yet is kept and written by a later call, never waited
+    /// for. Whether it wrote the state file; never saves without an
+    /// interval.
     ///
     /// # Errors
     ///
@@ -377,12 +459,76 @@ impl<C: Clock> Host<C> {
         if self.store.is_none() || self.save_interval_us.is_none() {
             return Ok(false);
         }
-        let now_us = self.engine.executor_mut().now_us();
-        let state = self.governed();
-        match &mut self.store {
-            Some(store) => Ok(store.save_if_due(now_us, &state)?),
-            None => Ok(false),
+        if let Some(pending) = self.pending.take() {
+            return self.write_pending(pending);
         }
+        let now_us = self.engine.executor_mut().now_us();
+        let due = self.store.as_ref().is_some_and(|s| s.is_due(now_us));
+        if !due {
+            return Ok(false);
+        }
+        let state = self.governed();
+        if self.store.as_ref().is_some_and(|s| s.is_unchanged(&state)) {
+            return Ok(false);
+        }
+        match (state.last_seq(), self.feed.is_some()) {
+            (Some(seq), true) => self.write_pending(PendingSave {
+                state,
+                seq,
+                taken_us: now_us,
+            }),
+            _ => {
+                if let Some(store) = &mut self.store {
+                    store.save_as_of(now_us, &state)?;
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// Writes `pending` if the log has committed its last event, else
+    /// keeps it for the next call.
+    fn write_pending(&mut self, pending: PendingSave) -> Result<bool, HostError> {
+        let Some(feed) = &self.feed else {
+            return Ok(false);
+        };
+        match feed.committed_event(pending.seq) {
+            Some(head) => {
+                if let Some(store) = &mut self.store {
+                    store
+                        .save_as_of(pending.taken_us, &pending.state.with_checkpoint(Some(head)))?;
+                }
+                Ok(true)
+            }
+            // Committed before the log was asked about it and no longer
+            // its last event: the next due save takes a newer state.
+            None if feed.committed().is_some_and(|c| c.seq > pending.seq) => Ok(false),
+            None => {
+                self.pending = Some(pending);
+                Ok(false)
+            }
+        }
+    }
+
+    /// The state last written to the state file by this host, if any.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngineConfig, Knob, ManualClock, ParamSpace};
+    /// use hotpath_host::{Host, HostOptions};
+    /// use std::sync::Arc;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let space = Arc::new(ParamSpace::new(vec![Knob::real("a", 0.0, 1.0, 0.5)])?);
+    /// let mut host = Host::open(space, AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]),
+    ///                           HostOptions::in_dir(dir.path()), ManualClock::new(0))?;
+    /// assert!(host.last_saved().is_none());
+    /// host.save_state()?;                              // waits for the log to commit
+    /// let saved = host.last_saved().expect("saved");
+    /// assert_eq!(saved.checkpoint.map(|c| c.seq), Some(1)); // `Started`, `BaselineSet`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn last_saved(&self) -> Option<&GovernedState> {
+        self.store.as_ref().and_then(StateStore::last_saved)
     }
 
     /// Shuts down: rolls back if the policy asks, hands the log everything
@@ -405,7 +551,11 @@ impl<C: Clock> Host<C> {
             feed.when_full = WhenFull::Wait;
         }
         self.drain()?;
+        self.pending = None;
         let log = self.feed.take().map(Feed::finish).transpose()?;
+        if let Some(log) = &log {
+            self.closed_log = Some(log.stats.committed);
+        }
         let state_file = match policy.save_state {
             true => self.save_state()?,
             false => None,

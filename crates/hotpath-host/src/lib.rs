@@ -19,7 +19,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let clock = ManualClock::new(0);
 //! let mut host = Host::from_config(&config, HostOptions::in_dir(dir.path()), clock.clone())?;
-//! let live = host.subscribe(1024);               // an observer's copy of the audit trail
+//! let live = host.subscribe(1024)?;              // an observer's copy of the audit trail
 //! clock.advance(100_000);
 //! host.step(TelemetryDigest::new(100_000, 3.2, 40).with_generation(host.executor().generation()))?;
 //! host.freeze()?;                                 // operator calls go through the host too

@@ -1,9 +1,13 @@
 //! [`HostOptions`]: where a [`Host`](crate::Host) keeps its log and state,
 //! and how it treats them.
 
-use hotpath::DEFAULT_AUDIT_CAPACITY;
+use crate::error::HostError;
+use crate::feed::STALL_TIMEOUT;
+use hotpath::{DEFAULT_AUDIT_CAPACITY, MAX_AUDIT_CAPACITY};
+use hotpath_durable::audit_log::MAX_WAIT;
 use hotpath_durable::AuditLogOptions;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The audit log's directory inside [`HostOptions::in_dir`]'s directory.
 pub const AUDIT_DIR: &str = "audit";
@@ -78,10 +82,17 @@ pub struct HostOptions {
     pub log: AuditLogOptions,
     /// What to do when the log falls behind.
     pub when_full: WhenFull,
-    /// Capacity of the queue between the host and the log's writer.
+    /// Capacity of the queue between the host and the log's writer (1 to
+    /// [`MAX_AUDIT_CAPACITY`] events).
     pub log_queue_capacity: usize,
+    /// How long the host waits for a log that makes no progress before it
+    /// gives up ([`HostError::AuditStalled`]): under [`WhenFull::Wait`],
+    /// and for [`Host::save_state`](crate::Host::save_state) (default
+    /// [`STALL_TIMEOUT`], 30 s; more than 0, at most 1 hour).
+    pub stall_timeout: Duration,
     /// Save the state at most this often (µs of the host's clock) after
-    /// steps; `None`: only when asked and at shutdown.
+    /// steps (any value; `u64::MAX` saves once); `None`: only when asked
+    /// and at shutdown.
     pub state_save_interval_us: Option<u64>,
     /// Whether to start from the state file.
     pub resume: Resume,
@@ -98,6 +109,7 @@ impl Default for HostOptions {
             log: AuditLogOptions::default(),
             when_full: WhenFull::Hold,
             log_queue_capacity: DEFAULT_AUDIT_CAPACITY,
+            stall_timeout: STALL_TIMEOUT,
             state_save_interval_us: Some(1_000_000),
             resume: Resume::IfPresent,
         }
@@ -119,6 +131,44 @@ impl HostOptions {
     /// The defaults: no log, no state file.
     pub fn in_memory() -> Self {
         Self::default()
+    }
+
+    /// Checks every setting is within its documented range (the log's
+    /// settings included); [`Host::open`](crate::Host::open) does.
+    ///
+    /// ```
+    /// use hotpath_host::{HostError, HostOptions};
+    ///
+    /// assert!(HostOptions::default().validate().is_ok());
+    /// let huge = HostOptions { log_queue_capacity: usize::MAX, ..HostOptions::default() };
+    /// assert!(matches!(huge.validate(), Err(HostError::InvalidOption { option: "log_queue_capacity", .. })));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::InvalidOption`] naming the first setting out of range,
+    /// [`HostError::AuditLog`] for the log's.
+    pub fn validate(&self) -> Result<(), HostError> {
+        let invalid = |option, reason: String| Err(HostError::InvalidOption { option, reason });
+        if !(1..=MAX_AUDIT_CAPACITY).contains(&self.log_queue_capacity) {
+            return invalid(
+                "log_queue_capacity",
+                format!(
+                    "{} events; expected 1 to {MAX_AUDIT_CAPACITY}",
+                    self.log_queue_capacity
+                ),
+            );
+        }
+        if self.stall_timeout.is_zero() || self.stall_timeout > MAX_WAIT {
+            return invalid(
+                "stall_timeout",
+                format!(
+                    "{:?}; expected more than 0 and at most 1 hour",
+                    self.stall_timeout
+                ),
+            );
+        }
+        Ok(self.log.validate()?)
     }
 }
 

@@ -5,6 +5,7 @@
 //! slows the host: the durable log is the authority, a subscription is a
 //! view of it.
 
+use crate::error::HostError;
 use hotpath::{AuditEvent, AuditQueue, EnqueueResult};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,7 +28,7 @@ struct Shared {
 /// let mut host = Host::open(space,
 ///                           AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]),
 ///                           HostOptions::in_memory(), ManualClock::new(0))?;
-/// let events = host.subscribe(64);
+/// let events = host.subscribe(64)?;
 /// host.freeze()?;
 /// let seen = events.try_next().expect("the freeze");
 /// assert_eq!(seen.event_type(), hotpath::EventType::SafeModeEntered);
@@ -81,14 +82,19 @@ pub(crate) struct Tee {
 }
 
 impl Tee {
-    /// A new subscription with room for `capacity` events (at least 1).
-    pub(crate) fn subscribe(&mut self, capacity: usize) -> Subscription {
+    /// A new subscription with room for `capacity` events (1 to
+    /// `MAX_AUDIT_CAPACITY`).
+    pub(crate) fn subscribe(&mut self, capacity: usize) -> Result<Subscription, HostError> {
+        let queue = AuditQueue::try_new(capacity).map_err(|e| HostError::InvalidOption {
+            option: "subscription capacity",
+            reason: e.to_string(),
+        })?;
         let shared = Arc::new(Shared {
-            queue: AuditQueue::new(capacity),
+            queue,
             lost: AtomicU64::new(0),
         });
         self.subscribers.push(Arc::clone(&shared));
-        Subscription { shared }
+        Ok(Subscription { shared })
     }
 
     /// Copies `event` to every subscriber; forgets the dropped ones.

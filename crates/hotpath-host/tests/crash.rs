@@ -16,8 +16,14 @@
 //!
 //! A SIGKILL loses nothing the child handed to the OS, so in half the
 //! trials the parent also plays power cut: it cuts the last file at a
-//! random offset after the last line reported durable (what a machine
-//! crash may lose of unsynced data), usually mid-line.
+//! random offset after the last line known durable (what a machine crash
+//! may lose of unsynced data), usually mid-line. Known durable: every seq
+//! a child reported durable, and the state file's checkpoint, since a state
+//! is saved only once the log has committed the events it covers, except
+//! under `FsyncPolicy::Never`, where committed means handed to the OS.
+//! There a power cut may take the state's events with it; the next child
+//! must then refuse to start (the state is ahead of its log), and the
+//! series goes on as an operator would, with the state file removed.
 //!
 //! `HOTPATH_CRASH_TRIALS` (default 120 kills), `HOTPATH_CRASH_SEED`
 //! (default fixed); a failure prints the seed and series to reproduce it.
@@ -27,6 +33,7 @@
 use hotpath::AuditQueue;
 use hotpath_durable::audit_log::{verify, AuditLog, AuditLogOptions};
 use hotpath_durable::state::StateStore;
+use hotpath_testkit::{env_u64, Rng};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -34,31 +41,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// splitmix64: a seeded, dependency-free generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Kills per log directory.
 const CRASHES_PER_LOG: u64 = 4;
@@ -72,6 +54,7 @@ struct Totals {
     truncations: u64,
     power_cuts: u64,
     states_checked: u64,
+    refused: u64,
 }
 
 /// What the parent knows about a log across its crashes.
@@ -83,6 +66,9 @@ struct Known {
     next_seq: u64,
     /// The generation of the last state a child reported saved.
     saved: Option<u64>,
+    /// A power cut took events the state file covers: the next child must
+    /// refuse to start.
+    state_ahead: bool,
 }
 
 fn last_file(dir: &Path) -> std::path::PathBuf {
@@ -143,6 +129,29 @@ fn crash_once(root: &Path, known: &mut Known, rng: &mut Rng, totals: &mut Totals
         .spawn()
         .expect("the child starts");
     let stdout = child.stdout.take().expect("piped");
+    if known.state_ahead {
+        // The state names events a power cut took: the child must refuse,
+        // naming both files, and not touch them.
+        let status = child.wait().expect("reaped");
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            e.read_to_string(&mut stderr).ok();
+        }
+        assert!(
+            !status.success(),
+            "the child started on a state ahead of its log"
+        );
+        assert!(
+            stderr.contains("does not match the audit log") && stderr.contains("but the log ends"),
+            "{stderr}"
+        );
+        drop(stdout);
+        std::fs::remove_file(root.join("state.json")).expect("remove the state");
+        known.state_ahead = false;
+        known.saved = None;
+        totals.refused += 1;
+        return;
+    }
     let (lines_tx, lines_rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -201,7 +210,7 @@ fn crash_once(root: &Path, known: &mut Known, rng: &mut Rng, totals: &mut Totals
         .load()
         .unwrap_or_else(|e| panic!("state after the crash: {e}"));
     if let Some(saved) = known.saved {
-        let state = state.expect("a save was reported");
+        let state = state.as_ref().expect("a save was reported");
         assert!(
             state.executor.live.generation >= saved,
             "state at generation {} but {saved} was reported saved",
@@ -209,6 +218,10 @@ fn crash_once(root: &Path, known: &mut Known, rng: &mut Rng, totals: &mut Totals
         );
         totals.states_checked += 1;
     }
+    // A state is saved only once its events are committed: fsync'd,
+    // unless this child never syncs.
+    let checkpoint = state.as_ref().and_then(|s| s.checkpoint).map(|c| c.seq);
+    let durable_by_state = checkpoint.filter(|_| fsync != "never");
     // (A child reports the recovered log's last seq as durable at once:
     // open fsyncs it. Count only events of its own.)
     if let Some(own) = durable.filter(|&d| d >= known.next_seq) {
@@ -218,7 +231,7 @@ fn crash_once(root: &Path, known: &mut Known, rng: &mut Rng, totals: &mut Totals
     known.durable = known.durable.max(durable);
 
     let dir = root.join("audit");
-    if rng.range(0, 1) == 0 && power_cut(&dir, known.durable, rng) {
+    if rng.range(0, 1) == 0 && power_cut(&dir, known.durable.max(durable_by_state), rng) {
         totals.power_cuts += 1;
     }
 
@@ -237,6 +250,14 @@ fn crash_once(root: &Path, known: &mut Known, rng: &mut Rng, totals: &mut Totals
 
     let verified = verify(&dir).unwrap_or_else(|e| panic!("verify after the crash: {e}"));
     assert_eq!(verified.last_seq, report.last_seq);
+    if checkpoint > report.last_seq {
+        assert_eq!(
+            fsync, "never",
+            "the state covers seq {checkpoint:?}, the log ends at {:?}: a state ahead of a synced log",
+            report.last_seq
+        );
+        known.state_ahead = true;
+    }
     if let Some(durable) = known.durable {
         assert_eq!(verified.first_seq, Some(0), "{verified:?}");
         // Consecutive from 0 (verify checks that), so every seq up to the
@@ -260,7 +281,7 @@ fn sigkill_at_random_moments_loses_no_durable_event() {
     let started = Instant::now();
     while totals.trials < trials {
         let root = tempfile::tempdir().unwrap();
-        let series_seed = rng.next();
+        let series_seed = rng.next_u64();
         let mut series_rng = Rng(series_seed);
         let mut known = Known::default();
         let crashes = CRASHES_PER_LOG.min(trials - totals.trials);
@@ -279,16 +300,19 @@ fn sigkill_at_random_moments_loses_no_durable_event() {
         logs += 1;
     }
     eprintln!(
-        "crash trials: {} SIGKILLs on {logs} logs in {:.1} s (seed {seed}); {} kills after the \
+        "crash trials: {} children ({} SIGKILLed) on {logs} logs in {:.1} s (seed {seed}); {} kills after the \
          child reported durable events ({} durable events checked), {} power cuts simulated, {} torn tails cut \
-         on reopen, {} persisted states checked, largest log {} events",
+         on reopen, {} persisted states checked, {} starts refused on a state ahead of its log, \
+         largest log {} events",
         totals.trials,
+        totals.trials - totals.refused,
         started.elapsed().as_secs_f64(),
         totals.with_durable,
         totals.durable_events,
         totals.power_cuts,
         totals.truncations,
         totals.states_checked,
+        totals.refused,
         totals.events,
     );
     assert!(

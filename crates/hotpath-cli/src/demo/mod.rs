@@ -212,7 +212,10 @@ struct Tuned {
 
 /// Runs the demo.
 pub fn run(args: &DemoArgs) -> Result<(), CliError> {
-    crate::output::prepare_dir(&args.out)?;
+    // One run at a time in a directory (a replay or another demo).
+    let _lock = crate::output::DirLock::take(&args.out)?;
+    crate::output::check_writable(&args.out)?;
+    crate::output::check_output_file(&args.out.join(crate::state::FILE_NAME), &[])?;
     let mut layers = Override::preset(args.preset);
     layers.push(Override::parse(&format!("seed={}", args.seed)).map_err(CliError::Demo)?);
     let config = config::parse("demo tuning config", DEMO_CONFIG, Path::new(""), &layers)?;
@@ -226,7 +229,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         view: View::new(args.plain, args.preset.name()),
         tally: Tally::default(),
         scores: Scores::default(),
-        events: host.subscribe(config.engine.audit_capacity),
+        events: host.subscribe(config.engine.audit_capacity)?,
         rate: STEADY_RATE,
         last: None,
         next_tick: Instant::now() + TICK,

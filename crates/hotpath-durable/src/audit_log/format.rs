@@ -2,8 +2,8 @@
 //! file names. The format itself is specified in the [module
 //! docs](super#the-line-format).
 
-use hotpath::{AuditEvent, EventType};
-use serde::Deserialize;
+use hotpath::{AuditEvent, EventType, MAX_AUDIT_SEQ, MAX_GENERATION};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io;
@@ -77,6 +77,48 @@ fn hex_value(digit: u8) -> Option<u8> {
     }
 }
 
+impl Serialize for ChainHash {
+    /// As 64 lowercase hex digits, the log's spelling.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ChainHash {
+    /// From 64 lowercase hex digits.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let hex = String::deserialize(deserializer)?;
+        ChainHash::from_hex(&hex).ok_or_else(|| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&hex),
+                &"64 lowercase hex digits",
+            )
+        })
+    }
+}
+
+/// One event of a log, named by its seq and its line's hash: what a state
+/// file records as the last event it covers (see
+/// [`GovernedState::checkpoint`](crate::state::GovernedState::checkpoint)).
+///
+/// ```
+/// use hotpath_durable::audit_log::{ChainHash, LogHead};
+///
+/// let head = LogHead { seq: 41, hash: ChainHash::GENESIS };
+/// let json = serde_json::to_string(&head)?;
+/// assert_eq!(json, format!("{{\"seq\":41,\"hash\":\"{}\"}}", "0".repeat(64)));
+/// assert_eq!(serde_json::from_str::<LogHead>(&json)?, head);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogHead {
+    /// The event's seq.
+    pub seq: u64,
+    /// Its line's hash.
+    pub hash: ChainHash,
+}
+
 impl fmt::Display for ChainHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for byte in self.0 {
@@ -103,7 +145,14 @@ pub enum LineDefect {
         /// Bytes of the partial line.
         bytes: u64,
     },
-    /// Not a line of this format: not JSON, wrong or missing fields, not
+    /// Not JSON at all: what a write cut short by a crash (or a block a
+    /// power cut left unwritten) leaves, if a newline follows it.
+    #[error("malformed line: not JSON: {reason}")]
+    NotJson {
+        /// What the JSON parser found.
+        reason: String,
+    },
+    /// JSON, but not a line of this format: wrong or missing fields, not
     /// ending with the hash field, or an event that contradicts the line's
     /// `seq` or `type`.
     #[error("malformed line: {reason}")]
@@ -120,6 +169,17 @@ pub enum LineDefect {
         /// SHA-256 of the line's body.
         computed: ChainHash,
     },
+    /// The line's `seq`, or its event's generation, is beyond the ceiling
+    /// an executor numbers to ([`hotpath::MAX_AUDIT_SEQ`],
+    /// [`hotpath::MAX_GENERATION`], both 2⁶²): continuing such a log would
+    /// wrap its numbering.
+    #[error("{field} {value} is beyond the ceiling 2^62")]
+    BeyondCeiling {
+        /// `seq` or `generation`.
+        field: &'static str,
+        /// The value found.
+        value: u64,
+    },
     /// The line's `prev` is not the hash of the line before it (or not the
     /// genesis hash on the first line): a line was removed, inserted or
     /// moved here.
@@ -132,11 +192,32 @@ pub enum LineDefect {
     },
 }
 
+impl LineDefect {
+    /// `true` for what an interrupted write leaves: a line without its
+    /// newline ([`Incomplete`](Self::Incomplete)) or bytes that are not
+    /// JSON ([`NotJson`](Self::NotJson)). Only such a final line is cut
+    /// when a log is opened; a complete line that parses but does not
+    /// verify (an edited line, a line out of the chain) was written whole
+    /// and changed afterwards, which is refused like damage anywhere else.
+    ///
+    /// ```
+    /// use hotpath_durable::audit_log::LineDefect;
+    ///
+    /// assert!(LineDefect::Incomplete { bytes: 12 }.is_torn_write());
+    /// assert!(!LineDefect::Malformed { reason: "missing field `hash`".into() }.is_torn_write());
+    /// ```
+    pub fn is_torn_write(&self) -> bool {
+        matches!(self, Self::Incomplete { .. } | Self::NotJson { .. })
+    }
+}
+
 /// A line that passed every check that needs no other line (the link to
 /// the previous line is the caller's to check).
 #[derive(Debug)]
 pub(crate) struct ParsedLine {
     pub(crate) seq: u64,
+    /// The event's generation (at most [`MAX_GENERATION`]).
+    pub(crate) generation: u64,
     pub(crate) event_type: EventType,
     pub(crate) prev: ChainHash,
     pub(crate) hash: ChainHash,
@@ -145,7 +226,10 @@ pub(crate) struct ParsedLine {
 
 /// The fields of a line, exactly these and no others.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a JSON object with seq, type, prev, event and hash"
+)]
 struct RawLine {
     seq: u64,
     #[serde(rename = "type")]
@@ -206,12 +290,53 @@ pub(crate) fn encode_line(
     (hash, error)
 }
 
+/// The line (with its newline) the writer appends for `event` chained to
+/// `prev`, and its hash: the format's reference encoder, for tools that
+/// write or check logs of their own (and tests that need a log no executor
+/// would write).
+///
+/// ```
+/// use hotpath::{AuditDetails, AuditEvent, ParamVec};
+/// use hotpath_durable::audit_log::{encode, ChainHash};
+///
+/// let event = AuditEvent { seq: 0, timestamp_us: 17, generation: 0,
+///                          details: AuditDetails::Started { params: ParamVec::from_slice(&[0.5]) } };
+/// let (line, hash) = encode(&event, &ChainHash::GENESIS);
+/// assert!(line.starts_with(b"{\"seq\":0,\"type\":\"Started\",\"prev\":\"000"));
+/// assert!(line.ends_with(format!(",\"hash\":\"{hash}\"}}\n").as_bytes()));
+/// ```
+pub fn encode(event: &AuditEvent, prev: &ChainHash) -> (Vec<u8>, ChainHash) {
+    let mut line = Vec::new();
+    let (hash, _) = encode_line(event, prev, &mut line);
+    (line, hash)
+}
+
 /// Checks one line (without its newline) on its own: the fields, the
 /// layout, the hash, and that the event agrees with the line's `seq` and
 /// `type`.
 pub(crate) fn parse_line(line: &[u8]) -> Result<ParsedLine, LineDefect> {
     let malformed = |reason: String| LineDefect::Malformed { reason };
-    let raw: RawLine = serde_json::from_slice(line).map_err(|e| malformed(e.to_string()))?;
+    if line.first() != Some(&b'{') {
+        // serde would read an array as the fields in order.
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+                Ok(_) => malformed("expected a JSON object {\"seq\":…}".into()),
+                Err(e) => LineDefect::NotJson {
+                    reason: e.to_string(),
+                },
+            },
+        );
+    }
+    let raw: RawLine = serde_json::from_slice(line).map_err(|e| {
+        // Valid JSON of another shape is not what an interrupted write
+        // leaves: only bytes that are not JSON at all are.
+        match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+            Ok(_) => malformed(e.to_string()),
+            Err(not_json) => LineDefect::NotJson {
+                reason: not_json.to_string(),
+            },
+        }
+    })?;
     let prev = ChainHash::from_hex(&raw.prev)
         .ok_or_else(|| malformed("prev is not 64 lowercase hex digits".into()))?;
     let stated = ChainHash::from_hex(&raw.hash)
@@ -239,6 +364,23 @@ pub(crate) fn parse_line(line: &[u8]) -> Result<ParsedLine, LineDefect> {
             raw.seq
         )));
     }
+    if raw.seq > MAX_AUDIT_SEQ {
+        return Err(LineDefect::BeyondCeiling {
+            field: "seq",
+            value: raw.seq,
+        });
+    }
+    let generation = raw
+        .event
+        .get("generation")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| malformed("the event's generation is not a non-negative integer".into()))?;
+    if generation > MAX_GENERATION {
+        return Err(LineDefect::BeyondCeiling {
+            field: "generation",
+            value: generation,
+        });
+    }
     // serde writes a variant with data as `{"<name>":…}`, one without as
     // `"<name>"`.
     let name = type_name(raw.event_type);
@@ -256,6 +398,7 @@ pub(crate) fn parse_line(line: &[u8]) -> Result<ParsedLine, LineDefect> {
     }
     Ok(ParsedLine {
         seq: raw.seq,
+        generation,
         event_type: raw.event_type,
         prev,
         hash: stated,
@@ -382,8 +525,15 @@ mod tests {
         ));
         assert!(matches!(
             parse_line(&line.as_bytes()[..40]),
+            Err(LineDefect::NotJson { .. })
+        ));
+        assert!(matches!(
+            parse_line(b"{\"seq\":3}"),
             Err(LineDefect::Malformed { .. })
         ));
+        // No internal type name in what a reader sees.
+        let shape = parse_line(b"[1,2]").unwrap_err().to_string();
+        assert!(!shape.contains("RawLine"), "{shape}");
         let upper = line.replace("\"prev\":\"0000", "\"prev\":\"000A");
         assert!(matches!(
             parse_line(upper.as_bytes()),

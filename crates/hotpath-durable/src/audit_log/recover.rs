@@ -1,5 +1,5 @@
 //! Crash recovery when a log is opened: find the chain's head, cut a torn
-//! or corrupt final line.
+//! final line (one without its newline, or bytes that are not JSON).
 
 use super::format::{file_name, list_files, parse_line, ChainHash, LineDefect};
 use super::sink::sync_dir;
@@ -40,7 +40,8 @@ impl OpenReport {
     /// `last_seq + 1`, or 0 for a log without events. A restarted executor
     /// should start numbering here.
     pub fn next_seq(&self) -> u64 {
-        self.last_seq.map_or(0, |seq| seq + 1)
+        // A recovered seq is at most `MAX_AUDIT_SEQ` (2^62): no overflow.
+        self.last_seq.map_or(0, |seq| seq.saturating_add(1))
     }
 }
 
@@ -79,9 +80,10 @@ struct FileScan {
 }
 
 /// Finds the head of the chain in `dir` (creating the directory and its
-/// first file for a new log), cutting a torn or corrupt final line. Damage
-/// anywhere but in the final line is refused: cutting more would destroy
-/// the evidence the chain exists to keep.
+/// first file for a new log), cutting a torn final line
+/// ([`LineDefect::is_torn_write`]). Damage anywhere else, and a complete
+/// final line that parses but does not verify, is refused: cutting it
+/// would destroy the evidence the chain exists to keep.
 pub(crate) fn recover(dir: &Path) -> Result<Recovered, AuditLogError> {
     let io_error = |path: &Path| {
         let path = path.to_path_buf();
@@ -130,7 +132,7 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, AuditLogError> {
             let preview = cut(path, offset).map_err(io_error(path))?;
             tracing::warn!(
                 file = %path.display(), line, offset, bytes, %defect,
-                "audit log: cut a torn or corrupt final line"
+                "audit log: cut a torn final line"
             );
             truncations.push(Truncation {
                 file: path.clone(),
@@ -221,20 +223,17 @@ fn scan(path: &Path) -> Result<FileScan, ScanError> {
                     expected,
                     found: parsed.prev,
                 }),
-                _ => Ok((
-                    parsed.seq,
-                    parsed.hash,
-                    parsed
-                        .event
-                        .get("generation")
-                        .and_then(serde_json::Value::as_u64),
-                )),
+                _ => Ok((parsed.seq, parsed.hash, Some(parsed.generation))),
             }),
         };
         match checked {
             Ok(link) => last = Some(link),
             Err(defect) => {
-                if !reader.fill_buf()?.is_empty() {
+                // Only what an interrupted write leaves may be cut, and
+                // only at the end: a complete line that parses was
+                // written whole, so a defect in it is tampering or a
+                // wrong writer, and the evidence is kept.
+                if !defect.is_torn_write() || !reader.fill_buf()?.is_empty() {
                     return Err(ScanError::Corrupt { line, defect });
                 }
                 return Ok(FileScan {

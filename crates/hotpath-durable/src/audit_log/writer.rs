@@ -1,7 +1,7 @@
 //! The writer thread: drains the queue into the sink, following the fsync
 //! policy, holding every line in memory until it is safe to let go of it.
 
-use super::format::{encode_line, ChainHash};
+use super::format::{encode_line, ChainHash, LogHead};
 use super::sink::LogSink;
 use super::{AuditLogError, AuditLogOptions, FsyncPolicy};
 use hotpath::AuditQueue;
@@ -29,6 +29,19 @@ pub(crate) struct Shared {
     pub(crate) pending: AtomicUsize,
     pub(crate) failing: AtomicBool,
     pub(crate) last_error: Mutex<Option<String>>,
+    pub(crate) heads: Mutex<Heads>,
+}
+
+/// The committed end of the log, and the one event a caller asked to know
+/// the hash of once it is committed (see [`AuditLog::committed_event`](super::AuditLog::committed_event)).
+#[derive(Debug, Default)]
+pub(crate) struct Heads {
+    /// The last event committed (fsync'd, or written under `Never`).
+    pub(crate) committed: Option<LogHead>,
+    /// The seq asked about.
+    pub(crate) watch: Option<u64>,
+    /// That event, once committed.
+    pub(crate) watched: Option<LogHead>,
 }
 
 impl Shared {
@@ -37,6 +50,10 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    pub(crate) fn heads(&self) -> std::sync::MutexGuard<'_, Heads> {
+        self.heads.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -53,6 +70,7 @@ fn store_seq(cell: &AtomicU64, seq: u64) {
 /// [`FsyncPolicy::Never`], written).
 struct Line {
     seq: u64,
+    hash: ChainHash,
     bytes: Box<[u8]>,
     /// Counted in the stats already (it may be written twice, after a
     /// failed sync).
@@ -187,9 +205,9 @@ impl<S: LogSink> Writer<S> {
                     tracing::error!(seq = event.seq, %error, "audit log: event not serialisable; recorded as text");
                 }
                 self.prev = hash;
-                event.seq
+                (event.seq, hash)
             });
-            let Some(seq) = encoded else {
+            let Some((seq, hash)) = encoded else {
                 break;
             };
             self.expected_seq = Some(seq.saturating_add(1));
@@ -198,6 +216,7 @@ impl<S: LogSink> Writer<S> {
                 .store(seq.saturating_add(1), Ordering::Release);
             self.pending.push_back(Line {
                 seq,
+                hash,
                 bytes: self.scratch.as_slice().into(),
                 counted: false,
             });
@@ -314,8 +333,24 @@ impl<S: LogSink> Writer<S> {
         }
     }
 
-    /// Lets go of the written lines.
+    /// Lets go of the written lines: they are committed (durable, or
+    /// written under `Never`).
     fn release(&mut self) {
+        if let Some(last) = self.written.checked_sub(1).map(|i| &self.pending[i]) {
+            let mut heads = self.shared.heads();
+            heads.committed = Some(LogHead {
+                seq: last.seq,
+                hash: last.hash,
+            });
+            if let Some(watch) = heads.watch {
+                if let Some(line) = self.pending.range(..self.written).find(|l| l.seq == watch) {
+                    heads.watched = Some(LogHead {
+                        seq: line.seq,
+                        hash: line.hash,
+                    });
+                }
+            }
+        }
         self.pending.drain(..self.written);
         self.written = 0;
         self.unsynced_since = None;
@@ -349,7 +384,10 @@ impl<S: LogSink> Writer<S> {
             None => self.options.retry_backoff_min,
             Some(f) => (f.backoff * 2).min(self.options.retry_backoff_max),
         };
-        let attempts = self.failure.as_ref().map_or(1, |f| f.attempts + 1);
+        let attempts = self
+            .failure
+            .as_ref()
+            .map_or(1, |f| f.attempts.saturating_add(1));
         let pending = self.pending.len();
         if attempts == 1 {
             tracing::error!(

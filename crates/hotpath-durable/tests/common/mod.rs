@@ -31,3 +31,27 @@ pub fn fast_executor(
         .unwrap();
     (executor, clock, config)
 }
+
+/// A chained log file of `Started` events, one per `(seq, generation)`,
+/// from the genesis hash, encoded as the writer encodes: a log no executor
+/// would write (seqs beyond the ceiling, say).
+pub fn forged_log(events: &[(u64, u64)]) -> Vec<u8> {
+    use hotpath::{AuditDetails, AuditEvent};
+    use hotpath_durable::audit_log::{encode, ChainHash};
+    let mut prev = ChainHash::GENESIS;
+    let mut text = Vec::new();
+    for &(seq, generation) in events {
+        let event = AuditEvent {
+            seq,
+            timestamp_us: 0,
+            generation,
+            details: AuditDetails::Started {
+                params: ParamVec::from_slice(&[0.5]),
+            },
+        };
+        let (line, hash) = encode(&event, &prev);
+        text.extend_from_slice(&line);
+        prev = hash;
+    }
+    text
+}

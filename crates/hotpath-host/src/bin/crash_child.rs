@@ -18,8 +18,9 @@
 //!   `Started` or `Restored` event has that seq);
 //! * `durable <seq>` each time the log's `durable_seq` rises: every event up
 //!   to `seq` is fsync'd, so it must be in the log whenever the process dies;
-//! * `saved <generation>` after each state save (atomic: a restart finds
-//!   this state or a later one).
+//! * `saved <generation>` after each state save, with the saved state's
+//!   generation (atomic: a restart finds this state or a later one; saved
+//!   only once the log committed the events it covers).
 //!
 //! It applies a proposal every `--pace-us` µs (default 20) on a manual
 //! clock that advances 1.1 ms per apply (so the rate limit admits them),
@@ -79,7 +80,17 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
     })
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
     let args = parse_args()?;
     let started = Instant::now();
     let clock = ManualClock::new(0);
@@ -135,7 +146,10 @@ fn main() -> Result<(), Box<dyn Error>> {
             Err(e) => return Err(e.into()),
         }
         if host.save_state_if_due()? {
-            writeln!(out, "saved {}", host.executor().generation())?;
+            // The state written may be one taken a little earlier (saves
+            // wait for the log to commit the events they cover).
+            let saved = host.last_saved().map(|s| s.executor.live.generation);
+            writeln!(out, "saved {}", saved.unwrap_or(0))?;
             out.flush()?;
         }
         let durable = host.durable_seq();

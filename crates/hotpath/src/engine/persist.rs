@@ -19,6 +19,7 @@ pub const ENGINE_STATE_VERSION: u32 = 1;
 /// [`AdaptiveEngine::restore_state`]. An in-flight iteration is not kept:
 /// the restored engine starts from a centre window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EngineState {
     /// Layout version ([`ENGINE_STATE_VERSION`]).
     pub version: u32,

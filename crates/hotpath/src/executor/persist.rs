@@ -71,6 +71,7 @@ pub enum PersistedExit {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExecutorState {
     /// Layout version ([`EXECUTOR_STATE_VERSION`]).
     pub version: u32,
