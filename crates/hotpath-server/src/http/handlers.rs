@@ -131,6 +131,9 @@ pub(crate) async fn telemetry(
     let framing = framing(&headers)?;
     let bytes = body::read(&headers, body, state.limits.max_body_bytes).await?;
     let digests = parse_report(&bytes, framing).map_err(|e| ApiError::bad_telemetry(&e))?;
+    if digests.is_empty() {
+        return Err(ApiError::bad_request("the body holds no digest"));
+    }
     if digests.len() > state.limits.max_digests {
         return Err(ApiError::too_large(
             "the number of digests",
