@@ -448,7 +448,7 @@ impl ControlHandle {
     }
 }
 
-/// The running control thread (see the [module docs](self)).
+/// The running control thread: see the [crate docs](crate#architecture).
 pub struct Control {
     handle: ControlHandle,
     thread: Option<JoinHandle<()>>,

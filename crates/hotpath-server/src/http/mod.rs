@@ -143,3 +143,18 @@ pub(crate) fn route_of(path: &str) -> &'static str {
         .copied()
         .unwrap_or("unmatched")
 }
+
+#[cfg(test)]
+mod tests {
+    /// The OpenAPI file describes every route the router serves.
+    #[test]
+    fn openapi_describes_every_route() {
+        let spec = include_str!("../../openapi.yaml");
+        for route in super::ROUTES {
+            assert!(
+                spec.contains(&format!("\n  {route}:\n")),
+                "{route} is not in openapi.yaml"
+            );
+        }
+    }
+}

@@ -312,3 +312,34 @@ fn counter_of(recorder: &PrometheusRecorder, name: &'static str, labels: Vec<Lab
 fn gauge_of(recorder: &PrometheusRecorder, name: &'static str, labels: Vec<Label>) -> Gauge {
     recorder.register_gauge(&Key::from_parts(name, labels), &METADATA)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DESCRIPTIONS;
+
+    /// Every metric the shipped Grafana dashboard queries is one the
+    /// server exports.
+    #[test]
+    fn the_dashboard_uses_only_exported_metrics() {
+        let dashboard = include_str!("../../grafana/hotpath.json");
+        let mut rest = dashboard;
+        let mut seen = 0;
+        while let Some(at) = rest.find("hotpath_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            let base = name
+                .strip_suffix("_bucket")
+                .or_else(|| name.strip_suffix("_count"))
+                .unwrap_or(&name);
+            assert!(
+                DESCRIPTIONS.iter().any(|(n, _, _)| *n == base),
+                "the dashboard queries {name}, which the server does not export"
+            );
+            seen += 1;
+        }
+        assert!(seen > 20);
+    }
+}
