@@ -3,13 +3,14 @@
 //! port, short limits to test slow clients.
 
 use hotpath::{AdaptiveEngineConfig, Knob, ParamSpace, SpsaConfig};
-use hotpath_host::{Host, HostOptions, ShutdownPolicy};
+use hotpath_host::ShutdownPolicy;
 use hotpath_server::http::{router, AppState};
 use hotpath_server::{serve, Action, Control, ControlOptions, Limits, Token};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod support;
 
 const TOKEN: &str = "in-process-test-token";
 
@@ -36,18 +37,11 @@ impl Running {
             calibration: None,
             ..AdaptiveEngineConfig::bounded(vec![(1.0, 64.0), (0.0, 2.0)])
         };
-        let host = Host::open(
-            Arc::new(space),
-            settings,
-            HostOptions::in_memory(),
-            hotpath::SystemClock::new(),
-        )
-        .expect("host");
         let options = ControlOptions {
             window: Some(Duration::from_millis(10)),
             ..ControlOptions::default()
         };
-        let control = Control::start(host, options).expect("control");
+        let control = support::control(space, settings, options);
         let handle = control.handle();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();

@@ -6,13 +6,14 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use hotpath::{AdaptiveEngineConfig, Knob, ParamSpace};
 use hotpath_config::telemetry::{parse_report, Framing};
-use hotpath_host::{Host, HostOptions, ShutdownPolicy};
-use hotpath_server::http::{router, AppState};
+use hotpath_host::ShutdownPolicy;
+use hotpath_server::http::{router, AppState, ROUTES};
 use hotpath_server::{Control, ControlOptions, Limits, Token};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
-use std::sync::Arc;
 use tower::ServiceExt;
+
+mod support;
 
 const TOKEN: &str = "property-test-token";
 
@@ -91,14 +92,7 @@ proptest! {
 fn app() -> (axum::Router, Control) {
     let space = ParamSpace::new(vec![Knob::real("a", 0.0, 1.0, 0.5)]).expect("space");
     let settings = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
-    let host = Host::open(
-        Arc::new(space),
-        settings,
-        HostOptions::in_memory(),
-        hotpath::SystemClock::new(),
-    )
-    .expect("host");
-    let control = Control::start(host, ControlOptions::default()).expect("control");
+    let control = support::control(space, settings, ControlOptions::default());
     let (_stop, stopping) = tokio::sync::watch::channel(false);
     // The sender is dropped: the watch route is not exercised here.
     let state = AppState::new(
@@ -112,21 +106,13 @@ fn app() -> (axum::Router, Control) {
 
 fn request() -> impl Strategy<Value = (String, String, Option<String>, Option<String>, Vec<u8>)> {
     let method = prop::sample::select(vec!["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]);
-    let path = prop::sample::select(vec![
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/v1/config",
-        "/v1/status",
-        "/v1/audit",
-        "/v1/telemetry",
-        "/v1/freeze",
-        "/v1/resume",
-        "/v1/rollback",
-        "/v1/baseline",
-        "/v1/nothing",
-        "/",
-    ]);
+    // Every route but the never-ending watch stream, and two that are none.
+    let mut paths: Vec<&str> = ROUTES
+        .into_iter()
+        .filter(|r| *r != "/v1/config/watch")
+        .collect();
+    paths.extend(["/v1/nothing", "/"]);
+    let path = prop::sample::select(paths);
     let query = prop::option::of("[a-z=&0-9%-]{0,20}");
     let content_type = prop::option::of(prop::sample::select(vec![
         "application/json",
