@@ -68,9 +68,36 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
+    exchange(
+        addr,
+        head(method, path, headers, body.len()).as_bytes(),
+        body,
+    )
+}
+
+/// A POST whose `Content-Length` says `declared` bytes, with no body sent.
+pub fn post_declaring(addr: &str, path: &str, token: &str, declared: usize) -> Response {
+    let auth = format!("Bearer {token}");
+    let text = head("POST", path, &[("Authorization", &auth)], declared);
+    exchange(addr, text.as_bytes(), b"")
+}
+
+/// A request the server may cut off while it is still being sent: the
+/// response if one arrived before the connection was reset.
+pub fn request_lossy(addr: &str, path: &str, headers: &[(&str, &str)]) -> Option<Response> {
+    let mut stream = connect(addr);
+    let _ = stream.write_all(head("GET", path, headers, 0).as_bytes());
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    raw.windows(4)
+        .any(|w| w == b"\r\n\r\n")
+        .then(|| parse(&raw))
+}
+
+fn exchange(addr: &str, head: &[u8], body: &[u8]) -> Response {
     let mut stream = connect(addr);
     stream
-        .write_all(head(method, path, headers, body.len()).as_bytes())
+        .write_all(head)
         .and_then(|()| stream.write_all(body))
         .expect("send");
     let mut raw = Vec::new();

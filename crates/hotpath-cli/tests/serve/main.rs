@@ -4,7 +4,7 @@
 mod http;
 mod process;
 
-use http::{get, post, request, Watch};
+use http::{get, post, post_declaring, request, request_lossy, Watch};
 use process::{Serve, FAST_CONFIG};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -179,14 +179,7 @@ fn every_endpoint_answers_and_refuses_in_typed_json() {
         b"{\"objective\": 1, \"sample\": 2}\n",
     );
     assert_eq!(r.json()["error"]["field"], "sample");
-    let big = vec![b' '; (1 << 20) + 1];
-    let r = post(
-        addr,
-        "/v1/telemetry",
-        &serve.token,
-        "application/x-ndjson",
-        &big,
-    );
+    let r = post_declaring(addr, "/v1/telemetry", &serve.token, (1 << 20) + 1);
     assert_eq!((r.status, r.code().as_str()), (413, "payload_too_large"));
     let r = post(addr, "/v1/telemetry", &serve.token, "text/csv", b"1,2");
     assert_eq!(
@@ -228,8 +221,13 @@ fn every_endpoint_answers_and_refuses_in_typed_json() {
 
     // Headers too large: refused by the connection (431), never a panic.
     let huge = "x".repeat(20_000);
-    let r = request(addr, "GET", "/v1/config", &[("X-Big", &huge)], b"");
-    assert_eq!(r.status, 431);
+    let r = request_lossy(addr, "/v1/config", &[("X-Big", &huge)]);
+    // The 431 may be lost to the reset of a connection closed unread.
+    assert!(
+        r.as_ref().is_none_or(|r| r.status == 431),
+        "{:?}",
+        r.map(|r| r.status)
+    );
     assert_eq!(get(addr, "/healthz").status, 200, "still serving");
 }
 
