@@ -55,6 +55,15 @@ fn drive(serve: &Serve, limit: Duration, done: impl Fn(u64) -> bool) -> u64 {
 fn every_endpoint_answers_and_refuses_in_typed_json() {
     let dir = tempfile::tempdir().expect("tempdir");
     let serve = Serve::start(dir.path(), FAST_CONFIG, &[]);
+    reads(&serve);
+    auth(&serve);
+    operators(&serve); // before any telemetry moves the config
+    telemetry(&serve);
+    audit_and_routing(&serve);
+}
+
+/// Health, readiness, config, status, metrics.
+fn reads(serve: &Serve) {
     let addr = &serve.addr;
     assert_eq!(get(addr, "/healthz").json()["status"], "ok");
     assert_eq!(get(addr, "/readyz").json()["status"], "ready");
@@ -79,7 +88,11 @@ fn every_endpoint_answers_and_refuses_in_typed_json() {
             metrics.text()
         );
     }
+}
 
+/// Auth: 401 without, 403 wrong; the token is in a 0600 file.
+fn auth(serve: &Serve) {
+    let addr = &serve.addr;
     // Auth: 401 without, 403 wrong; the token is in a 0600 file.
     let digest = br#"{"objective": 1.5, "samples": 10}"#;
     let none = request(
@@ -116,8 +129,11 @@ fn every_endpoint_answers_and_refuses_in_typed_json() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    // Operators (before any telemetry moves the config): audited,
-    // idempotent where documented.
+}
+
+/// Operators: audited, idempotent where documented.
+fn operators(serve: &Serve) {
+    let addr = &serve.addr;
     let r = post(addr, "/v1/rollback", &serve.token, "application/json", b"");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["changed"], false, "already at the baseline");
@@ -132,7 +148,12 @@ fn every_endpoint_answers_and_refuses_in_typed_json() {
     assert_eq!(resumed["cleared"], serde_json::json!(["Manual"]));
     let baseline = post(addr, "/v1/baseline", &serve.token, "application/json", b"").json();
     assert!(baseline["baseline_generation"].is_u64());
+}
 
+/// Telemetry: accepted, stale, and bad bodies refused whole.
+fn telemetry(serve: &Serve) {
+    let addr = &serve.addr;
+    let digest = br#"{"objective": 1.5, "samples": 10}"#;
     let ok = post(
         addr,
         "/v1/telemetry",
@@ -194,7 +215,11 @@ fn every_endpoint_answers_and_refuses_in_typed_json() {
         b"\n \n",
     );
     assert_eq!((r.status, r.code().as_str()), (400, "bad_request"));
+}
 
+/// The audit trail, unknown routes, oversized headers.
+fn audit_and_routing(serve: &Serve) {
+    let addr = &serve.addr;
     // The audit trail, paged.
     let page = get(addr, "/v1/audit?limit=1000").json();
     let types: Vec<&str> = page["events"]
@@ -296,10 +321,15 @@ fn tuning_survives_sigterm_and_restart_with_one_audit_chain() {
     );
     let before = generation_in_state(&saved);
 
-    // Restart: the state is restored and the chain continued.
     let dir_path = dir.path().to_path_buf();
     drop(serve);
-    let mut again = Serve::start(&dir_path, FAST_CONFIG, &[]);
+    restart_continues(&dir_path, before);
+}
+
+/// A restart in the same directory: the state is restored, generations
+/// keep rising, and the audit chain continues.
+fn restart_continues(dir_path: &std::path::Path, before: u64) {
+    let mut again = Serve::start(dir_path, FAST_CONFIG, &[]);
     let restored = generation(&again.addr);
     assert!(
         restored >= before,
