@@ -12,6 +12,41 @@ cd "$(dirname "$0")/.."
 echo "== cargo test --workspace"
 cargo test --workspace
 
+# Schema-driven fuzzing of `hotpath serve` against its OpenAPI file:
+# schemathesis (PyPI, in a venv under target/) sends generated requests,
+# valid and not, to a real server on a free loopback port, for a bounded
+# time, and fails on any 5xx, a status, content type, header or body the
+# file does not describe, or a write accepted without the token. The
+# watch stream is left out (it never ends; the end-to-end tests cover it).
+echo "== schemathesis (hotpath serve vs crates/hotpath-server/openapi.yaml)"
+if [ ! -x target/venv/bin/st ]; then
+    python3 -m venv target/venv
+    target/venv/bin/pip install --quiet 'schemathesis>=4,<5'
+fi
+cargo build --quiet -p hotpath-cli --bin hotpath
+st_dir=$(mktemp -d)
+target/debug/hotpath serve --config crates/hotpath-cli/examples/tuning.toml \
+    --data "$st_dir/data" --listen 127.0.0.1:0 >"$st_dir/out" 2>"$st_dir/err" &
+st_pid=$!
+trap 'kill "$st_pid" 2>/dev/null || true; rm -rf "$st_dir"' EXIT
+for _ in $(seq 100); do
+    grep -q 'listening on' "$st_dir/out" 2>/dev/null && break
+    sleep 0.1
+done
+st_addr=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$st_dir/out")
+[ -n "$st_addr" ] || { cat "$st_dir/err"; exit 1; }
+timeout 300 target/venv/bin/st run crates/hotpath-server/openapi.yaml \
+    --url "$st_addr" \
+    --header "Authorization: Bearer $(cat "$st_dir/data/token")" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,ignored_auth \
+    --exclude-path /v1/config/watch \
+    --max-examples 40 --max-time 60 --request-timeout 10 --workers 1 \
+    --seed 1
+kill -TERM "$st_pid"
+wait "$st_pid"
+trap - EXIT
+rm -rf "$st_dir"
+
 # Loom model check of the lock-free parts (AtomicConfig publication, the
 # audit ring), in its own target dir: the cfg flag changes every crate's
 # build. Bounded to 3 preemptions per execution, as loom recommends for CI;

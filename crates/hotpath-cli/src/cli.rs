@@ -1,7 +1,8 @@
 //! The command line: argument definitions and what each command does.
 
 use crate::config::{Override, Preset, ShortFloat};
-use crate::{audit_log, config, demo, replay, CliError};
+use crate::serve::ServeArgs;
+use crate::{audit_log, config, demo, replay, serve, CliError};
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use hotpath::EventType;
@@ -22,7 +23,8 @@ use std::path::PathBuf;
   hotpath check tuning.toml                        validate a config
   hotpath replay --config tuning.toml --telemetry digests.jsonl --out replay-out --preset conservative
   hotpath audit verify replay-out/audit                verify the hash chain
-  hotpath audit show replay-out/audit --type rolled-back,rejected"
+  hotpath audit show replay-out/audit --type rolled-back,rejected
+  hotpath serve --config tuning.toml --data /var/lib/hotpath   the tuner as an HTTP service"
 )]
 pub struct Cli {
     /// The command.
@@ -64,6 +66,15 @@ pub enum Command {
     /// Verify and read audit logs
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Run the governed tuner as an HTTP service
+    ///
+    /// Replicas of a service report telemetry (POST /v1/telemetry) and read
+    /// or watch the live configuration (GET /v1/config, /v1/config/watch);
+    /// operators freeze, resume, roll back and set the baseline; every
+    /// decision goes to the hash-chained audit log in DIR/audit, the state
+    /// to DIR/state.json (resumed on restart). Writes need the bearer token
+    /// (DIR/token unless --token-file). Stops on SIGTERM or SIGINT.
+    Serve(ServeArgs),
 }
 
 /// `--preset` and `--set`, shared by `replay` and `check`.
@@ -80,7 +91,7 @@ pub struct Overrides {
 }
 
 impl Overrides {
-    fn layers(&self) -> Vec<Override> {
+    pub(crate) fn layers(&self) -> Vec<Override> {
         let mut layers = self.preset.map(Override::preset).unwrap_or_default();
         layers.extend(self.set.iter().cloned());
         layers
@@ -214,6 +225,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check(args) => run_check(&args),
         Command::Audit(AuditCommand::Verify(args)) => run_verify(&args),
         Command::Audit(AuditCommand::Show(args)) => run_show(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }
 

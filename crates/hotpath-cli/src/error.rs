@@ -69,6 +69,9 @@ pub enum CliError {
     /// A demo thread failed.
     #[error("demo: {0}")]
     Demo(String),
+    /// `hotpath serve` could not start or stop cleanly.
+    #[error(transparent)]
+    Serve(#[from] hotpath_server::ServerError),
 }
 
 impl From<hotpath_config::LoadError> for CliError {

@@ -12,6 +12,8 @@
 //! * [`audit_log`]: a run's durable, hash-chained audit log
 //!   (`hotpath_durable`) and reading one back.
 //! * [`state`]: the governed state file (`hotpath_durable`).
+//! * [`serve`]: `hotpath serve`, the tuner as an HTTP service
+//!   (`hotpath_server`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -22,6 +24,7 @@ mod error;
 pub mod output;
 pub mod replay;
 pub mod report;
+pub mod serve;
 pub mod state;
 
 pub use error::CliError;

@@ -20,6 +20,10 @@
 //! means an optional field is absent. JSON cannot carry NaN or ∞; the
 //! strings `"NaN"`, `"inf"` and numbers too large for an `f64` are refused.
 //!
+//! A running service reports the same digests with `t_us` optional and
+//! an `instance` field: [`parse_report`] (`hotpath serve`'s
+//! `POST /v1/telemetry`).
+//!
 //! ```
 //! use hotpath_config::telemetry::DigestReader;
 //!
@@ -37,6 +41,11 @@
 use hotpath::{TelemetryDigest, MAX_TIME_US};
 use serde::Deserialize;
 use std::io::BufRead;
+
+mod report;
+pub use report::{
+    instance_problem, parse_report, Framing, ReportError, Reported, MAX_INSTANCE_LEN,
+};
 
 /// A telemetry line that cannot be used: `file:line[:column]: message`.
 ///

@@ -1,0 +1,117 @@
+//! `hotpath serve`: the governed tuner as an HTTP service, on
+//! [`hotpath_server::Server`].
+
+use crate::cli::Overrides;
+use crate::CliError;
+use clap::Args;
+use hotpath_server::{ServeOptions, Server};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Arguments of `hotpath serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The tuning config (TOML)
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Data directory: the audit log (DIR/audit/), the state
+    /// (DIR/state.json) and, without --token-file, the token (DIR/token);
+    /// an existing one is resumed
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Address to listen on (loopback by default; reads are open to
+    /// anyone who can reach it)
+    #[arg(long, value_name = "ADDR", default_value = hotpath_server::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// File holding the bearer token (its first line, at least 16
+    /// characters); default: DIR/token, generated with mode 0600 if missing
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Roll back to the baseline when stopping (off: the tuned
+    /// configuration is kept)
+    #[arg(long)]
+    pub rollback_on_exit: bool,
+    /// Length of an aggregation window in milliseconds (default: from the
+    /// config's spsa settings, eval_window_us / (2 × eval_window_digests),
+    /// at least settle_time_us, within 10 ms..10 s)
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub window_ms: Option<u64>,
+    /// Policy overrides.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// Starts the server, prints where it listens and where the token is
+/// (never the token), serves until SIGTERM or SIGINT, then shuts down.
+///
+/// # Errors
+///
+/// [`CliError::Serve`] if it cannot start (bad config, locked or damaged
+/// log, unusable token file, address in use) or stop cleanly.
+pub fn run(args: &ServeArgs) -> Result<(), CliError> {
+    init_logging();
+    let mut options = ServeOptions::new(&args.config, &args.data);
+    options.overrides = args.overrides.layers();
+    options.listen = args.listen;
+    options.token_file = args.token_file.clone();
+    options.rollback_on_exit = args.rollback_on_exit;
+    options.control.window = args.window_ms.map(Duration::from_millis);
+    let server = Server::start(options)?;
+    let report = server.open_report();
+    let start = match &report.restored {
+        Some(_) => format!("restored, generation {}", report.generation),
+        None => format!("fresh start, generation {}", report.generation),
+    };
+    let window = server.handle().window();
+    let mut text = format!(
+        "hotpath serve: listening on http://{}\n  data     {} ({start})\n  token    {} (send `Authorization: Bearer <token>` to write)\n  window   {} ms\n",
+        server.local_addr(),
+        args.data.display(),
+        server.token_file().display(),
+        window.as_millis(),
+    );
+    if !args.listen.ip().is_loopback() {
+        text.push_str(
+            "  warning  not a loopback address: reads are open to anyone who can reach it\n",
+        );
+    }
+    print(&text)?;
+    let done = server.run_until_signal()?;
+    let events = done.shutdown.log.as_ref().map_or(0, |l| l.forwarded);
+    let state = done.shutdown.state_file.as_ref().map_or_else(
+        || "not saved".to_string(),
+        |p| format!("saved to {}", p.display()),
+    );
+    print(&format!(
+        "hotpath serve: stopped in {} ms: {events} events logged, state {state}\n",
+        done.stop_took.as_millis()
+    ))
+}
+
+fn print(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(CliError::Stdout)
+}
+
+/// Logs to standard error: `HOTPATH_LOG` (`target=level,…`, default
+/// `info`) chooses what.
+fn init_logging() {
+    let spec = std::env::var("HOTPATH_LOG").unwrap_or_else(|_| "info".into());
+    let targets: tracing_subscriber::filter::Targets = spec.parse().unwrap_or_else(|_| {
+        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
+    });
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false),
+        )
+        .with(targets)
+        .try_init();
+}

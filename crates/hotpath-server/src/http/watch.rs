@@ -1,0 +1,103 @@
+//! `GET /v1/config/watch`: the live configuration as Server-Sent Events.
+//!
+//! Each published generation is one event:
+//!
+//! ```text
+//! event: config
+//! id: 12
+//! data: {"generation":12,"values":{"batch_size":96,"codec":"lz4"}}
+//! ```
+//!
+//! The stream starts with the current configuration, unless the client
+//! sends `Last-Event-ID` (as a reconnecting `EventSource` does) and the
+//! current generation is not newer than it; then it starts at the next
+//! publication. A `Last-Event-ID` that is not an integer is ignored. A
+//! comment line (`: keep-alive`) is sent after every
+//! [`keep_alive`](crate::Limits::keep_alive) without an event.
+//!
+//! Each stream reads the control thread's `watch` channel, which holds
+//! only the latest configuration: a client that reads slowly skips
+//! generations and never delays the executor or other watchers, and what
+//! it holds is one `Arc` of the latest event. At most
+//! [`max_watchers`](crate::Limits::max_watchers) streams are open (503
+//! `too_many_watchers` beyond); every stream ends when the server begins
+//! to shut down.
+
+use super::{ApiError, AppState};
+use crate::control::ConfigEvent;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::sync::{watch, OwnedSemaphorePermit};
+
+/// One stream's state: what it has sent, and its watcher slot.
+struct Stream {
+    config: watch::Receiver<Arc<ConfigEvent>>,
+    stopping: watch::Receiver<bool>,
+    last_sent: Option<u64>,
+    _permit: OwnedSemaphorePermit,
+}
+
+pub(crate) async fn watch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if state.is_stopping() {
+        return Err(ApiError::unavailable(
+            "shutting_down",
+            "the server is shutting down",
+        ));
+    }
+    let permit = Arc::clone(&state.watchers)
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::unavailable(
+                "too_many_watchers",
+                format!(
+                    "at most {} watch streams may be open",
+                    state.limits.max_watchers
+                ),
+            )
+        })?;
+    let last_sent = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let stream = Stream {
+        config: state.control.watch(),
+        stopping: state.stopping.clone(),
+        last_sent,
+        _permit: permit,
+    };
+    let events = futures_util::stream::unfold(stream, next_event);
+    let keep_alive = KeepAlive::new()
+        .interval(state.limits.keep_alive)
+        .text("keep-alive");
+    Ok(Sse::new(events).keep_alive(keep_alive).into_response())
+}
+
+/// The stream's next event: the latest configuration once it is newer
+/// than what was sent; `None` (the end) at shutdown.
+async fn next_event(mut s: Stream) -> Option<(Result<Event, Infallible>, Stream)> {
+    loop {
+        if *s.stopping.borrow() {
+            return None;
+        }
+        let latest = Arc::clone(&s.config.borrow_and_update());
+        if s.last_sent.is_none_or(|sent| latest.generation > sent) {
+            s.last_sent = Some(latest.generation);
+            let event = Event::default()
+                .event("config")
+                .id(latest.generation.to_string())
+                .data(&*latest.json);
+            return Some((Ok(event), s));
+        }
+        tokio::select! {
+            changed = s.config.changed() => if changed.is_err() { return None },
+            stopped = s.stopping.changed() => if stopped.is_err() { return None },
+        }
+    }
+}

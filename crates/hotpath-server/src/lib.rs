@@ -1,0 +1,116 @@
+//! # hotpath-server: the governed tuner as an HTTP service
+//!
+//! `hotpath serve` in a library: replicas of a service report telemetry
+//! and read or watch the live configuration over HTTP; operators freeze,
+//! resume, roll back and set the baseline; Prometheus scrapes the metrics.
+//! Every decision still goes through the one [`SafetyExecutor`] and into
+//! the hash-chained audit log, through a [`Host`].
+//!
+//! ```no_run
+//! use hotpath_server::{Server, ServeOptions};
+//!
+//! let options = ServeOptions::new("tuning.toml", "/var/lib/hotpath"); // 127.0.0.1:7070
+//! let server = Server::start(options)?;          // host open, token ready, port bound
+//! println!("listening on http://{}, token in {}", server.local_addr(), server.token_file().display());
+//! server.run_until_signal()?;                    // SIGTERM/SIGINT: graceful, bounded
+//! # Ok::<(), hotpath_server::ServerError>(())
+//! ```
+//!
+//! # Architecture
+//!
+//! ```text
+//!  HTTP (tokio, 2 workers)                     control thread (std)              readers
+//!  ───────────────────────                     ────────────────────              ───────
+//!  POST /v1/telemetry ─┐  bounded channel      owns Host<C>: engine, executor,
+//!  POST /v1/freeze …  ─┼──(try_send; full ⇒───► audit log feed, state file
+//!                      │   503 busy)            ├ windows: per generation, by time
+//!  reply (oneshot) ◄───┘                        ├ step / operator calls / maintain
+//!                                               └ after each: drain subscription ─► metrics, audit ring
+//!  GET /v1/config ────────── lock-free ─────────── AtomicConfig::snapshot ◄───────── published by the executor
+//!  GET /v1/config/watch ◄─── watch::Receiver ◄──── watch::Sender (latest only) ◄──── new generation seen
+//!  GET /v1/status, /v1/audit, /metrics ◄────────── ArcSwap<Status>, ring, recorder
+//! ```
+//!
+//! * **One owner.** The [`Host`] is synchronous (`&mut self`) and is the
+//!   executor's only way in, so it lives on one dedicated thread
+//!   ([`Control`]), which receives [commands](ControlHandle) over a
+//!   bounded channel: reported digests, operator calls, and its own timer
+//!   (window deadlines, `maintain` every 100 ms). A full channel refuses
+//!   at once (503 `busy`), a slow answer times out (503 `timeout`):
+//!   handlers never wait on the thread without bound, and the thread
+//!   never waits on a handler.
+//! * **Reads never queue.** `GET /v1/config` reads the lock-free
+//!   [`AtomicConfig`] directly. After every command and tick the thread
+//!   publishes what else readers want: each new generation to a
+//!   `tokio::sync::watch` channel (serialised once; a watcher that falls
+//!   behind skips to the latest and never slows the executor or the other
+//!   watchers), the [`Status`] through an `ArcSwap`, the audit events into
+//!   a bounded ring, the metrics.
+//! * **Telemetry in windows.** Digests of several replicas are aggregated
+//!   per generation over a time window and stepped through the engine as
+//!   one digest weighted by samples: the precise rule is in [`window`].
+//! * **Metrics derived, not built in.** The core library knows nothing of
+//!   them: the thread derives the [metrics](Metrics) from the host's
+//!   counters and from an audit subscription, into a recorder private to
+//!   the server (no global recorder, no exporter thread).
+//! * **Bounded everywhere.** The command channel, the subscription, the
+//!   audit ring, the watchers (64), the connections (256), body and header
+//!   sizes, and header, body and handler times: [`Limits`].
+//! * **Shutdown, in order** ([`Server::run_until`]): stop accepting; end
+//!   every watch stream and turn `/readyz` to 503; let requests finish for
+//!   at most [`Limits::shutdown_grace`] (5 s), then drop the connections
+//!   left; shut the host down (the open window dropped, rollback only if
+//!   asked, the log flushed and closed, the state saved). From the signal
+//!   to the exit: the grace period at most, plus the log's flush.
+//!
+//! # Embedding: the same API in another process
+//!
+//! [`Control::start`] takes any [`Host`] (any clock); its
+//! [`ControlHandle`] feeds digests ([`ControlHandle::report_blocking`] from
+//! a plain thread, [`ControlHandle::report`] from async code) and operator
+//! calls, and [`http::router`] with [`serve`] serves the same API on a
+//! listener of the caller's. `tests/in_process.rs` does exactly that.
+//!
+//! # Modules
+//!
+//! `control/` (the thread and its handle), [`window`] (aggregation),
+//! [`http`] (router, handlers, auth, limits on bodies, the watch stream),
+//! `metrics/` (the recorder, and what the thread derives), `status`,
+//! `audit` (the ring), `token`, `limits`, `serve` (the accept loop),
+//! `run` ([`Server`]). The API is described in `openapi.yaml` beside
+//! this crate's `Cargo.toml`, and a Grafana dashboard of the metrics is
+//! in `grafana/hotpath.json`.
+//!
+//! [`SafetyExecutor`]: hotpath::SafetyExecutor
+//! [`Host`]: hotpath_host::Host
+//! [`AtomicConfig`]: hotpath::AtomicConfig
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod audit;
+mod control;
+pub mod http;
+mod limits;
+mod metrics;
+mod names;
+mod run;
+mod serve;
+mod status;
+mod token;
+pub mod window;
+
+pub use audit::{AuditPage, EventView, AUDIT_RING_CAPACITY, MAX_AUDIT_PAGE};
+pub use control::{
+    default_window, Action, ConfigEvent, Control, ControlError, ControlHandle, ControlOptions,
+    IngestCounts, OperatorReply,
+};
+pub use limits::Limits;
+pub use metrics::Metrics;
+pub use run::{ServeOptions, ServeReport, Server, ServerError, DEFAULT_LISTEN};
+pub use serve::{serve, Served};
+pub use status::{
+    AuditStatus, BaselineView, Counts, EngineView, ReasonView, SafeModeView, Status,
+    TelemetryCounts,
+};
+pub use token::{Token, TokenError, MIN_TOKEN_LEN, TOKEN_FILE};
+pub use window::WindowView;
