@@ -167,5 +167,6 @@ pub fn safe_mode_name(reason: SafeModeReason) -> &'static str {
         SafeModeReason::Manual => "manual",
         SafeModeReason::Misconfigured => "misconfigured",
         SafeModeReason::ClockFault => "clock fault",
+        SafeModeReason::CoordinatorLost => "coordinator lost",
     }
 }

@@ -66,8 +66,8 @@ pub struct ReasonView {
     pub reason: String,
     /// What it means.
     pub description: String,
-    /// How it exits: `timer`, `manual`, `queue_drained`, `clock_in_range`
-    /// or `never`.
+    /// How it exits: `timer`, `manual`, `queue_drained`, `clock_in_range`,
+    /// `coordinator` (a fleet's leadership re-established) or `never`.
     pub exit: &'static str,
     /// When a timer exit is due (executor clock, µs).
     pub exit_at_us: Option<u64>,
@@ -184,6 +184,7 @@ pub(crate) fn safe_mode(safety: &ControlSafety) -> SafeModeView {
                 Some(SafeModeExit::Manual) => ("manual", None),
                 Some(SafeModeExit::QueueDrained) => ("queue_drained", None),
                 Some(SafeModeExit::ClockInRange) => ("clock_in_range", None),
+                Some(SafeModeExit::CoordinatorRegained) => ("coordinator", None),
                 Some(SafeModeExit::Never) | None => ("never", None),
             };
             ReasonView {

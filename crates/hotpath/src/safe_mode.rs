@@ -17,9 +17,11 @@ use serde::{Deserialize, Serialize};
 /// | `Manual` | `freeze` (the kill switch) | manual `resume` |
 /// | `Misconfigured` | the executor was built from invalid settings | never: build a new executor |
 /// | `ClockFault` | the clock read beyond [`MAX_TIME_US`](crate::MAX_TIME_US) | by itself, at the first reading back in range |
+/// | `CoordinatorLost` | a fleet's leader lost its coordinator (etcd) and cannot publish: [`coordinator_lost`](crate::SafetyExecutor::coordinator_lost) | only by [`coordinator_regained`](crate::SafetyExecutor::coordinator_regained), once leadership is re-established |
 ///
 /// Several reasons may be latched at once; safe mode lasts until all have
-/// exited. `resume` clears every reason but `Misconfigured` (a condition that
+/// exited. `resume` clears every reason but `Misconfigured` and
+/// `CoordinatorLost` (a condition that
 /// persists, such as a full queue, latches again on the next attempt). Every
 /// entry and exit is an audit event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -44,14 +46,20 @@ pub enum SafeModeReason {
     Misconfigured,
     /// The clock read beyond [`MAX_TIME_US`](crate::MAX_TIME_US); the
     /// executor kept its last good time and refuses changes until the
-    /// clock reads in range again. (Declared last: a [`ReasonSet`] is
-    /// stored as bits in declaration order.)
+    /// clock reads in range again. (A [`ReasonSet`] is stored as bits in
+    /// declaration order: new reasons are declared last.)
     ClockFault,
+    /// A fleet's leader cannot reach its coordinator (etcd): it could not
+    /// publish what it decides, so it decides nothing until it has
+    /// re-established its leadership. Not part of the governed state (it
+    /// belongs to this instance's connection) and not cleared by an
+    /// operator's `resume`.
+    CoordinatorLost,
 }
 
 impl SafeModeReason {
     /// Every reason, in declaration order.
-    pub const ALL: [SafeModeReason; 10] = [
+    pub const ALL: [SafeModeReason; 11] = [
         SafeModeReason::Thrashing,
         SafeModeReason::BudgetExhausted,
         SafeModeReason::Regressions,
@@ -62,6 +70,7 @@ impl SafeModeReason {
         SafeModeReason::Manual,
         SafeModeReason::Misconfigured,
         SafeModeReason::ClockFault,
+        SafeModeReason::CoordinatorLost,
     ];
 
     fn bit(self) -> u16 {
@@ -82,6 +91,7 @@ impl std::fmt::Display for SafeModeReason {
             SafeModeReason::Manual => "manual freeze",
             SafeModeReason::Misconfigured => "misconfigured",
             SafeModeReason::ClockFault => "clock out of range",
+            SafeModeReason::CoordinatorLost => "fleet coordinator lost",
         })
     }
 }
@@ -140,6 +150,9 @@ pub enum SafeModeExit {
     ClockInRange,
     /// Never.
     Never,
+    /// Once a fleet's leader has re-established its leadership
+    /// ([`coordinator_regained`](crate::SafetyExecutor::coordinator_regained)).
+    CoordinatorRegained,
 }
 
 /// The safe-mode latch of a [`SafetyExecutor`](crate::SafetyExecutor).
@@ -223,10 +236,12 @@ impl ControlSafety {
         set
     }
 
-    /// Every latched reason that a resume may clear.
+    /// Every latched reason that a resume may clear: not `Misconfigured`
+    /// (a property of the settings), not `CoordinatorLost` (cleared only
+    /// once the leadership it depends on is re-established).
     pub(crate) fn resumable(&self) -> ReasonSet {
         let mut set = self.reasons();
-        set.0 &= !SafeModeReason::Misconfigured.bit();
+        set.0 &= !(SafeModeReason::Misconfigured.bit() | SafeModeReason::CoordinatorLost.bit());
         set
     }
 

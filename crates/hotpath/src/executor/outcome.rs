@@ -403,7 +403,65 @@ impl<C: Clock> SafetyExecutor<C> {
         self.latch(now, SafeModeReason::Manual, SafeModeExit::Manual);
     }
 
-    /// Operator reset: clears every latched reason except `Misconfigured`,
+    /// A fleet's leader lost its coordinator: latches safe mode
+    /// (`CoordinatorLost`, audited once) until
+    /// [`coordinator_regained`](Self::coordinator_regained). Nothing it
+    /// would decide meanwhile could be published, so it decides nothing;
+    /// an operator's [`resume`](Self::resume) does not clear it.
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, ManualClock, ParamVec, Proposal, SafeModeReason, SafetyExecutor};
+    /// use std::sync::Arc;
+    ///
+    /// let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+    /// let mut ex = SafetyExecutor::builder(config).clock(ManualClock::new(1_000_000)).build()?;
+    /// let update = Proposal::Update { iteration: 1, delta: ParamVec::from_slice(&[0.05]),
+    ///                                 gradient_estimate: ParamVec::new() };
+    /// ex.coordinator_lost();
+    /// assert!(ex.apply(update.clone()).is_err());
+    /// ex.resume()?;                                     // not the operator's to clear
+    /// assert!(ex.control_safety().reasons().contains(SafeModeReason::CoordinatorLost));
+    /// assert!(ex.coordinator_regained());
+    /// assert!(ex.apply(update).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn coordinator_lost(&mut self) {
+        let now = self.now();
+        self.latch(
+            now,
+            SafeModeReason::CoordinatorLost,
+            SafeModeExit::CoordinatorRegained,
+        );
+    }
+
+    /// The leadership a fleet's leader depends on is re-established:
+    /// clears `CoordinatorLost` (audited as its exit). `true` if it was
+    /// latched and is now cleared; `false` if it was not latched, or if
+    /// its exit event could not be recorded (the audit queue is full:
+    /// it stays latched, try again).
+    ///
+    /// See [`coordinator_lost`](Self::coordinator_lost) for an example.
+    pub fn coordinator_regained(&mut self) -> bool {
+        let reason = SafeModeReason::CoordinatorLost;
+        if self.control_safety.exit_of(reason).is_none() {
+            return false;
+        }
+        let now = self.now();
+        if self
+            .record(now, AuditDetails::SafeModeExited { reason }, Priority::Safety)
+            .is_none()
+        {
+            return false;
+        }
+        let mut one = ReasonSet::EMPTY;
+        one.insert(reason);
+        self.control_safety.clear(one);
+        tracing::info!(%reason, "safe mode exited");
+        true
+    }
+
+    /// Operator reset: clears every latched reason except `Misconfigured`
+    /// and `CoordinatorLost`,
     /// and resets the regression and malformed-proposal counters. A
     /// condition that persists latches again on the next attempt. Returns
     /// the cleared reasons.

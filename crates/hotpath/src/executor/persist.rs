@@ -140,9 +140,12 @@ impl<C: Clock> SafetyExecutor<C> {
                     SafeModeExit::At(t) => PersistedExit::AfterUs(t.saturating_sub(now)),
                     SafeModeExit::Manual => PersistedExit::Manual,
                     SafeModeExit::QueueDrained => PersistedExit::QueueDrained,
-                    // Both belong to this executor, not to the governed
-                    // state: its settings, its clock's last reading.
-                    SafeModeExit::Never | SafeModeExit::ClockInRange => return None,
+                    // These belong to this executor, not to the governed
+                    // state: its settings, its clock's last reading, its
+                    // connection to a fleet's coordinator.
+                    SafeModeExit::Never
+                    | SafeModeExit::ClockInRange
+                    | SafeModeExit::CoordinatorRegained => return None,
                 };
                 Some(PersistedLatch { reason, exit })
             })
