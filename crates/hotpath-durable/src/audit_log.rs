@@ -215,6 +215,7 @@
 //! # }
 //! ```
 
+mod fleet;
 mod format;
 mod recover;
 mod sink;
@@ -224,7 +225,8 @@ mod writer;
 pub use format::{encode, ChainHash, LineDefect, LogHead};
 pub use recover::{OpenReport, Truncation};
 pub use sink::{FileSink, LogSink};
-pub use verify::{verify, LogReader, LogRecord, VerifyError, VerifyReport};
+pub use fleet::{verify_fleet, AbandonedTail, FleetReport};
+pub use verify::{verify, LogReader, LogRecord, SegmentDefect, VerifyError, VerifyReport};
 
 use hotpath::AuditQueue;
 use std::fs::{File, OpenOptions};
@@ -548,8 +550,76 @@ impl AuditLog {
         S: LogSink,
         F: FnOnce(FileSink) -> S,
     {
+        Self::start(dir.as_ref(), options, queue, wrap, None)
+    }
+
+    /// Opens the log in `dir` (recovering it like [`open`](Self::open))
+    /// and writes a new **segment** there: a chain continuing from `from`
+    /// (the last event of another writer's log; `None`: the genesis), not
+    /// from this directory's own last line. The segment is a file of its
+    /// own (the next index; the current file only if it is empty), so the
+    /// files before it stay intact and verify on their own.
+    ///
+    /// This is how the leaders of a fleet write one chain between them,
+    /// each in its own directory: a new leader continues from the head
+    /// the last one published. [`verify_fleet`] checks such a chain
+    /// across the directories; [`verify`] of one directory reports the
+    /// link between its segments as broken. The [`OpenReport`]'s
+    /// `last_seq` and `last_hash` are `from`'s (the next event continues
+    /// them), its `last_generation` this directory's own.
+    ///
+    /// ```
+    /// use hotpath::{AtomicConfig, AuditQueue, ParamVec, SafetyExecutor};
+    /// use hotpath_durable::audit_log::{verify, verify_fleet, AuditLog, AuditLogOptions};
+    /// use std::sync::Arc;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    /// let mut head = None;
+    /// for dir in [a.path(), b.path(), a.path()] {     // three terms, two directories
+    ///     let queue = Arc::new(AuditQueue::new(64));
+    ///     let log = AuditLog::open_segment(dir, AuditLogOptions::default(), queue.clone(), head)?;
+    ///     let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&[0.5])));
+    ///     let executor = SafetyExecutor::builder(config).audit_queue(queue)
+    ///         .audit_sequence_start(log.next_seq()).build()?;
+    ///     drop(executor);
+    ///     head = log.shutdown()?.committed;
+    /// }
+    /// let fleet = verify_fleet(&[a.path(), b.path()])?;
+    /// assert_eq!((fleet.chain.events, fleet.chain.last_seq, fleet.segments), (3, Some(2), 3));
+    /// assert!(verify(a.path()).is_err());             // one directory alone has a hole
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open); [`AuditLogError::Io`] if the new file
+    /// cannot be made, or exists and is not empty.
+    pub fn open_segment(
+        dir: impl AsRef<Path>,
+        options: AuditLogOptions,
+        queue: Arc<AuditQueue>,
+        from: Option<LogHead>,
+    ) -> Result<Self, AuditLogError> {
+        Self::start(dir.as_ref(), options, queue, |file| file, Some(from))
+    }
+
+    /// Opens, recovers and starts the writer: continuing the directory's
+    /// own chain, or (`segment`) a new segment from the head given.
+    fn start<S, F>(
+        dir: &Path,
+        options: AuditLogOptions,
+        queue: Arc<AuditQueue>,
+        wrap: F,
+        segment: Option<Option<LogHead>>,
+    ) -> Result<Self, AuditLogError>
+    where
+        S: LogSink,
+        F: FnOnce(FileSink) -> S,
+    {
         options.validate()?;
-        let dir = dir.as_ref().to_path_buf();
+        let dir = dir.to_path_buf();
         let io_error = |path: &Path| {
             let path = path.to_path_buf();
             move |source| AuditLogError::Io { path, source }
@@ -563,7 +633,10 @@ impl AuditLog {
             sink::sync_dir(parent).map_err(io_error(parent))?;
         }
         let lock = lock_dir(&dir)?;
-        let recovered = recover::recover(&dir)?;
+        let mut recovered = recover::recover(&dir)?;
+        if let Some(from) = segment {
+            recovered = recover::new_segment(&dir, recovered, from)?;
+        }
         let mut file_sink =
             FileSink::open(&dir, recovered.current_index).map_err(io_error(&dir))?;
         // What the log holds now is what durable_seq starts from.

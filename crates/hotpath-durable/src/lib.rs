@@ -64,6 +64,10 @@
 //!   numbering must continue. Damage before the final line, and a complete
 //!   final line that parses but does not verify (an edit), is refused, not
 //!   cut.
+//! * **Fleets.** Successive leaders of a fleet each write a segment of one
+//!   chain in their own directory ([`AuditLog::open_segment`], from the
+//!   head the last leader published); [`verify_fleet`] checks the chain
+//!   across the directories and reports the abandoned tails.
 //! * **Verification.** [`verify`] checks every hash, link and sequence
 //!   number and returns counts ([`VerifyReport`]) or the first problem with
 //!   its file and line ([`VerifyError`]); [`LogReader`] reads the events
@@ -79,6 +83,6 @@ pub mod audit_log;
 pub mod state;
 
 pub use audit_log::{
-    verify, AuditLog, AuditLogError, AuditLogOptions, AuditLogStats, FsyncPolicy, LogReader,
+    verify, verify_fleet, AuditLog, AuditLogError, AuditLogOptions, AuditLogStats, FsyncPolicy, LogReader,
     OpenReport, VerifyError, VerifyReport,
 };

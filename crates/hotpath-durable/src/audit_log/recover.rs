@@ -1,7 +1,9 @@
 //! Crash recovery when a log is opened: find the chain's head, cut a torn
 //! final line (one without its newline, or bytes that are not JSON).
 
-use super::format::{file_name, list_files, parse_line, ChainHash, LineDefect};
+use super::format::{
+    file_name, list_files, parse_line, ChainHash, LineDefect, LogHead, MAX_FILE_INDEX,
+};
 use super::sink::sync_dir;
 use super::verify::VerifyError;
 use super::AuditLogError;
@@ -179,6 +181,59 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, AuditLogError> {
         },
         current_index,
         current_len,
+    })
+}
+
+/// A new segment after `recovered`: the chain continues from `from`, not
+/// from the directory's last line, in a file of its own (the current file
+/// if it is empty, else the next index, created and synced).
+pub(crate) fn new_segment(
+    dir: &Path,
+    recovered: Recovered,
+    from: Option<LogHead>,
+) -> Result<Recovered, AuditLogError> {
+    let Recovered {
+        mut report,
+        current_index,
+        current_len,
+    } = recovered;
+    let index = match current_len {
+        0 => current_index,
+        _ => current_index.saturating_add(1),
+    };
+    if index > MAX_FILE_INDEX {
+        return Err(AuditLogError::Io {
+            path: dir.to_path_buf(),
+            source: io::Error::other("audit log file index exhausted"),
+        });
+    }
+    let path = dir.join(file_name(index));
+    let io_error = |source| AuditLogError::Io {
+        path: path.clone(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(io_error)?;
+    if file.metadata().map_err(io_error)?.len() != 0 {
+        return Err(io_error(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "a new segment's file exists and is not empty",
+        )));
+    }
+    sync_dir(dir).map_err(|source| AuditLogError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    report.current_file = path;
+    report.last_seq = from.map(|h| h.seq);
+    report.last_hash = from.map_or(ChainHash::GENESIS, |h| h.hash);
+    Ok(Recovered {
+        report,
+        current_index: index,
+        current_len: 0,
     })
 }
 

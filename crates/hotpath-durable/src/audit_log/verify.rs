@@ -37,6 +37,16 @@ pub enum VerifyError {
         /// What is wrong.
         defect: LineDefect,
     },
+    /// A fleet's log (see [`verify_fleet`](super::verify_fleet)) has a
+    /// segment that does not continue any line of the directories given,
+    /// or a second segment starting from the genesis.
+    #[error("{}: {defect}", file.display())]
+    Segment {
+        /// The segment's file.
+        file: PathBuf,
+        /// What is wrong.
+        defect: SegmentDefect,
+    },
     /// The chain is intact but the events' sequence numbers are not
     /// consecutive (a gap, a repeat or a step back): the log was fed by an
     /// executor that did not continue the numbering.
@@ -74,7 +84,51 @@ impl VerifyError {
             VerifyError::Line { file, line, .. } | VerifyError::SequenceGap { file, line, .. } => {
                 Some((file, *line))
             }
+            VerifyError::Segment { file, .. } => Some((file, 1)),
             VerifyError::Io { .. } | VerifyError::NotALogFile { .. } => None,
+        }
+    }
+}
+
+/// Why a segment of a fleet's log does not fit its chain.
+///
+/// ```
+/// use hotpath_durable::audit_log::{ChainHash, SegmentDefect};
+///
+/// let d = SegmentDefect::Unattached { seq: 7, prev: ChainHash::GENESIS };
+/// assert!(d.to_string().starts_with("starts at seq 7 continuing"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SegmentDefect {
+    /// It continues a line that no file given holds at the seq before its
+    /// first (a segment, or a directory, is missing).
+    Unattached {
+        /// Its first seq.
+        seq: u64,
+        /// Its first line's `prev`.
+        prev: ChainHash,
+    },
+    /// It starts from the genesis, like another file: two chains.
+    SecondGenesis {
+        /// The other file.
+        other: PathBuf,
+    },
+}
+
+impl std::fmt::Display for SegmentDefect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unattached { seq, prev } => write!(
+                f,
+                "starts at seq {seq} continuing line {prev}, which no file given holds at seq {}: a segment or a directory is missing",
+                seq.saturating_sub(1)
+            ),
+            Self::SecondGenesis { other } => write!(
+                f,
+                "starts a chain from the genesis, as {} does: these are two logs, not one",
+                other.display()
+            ),
         }
     }
 }
@@ -194,7 +248,17 @@ impl LogReader {
             let prev = (index == 1).then_some(ChainHash::GENESIS);
             (vec![path.to_path_buf()], prev)
         };
-        Ok(Self {
+        Ok(Self::of(files, prev))
+    }
+
+    /// One file of a fleet's log: a segment, whose chain starts from its
+    /// first line's `prev` whatever its index.
+    pub(crate) fn segment(file: PathBuf) -> Self {
+        Self::of(vec![file], None)
+    }
+
+    fn of(files: Vec<PathBuf>, prev: Option<ChainHash>) -> Self {
+        Self {
             files: files.into_iter(),
             current: None,
             files_read: 0,
@@ -206,7 +270,7 @@ impl LogReader {
             last_seq: None,
             events: 0,
             done: false,
-        })
+        }
     }
 
     /// What has been read so far, as a report: after the reader has ended
