@@ -94,4 +94,8 @@ pub enum HostError {
     /// The options contradict each other.
     #[error("invalid host options: {0}")]
     Options(&'static str),
+    /// A [`Handoff`](crate::Handoff)'s state is not a checkpoint of the
+    /// chain head it carries.
+    #[error("cannot take over: {0}")]
+    Handoff(&'static str),
 }

@@ -58,6 +58,25 @@ impl Feed {
     /// Opens (creating or recovering it) the log in `dir` with a queue of
     /// `capacity` events.
     pub(crate) fn open(dir: &Path, options: &HostOptions) -> Result<Self, HostError> {
+        Self::start(dir, options, None)
+    }
+
+    /// Opens the log in `dir` and starts a new segment there, continuing
+    /// the chain from `from` (see
+    /// [`AuditLog::open_segment`](hotpath_durable::AuditLog::open_segment)).
+    pub(crate) fn open_segment(
+        dir: &Path,
+        options: &HostOptions,
+        from: Option<LogHead>,
+    ) -> Result<Self, HostError> {
+        Self::start(dir, options, Some(from))
+    }
+
+    fn start(
+        dir: &Path,
+        options: &HostOptions,
+        segment: Option<Option<LogHead>>,
+    ) -> Result<Self, HostError> {
         let queue = Arc::new(
             AuditQueue::try_new(options.log_queue_capacity).map_err(|e| {
                 HostError::InvalidOption {
@@ -66,7 +85,12 @@ impl Feed {
                 }
             })?,
         );
-        let log = AuditLog::open(dir, options.log.clone(), Arc::clone(&queue))?;
+        let log = match segment {
+            None => AuditLog::open(dir, options.log.clone(), Arc::clone(&queue))?,
+            Some(from) => {
+                AuditLog::open_segment(dir, options.log.clone(), Arc::clone(&queue), from)?
+            }
+        };
         Ok(Self {
             queue,
             held: None,

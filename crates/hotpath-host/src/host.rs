@@ -43,6 +43,27 @@ pub struct OpenReport {
     pub first_seq: u64,
 }
 
+/// Where a fleet's new leader starts ([`Host::take_over`]): the governed
+/// state the fleet last published, whose checkpoint is the head of the
+/// fleet's audit chain, instead of a state file and a log of its own.
+///
+/// ```
+/// use hotpath_host::Handoff;
+///
+/// let new_fleet = Handoff { state: None, above_generation: None };
+/// assert!(new_fleet.state.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handoff {
+    /// The state last published, with its checkpoint; `None`: a new
+    /// fleet (the space's initial values, the chain from the genesis).
+    pub state: Option<GovernedState>,
+    /// Start above this generation (the last one published, or seen): a
+    /// new leader's first configuration is a new generation. `None`: at
+    /// the state's own generation (a read-only view of the state).
+    pub above_generation: Option<u64>,
+}
+
 /// What [`Host::shutdown`] did.
 ///
 /// ```
@@ -172,21 +193,107 @@ impl<C: Clock> Host<C> {
         options: HostOptions,
         clock: C,
     ) -> Result<Self, HostError> {
+        Self::start(space, settings, options, clock, None)
+    }
+
+    /// Opens a fleet's new leader on the state the fleet last published:
+    /// its log is a new segment in `options.audit_dir` continuing the
+    /// fleet's chain from the state's checkpoint (see
+    /// [`AuditLog::open_segment`](hotpath_durable::AuditLog::open_segment)),
+    /// its executor restores the state (latches, windows, counters,
+    /// baseline) at a generation above `above_generation` and above this
+    /// directory's own last one, its audit numbering continues the
+    /// checkpoint's, and the engine restores its part. There is no state
+    /// file (the fleet keeps the state): `options.state_file` must be
+    /// `None`. In memory (`audit_dir` `None`), this is a view of the
+    /// published state (a standby's status).
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngineConfig, Knob, ManualClock, ParamSpace};
+    /// use hotpath_host::{Handoff, Host, HostOptions, ShutdownPolicy};
+    /// use std::sync::Arc;
+    ///
+    /// let (a, b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    /// let space = Arc::new(ParamSpace::new(vec![Knob::real("a", 0.0, 1.0, 0.5)])?);
+    /// let settings = AdaptiveEngineConfig::bounded(vec![(0.0, 1.0)]);
+    /// let leader = |dir: &std::path::Path| HostOptions {
+    ///     state_file: None, ..HostOptions::in_dir(dir)
+    /// };
+    /// let first = Handoff { state: None, above_generation: None };
+    /// let mut one = Host::take_over(space.clone(), settings.clone(), leader(a.path()),
+    ///                               ManualClock::new(0), first)?;
+    /// one.freeze()?;
+    /// let published = one.checkpoint()?;             // what the fleet keeps
+    /// let generation = one.executor().generation();
+    /// drop(one);                                     // the leader dies
+    /// let handoff = Handoff { state: Some(published), above_generation: Some(generation) };
+    /// let two = Host::take_over(space, settings, leader(b.path()), ManualClock::new(0), handoff)?;
+    /// assert!(two.executor().control_safety().is_latched());      // still frozen
+    /// assert!(two.executor().generation() > generation);
+    /// let chain = hotpath_durable::verify_fleet(&[a.path().join("audit"), b.path().join("audit")])?;
+    /// assert_eq!(chain.chain.first_seq, Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open); [`HostError::Options`] with a state file;
+    /// [`HostError::Handoff`] for a state whose checkpoint does not name
+    /// its last event.
+    pub fn take_over(
+        space: Arc<ParamSpace>,
+        settings: AdaptiveEngineConfig,
+        options: HostOptions,
+        clock: C,
+        handoff: Handoff,
+    ) -> Result<Self, HostError> {
+        if options.state_file.is_some() {
+            return Err(HostError::Options(
+                "a fleet keeps the state: a take-over has no state file",
+            ));
+        }
+        if let Some(state) = &handoff.state {
+            let named = state.checkpoint.map(|c| c.seq);
+            if options.audit_dir.is_some() && named != state.last_seq() {
+                return Err(HostError::Handoff(
+                    "the state's checkpoint does not name its last audit event",
+                ));
+            }
+        }
+        Self::start(space, settings, options, clock, Some(handoff))
+    }
+
+    fn start(
+        space: Arc<ParamSpace>,
+        settings: AdaptiveEngineConfig,
+        options: HostOptions,
+        clock: C,
+        handoff: Option<Handoff>,
+    ) -> Result<Self, HostError> {
         options.validate()?;
         let mut store = options
             .state_file
             .as_ref()
             .map(|path| StateStore::new(path, options.state_save_interval_us.unwrap_or(0)));
-        let saved = load_state(store.as_mut(), options.resume)?;
+        // A handoff's log is a segment continuing the fleet's chain from
+        // the state's checkpoint.
+        let handoff_head = handoff
+            .as_ref()
+            .map(|h| h.state.as_ref().and_then(|s| s.checkpoint));
+        let (saved, above) = match handoff {
+            Some(h) => (h.state, h.above_generation),
+            None => (load_state(store.as_mut(), options.resume)?, None),
+        };
         if let Some(dir) = store.as_ref().and_then(|s| parent(s.path())) {
             std::fs::create_dir_all(dir).map_err(|source| HostError::Io {
                 path: dir.to_path_buf(),
                 source,
             })?;
         }
-        let feed = match &options.audit_dir {
-            Some(dir) => Some(Feed::open(dir, &options)?),
-            None => None,
+        let feed = match (&options.audit_dir, handoff_head) {
+            (Some(dir), Some(from)) => Some(Feed::open_segment(dir, &options, from)?),
+            (Some(dir), None) => Some(Feed::open(dir, &options)?),
+            (None, _) => None,
         };
         if let (Some(state), Some(store), Some(feed)) = (&saved, &store, &feed) {
             check_against_log(state, store.path(), feed.log().dir())?;
@@ -199,7 +306,7 @@ impl<C: Clock> Host<C> {
             &settings,
             saved.as_ref(),
             feed.as_ref().map(|f| f.log().next_seq()),
-            logged_generation,
+            (logged_generation, above),
             clock,
         )
         .map_err(|e| restore_error(&store, saved.is_some(), e))?;
@@ -341,6 +448,32 @@ impl<C: Clock> Host<C> {
         self.drain()
     }
 
+    /// A fleet's leader lost its coordinator: latches `CoordinatorLost`
+    /// (see [`SafetyExecutor::coordinator_lost`](hotpath::SafetyExecutor::coordinator_lost));
+    /// then drains.
+    ///
+    /// # Errors
+    ///
+    /// A draining error.
+    pub fn coordinator_lost(&mut self) -> Result<(), HostError> {
+        self.engine.executor_mut().coordinator_lost();
+        self.drain()
+    }
+
+    /// A fleet's leader re-established its leadership: clears
+    /// `CoordinatorLost` (see
+    /// [`SafetyExecutor::coordinator_regained`](hotpath::SafetyExecutor::coordinator_regained));
+    /// then drains. Whether it cleared it.
+    ///
+    /// # Errors
+    ///
+    /// A draining error.
+    pub fn coordinator_regained(&mut self) -> Result<bool, HostError> {
+        let cleared = self.engine.executor_mut().coordinator_regained();
+        self.drain()?;
+        Ok(cleared)
+    }
+
     /// Clears the manual latches (see
     /// [`SafetyExecutor::resume`](hotpath::SafetyExecutor::resume)); then
     /// drains.
@@ -403,20 +536,21 @@ impl<C: Clock> Host<C> {
         self.tee.subscribe(capacity)
     }
 
-    /// Saves the state now, as a checkpoint of the log (see [saving the
-    /// state](Self#saving-the-state)): hands the log every queued event
-    /// (waiting for room whatever the [`WhenFull`] policy) and waits until
-    /// it has committed them. Its path, or `None` without a state file.
+    /// The governed state now, as a checkpoint of the log: hands the log
+    /// every queued event (waiting for room whatever the [`WhenFull`]
+    /// policy), waits until it has committed them, and names the last in
+    /// the state's [`checkpoint`](GovernedState::checkpoint) (`None` in
+    /// memory). What [`save_state`](Self::save_state) writes, and what a
+    /// fleet's leader publishes (see [`take_over`](Self::take_over) for an
+    /// example).
     ///
     /// # Errors
     ///
-    /// [`HostError::State`]; [`HostError::AuditStalled`] if the log
-    /// commits nothing for the [stall timeout](HostOptions::stall_timeout).
-    pub fn save_state(&mut self) -> Result<Option<PathBuf>, HostError> {
-        if self.store.is_none() {
-            return Ok(None);
-        }
-        self.pending = None;
+    /// [`HostError::AuditStalled`] if the log commits nothing for the
+    /// [stall timeout](HostOptions::stall_timeout);
+    /// [`HostError::NotLogged`] after shutdown, for events the closed log
+    /// did not commit.
+    pub fn checkpoint(&mut self) -> Result<GovernedState, HostError> {
         if let Some(feed) = &mut self.feed {
             let policy = std::mem::replace(&mut feed.when_full, WhenFull::Wait);
             let drained = self.drain();
@@ -435,10 +569,26 @@ impl<C: Clock> Host<C> {
             ),
             _ => None,
         };
+        Ok(state.with_checkpoint(checkpoint))
+    }
+
+    /// Saves the state now, as a checkpoint of the log (see [saving the
+    /// state](Self#saving-the-state) and [`checkpoint`](Self::checkpoint)).
+    /// Its path, or `None` without a state file.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::State`]; as [`checkpoint`](Self::checkpoint).
+    pub fn save_state(&mut self) -> Result<Option<PathBuf>, HostError> {
+        if self.store.is_none() {
+            return Ok(None);
+        }
+        self.pending = None;
+        let state = self.checkpoint()?;
         let now_us = self.engine.executor_mut().now_us();
         match &mut self.store {
             Some(store) => {
-                store.save_as_of(now_us, &state.with_checkpoint(checkpoint))?;
+                store.save_as_of(now_us, &state)?;
                 Ok(Some(store.path().to_path_buf()))
             }
             None => Ok(None),
@@ -681,27 +831,35 @@ fn load_state(
 }
 
 /// The executor: restored from `saved` or fresh at `initial`, at a
-/// generation above the log's last, numbering its events from the log's
-/// `next_seq`.
+/// generation above the log's last (`generations.0`) and strictly above
+/// `generations.1` (a handoff's last published), numbering its events
+/// from the log's `next_seq`.
 fn build_executor<C: Clock>(
     space: &Arc<ParamSpace>,
     initial: ParamVec,
     settings: &AdaptiveEngineConfig,
     saved: Option<&GovernedState>,
     next_seq: Option<u64>,
-    logged_generation: Option<u64>,
+    generations: (Option<u64>, Option<u64>),
     clock: C,
 ) -> Result<SafetyExecutor<C>, EngineError> {
+    let (logged_generation, above) = generations;
+    let lift = |config: Arc<AtomicConfig>| match above {
+        Some(a) if config.generation() <= a => Arc::new(AtomicConfig::with_generation(
+            config.load().params,
+            a.saturating_add(1),
+        )),
+        _ => config,
+    };
     let builder = match saved {
-        Some(state) => {
-            SafetyExecutor::builder(state.config(logged_generation)).restore(state.executor.clone())
-        }
+        Some(state) => SafetyExecutor::builder(lift(state.config(logged_generation)))
+            .restore(state.executor.clone()),
         // A fresh start over an existing log publishes above its last
         // generation: generations never repeat within a log.
-        None => SafetyExecutor::builder(Arc::new(AtomicConfig::with_generation(
+        None => SafetyExecutor::builder(lift(Arc::new(AtomicConfig::with_generation(
             initial,
             logged_generation.map_or(0, |g| g.saturating_add(1)),
-        ))),
+        )))),
     };
     let mut builder = builder
         .space(Arc::clone(space))

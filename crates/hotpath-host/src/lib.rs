@@ -48,6 +48,6 @@ mod tee;
 
 pub use error::HostError;
 pub use feed::{LogSummary, STALL_TIMEOUT};
-pub use host::{Host, OpenReport, ShutdownReport};
+pub use host::{Handoff, Host, OpenReport, ShutdownReport};
 pub use options::{HostOptions, Resume, ShutdownPolicy, WhenFull, AUDIT_DIR, STATE_FILE};
 pub use tee::Subscription;
