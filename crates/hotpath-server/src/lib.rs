@@ -89,6 +89,7 @@
 
 mod audit;
 mod control;
+pub mod fleet;
 pub mod http;
 mod limits;
 mod metrics;
@@ -103,6 +104,10 @@ pub use audit::{AuditPage, EventView, AUDIT_RING_CAPACITY, MAX_AUDIT_PAGE};
 pub use control::{
     default_window, Action, ConfigEvent, Control, ControlError, ControlHandle, ControlOptions,
     IngestCounts, OperatorReply,
+};
+pub use fleet::{
+    Coordinator, Directive, FleetStatus, FreshConfig, LeaderView, Opening, Publication,
+    PublishError, Published, ReadBarrier, Role,
 };
 pub use limits::Limits;
 pub use metrics::Metrics;

@@ -99,6 +99,9 @@ pub enum ServerError {
     /// The control thread failed to start or to shut the host down.
     #[error(transparent)]
     Control(#[from] ControlError),
+    /// A fleet's coordinator could not be reached or set up.
+    #[error("fleet coordinator: {0}")]
+    Coordinator(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// What a served run did, once stopped.
@@ -151,6 +154,44 @@ impl Server {
     ///
     /// [`ServerError`], each naming what failed.
     pub fn start(options: ServeOptions) -> Result<Self, ServerError> {
+        let data = options.data.clone();
+        let control = options.control.clone();
+        Self::start_with(options, move |config, _, _| {
+            let host = Host::from_config(config, HostOptions::in_dir(&data), SystemClock::new())?;
+            let report = host.open_report().clone();
+            Ok((Control::start(host, control)?, report))
+        })
+    }
+
+    /// [`start`](Self::start) with a control thread of the caller's
+    /// making: `make` gets the loaded config, the server's async runtime
+    /// and the bound address, and returns the started [`Control`] with
+    /// what opening its host found. A fleet's instance starts this way
+    /// (`hotpath-fleet`, on [`Control::start_fleet`]).
+    ///
+    /// ```no_run
+    /// use hotpath_host::{Host, HostOptions};
+    /// use hotpath_server::{Control, ControlOptions, Server, ServeOptions};
+    ///
+    /// let server = Server::start_with(ServeOptions::new("tuning.toml", "/var/lib/hotpath"), |config, _, _| {
+    ///     let host = Host::from_config(config, HostOptions::in_memory(), hotpath::SystemClock::new())?;
+    ///     let report = host.open_report().clone();
+    ///     Ok((Control::start(host, ControlOptions::default())?, report))
+    /// })?;
+    /// # Ok::<(), hotpath_server::ServerError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start), and `make`'s.
+    pub fn start_with<F>(options: ServeOptions, make: F) -> Result<Self, ServerError>
+    where
+        F: FnOnce(
+            &hotpath_config::TuningConfig,
+            &tokio::runtime::Handle,
+            SocketAddr,
+        ) -> Result<(Control, OpenReport), ServerError>,
+    {
         let config = hotpath_config::load(&options.config, &options.overrides)?;
         let token_file = match &options.token_file {
             Some(path) => path.clone(),
@@ -166,12 +207,6 @@ impl Server {
             Some(path) => Token::from_file(path)?,
             None => Token::load_or_generate(&token_file)?,
         };
-        let host = Host::from_config(
-            &config,
-            HostOptions::in_dir(&options.data),
-            SystemClock::new(),
-        )?;
-        let open_report = host.open_report().clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("hotpath-http")
@@ -188,7 +223,7 @@ impl Server {
             addr: options.listen,
             source,
         })?;
-        let control = Control::start(host, options.control.clone())?;
+        let (control, open_report) = make(&config, runtime.handle(), local_addr)?;
         Ok(Self {
             token,
             runtime,

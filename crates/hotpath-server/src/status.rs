@@ -2,6 +2,7 @@
 //! command and tick and read by handlers without asking it.
 
 use crate::audit::EventView;
+use crate::fleet::FleetStatus;
 use crate::names::type_name;
 use crate::window::WindowView;
 use hotpath::{Clock, ControlSafety, EngineStats, ParamSpace, SafeModeExit};
@@ -38,6 +39,11 @@ pub struct Status {
     /// The latest decisions (applies, refusals, rollbacks, baselines,
     /// safe-mode entries and exits, resumes), oldest first.
     pub last_decisions: Vec<Arc<EventView>>,
+    /// In fleet mode: this instance's role, the leader, the coordinator.
+    /// On a standby the rest of the status is the fleet's last published
+    /// state (its counters are this instance's view's, not the leader's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetStatus>,
 }
 
 /// Safe mode: whether it is latched, and why.
@@ -224,6 +230,7 @@ pub(crate) struct Extras<'a> {
     pub(crate) window: Option<WindowView>,
     pub(crate) audit: AuditStatus,
     pub(crate) last_decisions: &'a [Arc<EventView>],
+    pub(crate) fleet: Option<FleetStatus>,
 }
 
 /// The status of `host` now.
@@ -252,5 +259,6 @@ pub(crate) fn build<C: Clock>(host: &Host<C>, extras: Extras<'_>) -> Status {
         window: extras.window,
         audit: extras.audit,
         last_decisions: extras.last_decisions.to_vec(),
+        fleet: extras.fleet,
     }
 }

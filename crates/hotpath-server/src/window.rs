@@ -89,6 +89,11 @@ impl Windows {
         }
     }
 
+    /// The windows' length.
+    pub(crate) fn length_us(&self) -> u64 {
+        self.length_us
+    }
+
     /// When the open window closes, if one is open.
     pub(crate) fn deadline_us(&self) -> Option<u64> {
         self.open

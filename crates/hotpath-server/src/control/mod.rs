@@ -12,15 +12,17 @@
 //! to the latest), the [`Status`], the recent audit events and the
 //! metrics.
 
+mod fleet;
 mod worker;
 
 use crate::audit::{AuditPage, AuditRing, AUDIT_RING_CAPACITY};
+use crate::fleet::{Coordinator, FleetStatus, LeaderView, Opening, ReadBarrier};
 use crate::metrics::Metrics;
 use crate::status::{SafeModeView, Status};
 use arc_swap::ArcSwap;
 use hotpath::{AtomicConfig, Clock, ConfigSnapshot, NamedValues, ParamSpace, Violation};
 use hotpath_config::telemetry::Reported;
-use hotpath_host::{Host, HostError, ShutdownPolicy, ShutdownReport};
+use hotpath_host::{Handoff, Host, HostError, ShutdownPolicy, ShutdownReport};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
@@ -117,6 +119,13 @@ pub enum ControlError {
     /// The host failed (the message names what and where).
     #[error("{0}")]
     Host(String),
+    /// In fleet mode: this instance is a standby; the leader, if one is
+    /// known, takes the request.
+    #[error("this instance does not lead its fleet{}", leader.as_ref().map(|l| format!("; the leader is {} at {}", l.instance, l.address)).unwrap_or_default())]
+    NotLeader {
+        /// The leader, if one is known.
+        leader: Option<LeaderView>,
+    },
 }
 
 impl ControlError {
@@ -128,6 +137,7 @@ impl ControlError {
             ControlError::Stopped => "shutting_down",
             ControlError::Refused(_) => "refused",
             ControlError::Host(_) => "internal",
+            ControlError::NotLeader { .. } => "not_leader",
         }
     }
 
@@ -268,7 +278,7 @@ impl<T> Reply<T> {
 pub(crate) enum Command {
     Report {
         digests: Vec<Reported>,
-        reply: Reply<IngestCounts>,
+        reply: Reply<Result<IngestCounts, ControlError>>,
     },
     Operate {
         action: Action,
@@ -278,6 +288,13 @@ pub(crate) enum Command {
         policy: ShutdownPolicy,
         reply: SyncSender<Result<ShutdownReport, HostError>>,
     },
+}
+
+/// What readers see in fleet mode: the configuration the fleet last
+/// published (never one the executor decided and the fleet does not hold).
+pub(crate) struct Visible {
+    pub(crate) snapshot: Arc<ConfigSnapshot>,
+    pub(crate) event: Arc<ConfigEvent>,
 }
 
 /// What the control thread publishes for readers.
@@ -290,6 +307,11 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) ready: AtomicBool,
     pub(crate) window: Duration,
+    /// Fleet mode: the published configuration (`config` is then not
+    /// read: it is the executor's, ahead of the publication).
+    pub(crate) published: Option<ArcSwap<Visible>>,
+    /// Fleet mode: the coordinator's linearizable read, if it has one.
+    pub(crate) barrier: Option<Arc<dyn ReadBarrier>>,
 }
 
 /// The way to the control thread, for handlers, a demo feeding its
@@ -328,15 +350,52 @@ impl std::fmt::Debug for ControlHandle {
 }
 
 impl ControlHandle {
-    /// The live configuration, read lock-free (no round trip).
+    /// The live configuration, read lock-free (no round trip). In fleet
+    /// mode, the configuration the fleet last published, as this instance
+    /// has received it.
     pub fn snapshot(&self) -> Arc<ConfigSnapshot> {
-        self.shared.config.snapshot()
+        match &self.shared.published {
+            Some(published) => Arc::clone(&published.load().snapshot),
+            None => self.shared.config.snapshot(),
+        }
     }
 
     /// `{"generation": N, "values": {name: typed value}}` of the live
-    /// configuration, read lock-free.
+    /// configuration (see [`snapshot`](Self::snapshot)), read lock-free.
     pub fn config_json(&self) -> String {
-        config_json(&self.shared.space, &self.snapshot())
+        match &self.shared.published {
+            Some(published) => published.load().event.json.to_string(),
+            None => config_json(&self.shared.space, &self.snapshot()),
+        }
+    }
+
+    /// [`config_json`](Self::config_json), or in fleet mode the newer of
+    /// it and a fresh read of the fleet's coordinator begun now (see
+    /// [`ReadBarrier`]): a client reading one instance after another never
+    /// sees the generation go backwards. Never fails: without an answer
+    /// from the coordinator in time, this instance's view is served.
+    pub async fn fresh_config_json(&self) -> String {
+        let Some(barrier) = &self.shared.barrier else {
+            return self.config_json();
+        };
+        let fresh = barrier.fresh().await;
+        match (&self.shared.published, fresh) {
+            (Some(published), Some((generation, json))) => {
+                let mine = published.load();
+                if generation > mine.event.generation {
+                    json.to_string()
+                } else {
+                    mine.event.json.to_string()
+                }
+            }
+            _ => self.config_json(),
+        }
+    }
+
+    /// In fleet mode, the fleet as the control thread last saw it (the
+    /// `fleet` section of the [`status`](Self::status)).
+    pub fn fleet(&self) -> Option<FleetStatus> {
+        self.status().fleet.clone()
     }
 
     /// The knobs.
@@ -381,9 +440,11 @@ impl ControlHandle {
     /// # Errors
     ///
     /// [`ControlError::Busy`], [`ControlError::Timeout`],
-    /// [`ControlError::Stopped`].
+    /// [`ControlError::Stopped`]; [`ControlError::NotLeader`] on a fleet's
+    /// standby.
     pub async fn report(&self, digests: Vec<Reported>) -> Result<IngestCounts, ControlError> {
-        self.call(|reply| Command::Report { digests, reply }).await
+        self.call(|reply| Command::Report { digests, reply })
+            .await?
     }
 
     /// [`report`](Self::report) from a thread that is not async (a
@@ -393,7 +454,7 @@ impl ControlHandle {
     ///
     /// As [`report`](Self::report).
     pub fn report_blocking(&self, digests: Vec<Reported>) -> Result<IngestCounts, ControlError> {
-        self.call_blocking(|reply| Command::Report { digests, reply })
+        self.call_blocking(|reply| Command::Report { digests, reply })?
     }
 
     /// Carries out an operator's request through the host (audited).
@@ -479,8 +540,56 @@ impl Control {
             .window
             .unwrap_or_else(|| default_window(host.engine().settings()));
         let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
-        let (worker, shared) = worker::Worker::new(host, &options, window)
+        let (worker, shared) = worker::Worker::new(host, &options, window, None)
             .map_err(|e| ControlError::Host(e.to_string()))?;
+        Self::spawn(worker, shared, tx, rx, &options)
+    }
+
+    /// Starts the control thread of a fleet's instance (see the [`fleet`
+    /// module](crate::fleet)): it begins as a standby, viewing what
+    /// `coordinator` last published (the space's initial values at
+    /// generation 0 before the fleet's first publication), and opens hosts
+    /// with `open`: a leader's when the coordinator says so, a view of
+    /// each new publication meanwhile. `barrier`, if given, serves
+    /// `GET /v1/config` linearizably (see [`ReadBarrier`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ControlError::Host`] if the first view cannot be opened or the
+    /// thread cannot be started.
+    pub fn start_fleet<C, F>(
+        mut open: F,
+        mut coordinator: Box<dyn Coordinator>,
+        barrier: Option<Arc<dyn ReadBarrier>>,
+        options: ControlOptions,
+    ) -> Result<Self, ControlError>
+    where
+        C: Clock + Send + 'static,
+        F: FnMut(Opening, Handoff) -> Result<Host<C>, HostError> + Send + 'static,
+    {
+        let first = coordinator.take_published();
+        let handoff = Handoff {
+            state: first.as_ref().map(|p| (*p.state).clone()),
+            above_generation: None,
+        };
+        let host = open(Opening::View, handoff).map_err(|e| ControlError::Host(e.to_string()))?;
+        let window = options
+            .window
+            .unwrap_or_else(|| default_window(host.engine().settings()));
+        let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
+        let side = fleet::FleetSide::new(Box::new(open), coordinator, barrier);
+        let (worker, shared) = worker::Worker::new(host, &options, window, Some(side))
+            .map_err(|e| ControlError::Host(e.to_string()))?;
+        Self::spawn(worker, shared, tx, rx, &options)
+    }
+
+    fn spawn<C: Clock + Send + 'static>(
+        worker: worker::Worker<C>,
+        shared: Arc<Shared>,
+        tx: SyncSender<Command>,
+        rx: mpsc::Receiver<Command>,
+        options: &ControlOptions,
+    ) -> Result<Self, ControlError> {
         let thread = std::thread::Builder::new()
             .name("hotpath-control".into())
             .spawn(move || worker.run(rx))

@@ -2,9 +2,10 @@
 //! aggregation windows on time, maintains the host, and publishes what
 //! readers need after each of these.
 
+use super::fleet::FleetSide;
 use super::{
     config_json, Action, Command, ConfigEvent, ControlError, ControlOptions, IngestCounts,
-    OperatorReply, Shared,
+    OperatorReply, Shared, Visible,
 };
 use crate::audit::{AuditRing, EventView};
 use crate::metrics::{HostMetrics, Metrics};
@@ -25,18 +26,21 @@ use tokio::sync::watch;
 /// Decisions the status keeps.
 const LAST_DECISIONS: usize = 20;
 
-pub(super) struct Worker<C: Clock> {
-    host: Host<C>,
-    shared: Arc<Shared>,
-    watch: watch::Sender<Arc<ConfigEvent>>,
-    events: Subscription,
-    windows: Windows,
+pub(crate) struct Worker<C: Clock> {
+    pub(super) host: Host<C>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) watch: watch::Sender<Arc<ConfigEvent>>,
+    pub(super) events: Subscription,
+    pub(super) subscription_capacity: usize,
+    pub(super) windows: Windows,
     metrics: HostMetrics,
     published: u64,
     telemetry: TelemetryCounts,
     last_decisions: VecDeque<Arc<EventView>>,
     maintain_every: Duration,
     next_maintain: Instant,
+    /// Fleet mode: the coordinator and how to open hosts.
+    pub(super) fleet: Option<FleetSide<C>>,
 }
 
 impl<C: Clock> Worker<C> {
@@ -44,6 +48,7 @@ impl<C: Clock> Worker<C> {
         mut host: Host<C>,
         options: &ControlOptions,
         window: Duration,
+        mut fleet: Option<FleetSide<C>>,
     ) -> Result<(Self, Arc<Shared>), HostError> {
         let events = host.subscribe(options.subscription_capacity)?;
         let metrics = Arc::new(Metrics::new());
@@ -54,6 +59,13 @@ impl<C: Clock> Worker<C> {
             generation: snapshot.generation,
             json: config_json(&space, &snapshot).into(),
         });
+        let published = fleet.as_ref().map(|_| {
+            ArcSwap::from_pointee(Visible {
+                snapshot: Arc::clone(&snapshot),
+                event: Arc::clone(&first),
+            })
+        });
+        let barrier = fleet.as_mut().and_then(|side| side.barrier.take());
         let (watch_tx, watch_rx) = watch::channel(first);
         let windows = Windows::new(u64::try_from(window.as_micros()).unwrap_or(u64::MAX));
         let extras = Extras {
@@ -61,6 +73,7 @@ impl<C: Clock> Worker<C> {
             window: None,
             audit: audit_status(&host, 0),
             last_decisions: &[],
+            fleet: fleet.as_ref().map(FleetSide::status),
         };
         let shared = Arc::new(Shared {
             config,
@@ -71,6 +84,8 @@ impl<C: Clock> Worker<C> {
             metrics: Arc::clone(&metrics),
             ready: AtomicBool::new(true),
             window,
+            published,
+            barrier,
         });
         let worker = Self {
             metrics: HostMetrics::new(metrics, &host, options.max_instances),
@@ -79,11 +94,13 @@ impl<C: Clock> Worker<C> {
             shared: Arc::clone(&shared),
             watch: watch_tx,
             events,
+            subscription_capacity: options.subscription_capacity,
             windows,
             telemetry: TelemetryCounts::default(),
             last_decisions: VecDeque::with_capacity(LAST_DECISIONS),
             maintain_every: options.maintain_every.max(Duration::from_millis(1)),
             next_maintain: Instant::now(),
+            fleet,
         };
         Ok((worker, shared))
     }
@@ -100,6 +117,7 @@ impl<C: Clock> Worker<C> {
                 Err(RecvTimeoutError::Disconnected) => break (ShutdownPolicy::default(), None),
             }
             self.close_due();
+            self.fleet_step();
             if Instant::now() >= self.next_maintain {
                 self.maintain();
             }
@@ -108,12 +126,17 @@ impl<C: Clock> Worker<C> {
     }
 
     fn finish(
-        self,
+        mut self,
         policy: ShutdownPolicy,
         reply: Option<SyncSender<Result<ShutdownReport, HostError>>>,
     ) {
         self.shared.ready.store(false, Ordering::Release);
+        self.fleet_finish();
+        let resign = self.fleet.take();
         let result = self.host.shutdown(policy);
+        if let Some(mut side) = resign {
+            side.resign();
+        }
         if let Err(e) = &result {
             tracing::error!(error = %e, "the host did not shut down cleanly");
         }
@@ -147,11 +170,17 @@ impl<C: Clock> Worker<C> {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Report { digests, reply } => {
-                let counts = self.report(&digests);
+                let counts = match self.not_leader() {
+                    Some(refusal) => Err(refusal),
+                    None => Ok(self.report(&digests)),
+                };
                 reply.send(counts);
             }
             Command::Operate { action, reply } => {
-                let result = self.operate(action);
+                let result = match self.not_leader() {
+                    Some(refusal) => Err(refusal),
+                    None => self.operate(action),
+                };
                 self.sync();
                 self.publish_status();
                 reply.send(result);
@@ -250,7 +279,7 @@ impl<C: Clock> Worker<C> {
 
     /// Copies the new audit events into the metrics and the ring, and
     /// publishes a new generation to the watchers.
-    fn sync(&mut self) {
+    pub(super) fn sync(&mut self) {
         while let Some(event) = self.events.try_next() {
             self.metrics.on_event(&event);
             let view = Arc::new(EventView::new(&event));
@@ -265,6 +294,11 @@ impl<C: Clock> Worker<C> {
                 self.last_decisions.push_back(Arc::clone(&view));
             }
             self.shared.audit.push(view);
+        }
+        if self.fleet.is_some() {
+            // Readers see what the fleet published (`show`), not the
+            // executor's configuration.
+            return;
         }
         let snapshot = self.shared.config.snapshot();
         if snapshot.generation != self.published {
@@ -289,7 +323,7 @@ impl<C: Clock> Worker<C> {
         self.publish_status();
     }
 
-    fn publish_status(&mut self) {
+    pub(super) fn publish_status(&mut self) {
         let lost = self.events.lost();
         self.metrics.refresh(&self.host, lost);
         let now = self.now_us();
@@ -299,12 +333,13 @@ impl<C: Clock> Worker<C> {
             window: self.windows.view(now),
             audit: audit_status(&self.host, lost),
             last_decisions: &decisions,
+            fleet: self.fleet.as_ref().map(FleetSide::status),
         };
         let status = status::build(&self.host, extras);
         self.shared.status.store(Arc::new(status));
     }
 
-    fn on_error(&mut self, e: &HostError) {
+    pub(super) fn on_error(&mut self, e: &HostError) {
         let kind = match e {
             HostError::Digest(_) => "digest",
             HostError::AuditStalled { .. } | HostError::AuditLog(_) => "audit",

@@ -1,9 +1,10 @@
 //! The handlers of every route but the watch stream.
 
+use super::forward::{elsewhere, forward};
 use super::{body, ApiError, AppState};
 use crate::audit::MAX_AUDIT_PAGE;
-use crate::control::Action;
-use axum::body::Body;
+use crate::control::{Action, ControlError};
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -53,7 +54,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 pub(crate) async fn config(State(state): State<AppState>) -> Response {
-    json_text(StatusCode::OK, state.control.config_json())
+    json_text(StatusCode::OK, state.control.fresh_config_json().await)
 }
 
 pub(crate) async fn status(State(state): State<AppState>) -> Response {
@@ -130,6 +131,9 @@ pub(crate) async fn telemetry(
 ) -> Result<Response, ApiError> {
     let framing = framing(&headers)?;
     let bytes = body::read(&headers, body, state.limits.max_body_bytes).await?;
+    if let Some(leader) = elsewhere(&state, &headers)? {
+        return forward(&state, &leader, "/v1/telemetry", &headers, bytes).await;
+    }
     let digests = parse_report(&bytes, framing).map_err(|e| ApiError::bad_telemetry(&e))?;
     if digests.is_empty() {
         return Err(ApiError::bad_request("the body holds no digest"));
@@ -140,29 +144,44 @@ pub(crate) async fn telemetry(
             state.limits.max_digests,
         ));
     }
-    let counts = state.control.report(digests).await?;
-    Ok((StatusCode::ACCEPTED, Json(counts)).into_response())
+    match state.control.report(digests).await {
+        Ok(counts) => Ok((StatusCode::ACCEPTED, Json(counts)).into_response()),
+        // The leadership moved between the check and the command.
+        Err(ControlError::NotLeader { leader: Some(leader) }) if !headers.contains_key(super::forward::FORWARDED) => {
+            forward(&state, &leader, "/v1/telemetry", &headers, bytes).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
-async fn operate(state: &AppState, action: Action) -> Result<Response, ApiError> {
-    let reply = state.control.operate(action).await?;
-    Ok(Json(reply).into_response())
+async fn operate(state: &AppState, action: Action, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let path = format!("/v1/{}", action.name());
+    if let Some(leader) = elsewhere(state, headers)? {
+        return forward(state, &leader, &path, headers, Bytes::new()).await;
+    }
+    match state.control.operate(action).await {
+        Ok(reply) => Ok(Json(reply).into_response()),
+        Err(ControlError::NotLeader { leader: Some(leader) }) if !headers.contains_key(super::forward::FORWARDED) => {
+            forward(state, &leader, &path, headers, Bytes::new()).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
-pub(crate) async fn freeze(State(state): State<AppState>) -> Result<Response, ApiError> {
-    operate(&state, Action::Freeze).await
+pub(crate) async fn freeze(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    operate(&state, Action::Freeze, &headers).await
 }
 
-pub(crate) async fn resume(State(state): State<AppState>) -> Result<Response, ApiError> {
-    operate(&state, Action::Resume).await
+pub(crate) async fn resume(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    operate(&state, Action::Resume, &headers).await
 }
 
-pub(crate) async fn rollback(State(state): State<AppState>) -> Result<Response, ApiError> {
-    operate(&state, Action::Rollback).await
+pub(crate) async fn rollback(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    operate(&state, Action::Rollback, &headers).await
 }
 
-pub(crate) async fn baseline(State(state): State<AppState>) -> Result<Response, ApiError> {
-    operate(&state, Action::Baseline).await
+pub(crate) async fn baseline(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    operate(&state, Action::Baseline, &headers).await
 }
 
 pub(crate) async fn not_found(uri: Uri) -> ApiError {

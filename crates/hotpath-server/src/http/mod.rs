@@ -17,6 +17,7 @@
 mod auth;
 mod body;
 mod error;
+mod forward;
 mod handlers;
 mod observe;
 mod watch;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub(crate) watchers: Arc<Semaphore>,
     /// `true` once shutdown began: watch streams end, `/readyz` says 503.
     pub(crate) stopping: tokio::sync::watch::Receiver<bool>,
+    /// In fleet mode, a standby's way to its leader.
+    pub(crate) forwarder: forward::Forwarder,
 }
 
 impl AppState {
@@ -81,6 +84,7 @@ impl AppState {
             watchers: Arc::new(Semaphore::new(limits.max_watchers)),
             limits: Arc::new(limits),
             stopping,
+            forwarder: forward::forwarder(),
         }
     }
 

@@ -1,0 +1,128 @@
+//! In fleet mode, a standby forwards the writes (digests, operator calls)
+//! to its fleet's leader and answers with the leader's answer: clients
+//! may talk to any instance. One hop only: a forwarded request that
+//! reaches an instance that does not lead (the leadership moved meanwhile)
+//! is answered 503 `not_leader`, to be retried, rather than forwarded on.
+//! The bearer token travels with the request: a fleet's instances share
+//! one token.
+
+use super::{ApiError, AppState};
+use crate::fleet::{LeaderView, Role};
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+/// Marks a request a standby forwarded.
+pub(crate) const FORWARDED: &str = "x-hotpath-forwarded";
+/// Names the leader that answered a forwarded request.
+pub(crate) const LEADER: &str = "x-hotpath-leader";
+/// How long a forward may take, connection included.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest answer taken from a leader.
+const MAX_ANSWER: usize = 1 << 20;
+
+/// The HTTP client of a standby's forwards.
+pub(crate) type Forwarder = Client<HttpConnector, Full<Bytes>>;
+
+pub(crate) fn forwarder() -> Forwarder {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(1)));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// Where a write should go: `None` to this instance (it leads, or it is
+/// not in a fleet), the leader otherwise.
+///
+/// # Errors
+///
+/// 503 `not_leader` for a request already forwarded once, 503 `no_leader`
+/// while the fleet has none.
+pub(crate) fn elsewhere(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<LeaderView>, ApiError> {
+    let Some(fleet) = state.control.fleet() else {
+        return Ok(None);
+    };
+    if fleet.role == Role::Leader {
+        return Ok(None);
+    }
+    if headers.contains_key(FORWARDED) {
+        return Err(ApiError::unavailable(
+            "not_leader",
+            "forwarded to an instance that no longer leads (the leadership moved); retry",
+        ));
+    }
+    match fleet.leader {
+        Some(leader) => Ok(Some(leader)),
+        None => Err(ApiError::unavailable(
+            "no_leader",
+            "the fleet has no leader right now (an election is under way); retry",
+        )),
+    }
+}
+
+/// Sends the request (`path`, its content type and authorization, `body`)
+/// to `leader` and answers with what the leader answered.
+///
+/// # Errors
+///
+/// 503 `leader_unreachable` if the leader does not answer in time.
+pub(crate) async fn forward(
+    state: &AppState,
+    leader: &LeaderView,
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let unreachable = |why: String| {
+        ApiError::unavailable(
+            "leader_unreachable",
+            format!("the leader {} at {} did not answer: {why}", leader.instance, leader.address),
+        )
+    };
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(leader.url(path))
+        .header(FORWARDED, "1");
+    for name in [header::CONTENT_TYPE, header::AUTHORIZATION] {
+        if let Some(value) = headers.get(&name) {
+            request = request.header(name, value);
+        }
+    }
+    let request = request
+        .body(Full::new(body))
+        .map_err(|e| unreachable(e.to_string()))?;
+    let answer = tokio::time::timeout(FORWARD_TIMEOUT, async {
+        let response = state.forwarder.request(request).await.map_err(|e| e.to_string())?;
+        let (parts, body) = response.into_parts();
+        let bytes = Limited::new(body, MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok::<_, String>((parts, bytes))
+    })
+    .await
+    .map_err(|_| unreachable(format!("no answer in {FORWARD_TIMEOUT:?}")))?
+    .map_err(unreachable)?;
+    let (parts, bytes) = answer;
+    let status = StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = (status, bytes).into_response();
+    let out = response.headers_mut();
+    for name in [header::CONTENT_TYPE, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(value) = parts.headers.get(&name) {
+            out.insert(name, value.clone());
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&leader.address) {
+        out.insert(LEADER, value);
+    }
+    Ok(response)
+}
