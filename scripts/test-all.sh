@@ -9,6 +9,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The fleet tests (crates/hotpath-cli/tests/fleet) start their own etcd:
+# Debian's etcd-server, installed once when missing.
+if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
+    echo "== apt-get install etcd-server (for the fleet tests)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null
+fi
+
 echo "== cargo test --workspace"
 cargo test --workspace
 

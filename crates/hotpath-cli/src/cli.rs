@@ -23,6 +23,7 @@ use std::path::PathBuf;
   hotpath check tuning.toml                        validate a config
   hotpath replay --config tuning.toml --telemetry digests.jsonl --out replay-out --preset conservative
   hotpath audit verify replay-out/audit                verify the hash chain
+  hotpath audit verify a/audit b/audit c/audit         verify a fleet's chain across its instances
   hotpath audit show replay-out/audit --type rolled-back,rejected
   hotpath serve --config tuning.toml --data /var/lib/hotpath   the tuner as an HTTP service"
 )]
@@ -179,9 +180,14 @@ pub enum AuditCommand {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The audit log: its directory (e.g. replay-out/audit, or the run's
-    /// output directory replay-out), or one audit.NNNNNNNNNN.jsonl file
-    #[arg(value_name = "PATH")]
-    pub path: PathBuf,
+    /// output directory replay-out), or one audit.NNNNNNNNNN.jsonl file.
+    /// Several directories: a fleet's (every instance's data directory),
+    /// verified as one chain across the leaders' segments
+    #[arg(value_name = "PATH", required = true, num_args = 1..)]
+    pub paths: Vec<PathBuf>,
+    /// Verify the directories as a fleet's even if there is only one
+    #[arg(long)]
+    pub fleet: bool,
 }
 
 /// Arguments of `hotpath audit show`.
@@ -313,7 +319,15 @@ fn run_replay(args: &ReplayArgs) -> Result<(), CliError> {
 }
 
 fn run_verify(args: &VerifyArgs) -> Result<(), CliError> {
-    let path = audit_log::resolve(&args.path);
+    if args.fleet || args.paths.len() > 1 {
+        return run_verify_fleet(&args.paths);
+    }
+    let Some(path) = args.paths.first() else {
+        return Err(CliError::NoAuditLog {
+            path: PathBuf::new(),
+        });
+    };
+    let path = audit_log::resolve(path);
     let report = hotpath_durable::verify(&path)?;
     if report.files == 0 {
         return Err(CliError::NoAuditLog { path });
@@ -327,6 +341,38 @@ fn run_verify(args: &VerifyArgs) -> Result<(), CliError> {
         audit_log::seq_range(report.first_seq, report.last_seq),
         report.last_hash
     ))
+}
+
+/// `hotpath audit verify DIR1 DIR2 …`: one fleet's chain across its
+/// leaders' segments.
+fn run_verify_fleet(paths: &[PathBuf]) -> Result<(), CliError> {
+    let dirs: Vec<PathBuf> = paths.iter().map(|p| audit_log::resolve(p)).collect();
+    let report = hotpath_durable::verify_fleet(&dirs)?;
+    if report.segments == 0 {
+        return Err(CliError::NoAuditLog {
+            path: dirs.first().cloned().unwrap_or_default(),
+        });
+    }
+    let chain = &report.chain;
+    let mut text = format!(
+        "fleet audit log ({} directories): OK: {} events through {} of {} segments, seq {}, head {}\n",
+        dirs.len(),
+        chain.events,
+        chain.files,
+        report.segments,
+        audit_log::seq_range(chain.first_seq, chain.last_seq),
+        chain.last_hash
+    );
+    for tail in &report.abandoned {
+        text.push_str(&format!(
+            "  abandoned tail: {} seq {}..={} ({} events decided after its leader's last publication, never published)\n",
+            tail.file.display(),
+            tail.first_seq,
+            tail.last_seq,
+            tail.events
+        ));
+    }
+    print(&text)
 }
 
 fn run_show(args: &ShowArgs) -> Result<(), CliError> {

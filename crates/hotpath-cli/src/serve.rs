@@ -38,6 +38,25 @@ pub struct ServeArgs {
     /// at least settle_time_us, within 10 ms..10 s)
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub window_ms: Option<u64>,
+    /// Join the fleet NAME on etcd (with --etcd; needs --token-file, the
+    /// same on every instance): one instance leads and tunes, the others
+    /// serve its published configuration and forward writes to it
+    #[arg(long, value_name = "NAME", requires_all = ["etcd", "token_file"])]
+    pub fleet: Option<String>,
+    /// An etcd endpoint of the fleet's coordinator (repeatable)
+    #[arg(long, value_name = "URL", requires = "fleet")]
+    pub etcd: Vec<String>,
+    /// Fleet: the leadership lease's time to live in seconds; a leader
+    /// that dies is replaced within it (plus about a second)
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..=60))]
+    pub lease_ttl: u64,
+    /// Fleet: this instance's name (default: its advertised address)
+    #[arg(long, value_name = "NAME", requires = "fleet")]
+    pub instance: Option<String>,
+    /// Fleet: the address the other instances reach this one at (default:
+    /// the address it listens on)
+    #[arg(long, value_name = "ADDR", requires = "fleet")]
+    pub advertise: Option<String>,
     /// Policy overrides.
     #[command(flatten)]
     pub overrides: Overrides,
@@ -58,11 +77,24 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     options.token_file = args.token_file.clone();
     options.rollback_on_exit = args.rollback_on_exit;
     options.control.window = args.window_ms.map(Duration::from_millis);
-    let server = Server::start(options)?;
+    let server = match &args.fleet {
+        Some(name) => {
+            let mut fleet = hotpath_fleet::FleetOptions::new(name, args.etcd.clone());
+            fleet.lease_ttl = Duration::from_secs(args.lease_ttl);
+            fleet.instance = args.instance.clone();
+            fleet.advertise = args.advertise.clone();
+            hotpath_fleet::start(options, fleet)?
+        }
+        None => Server::start(options)?,
+    };
     let report = server.open_report();
-    let start = match &report.restored {
-        Some(_) => format!("restored, generation {}", report.generation),
-        None => format!("fresh start, generation {}", report.generation),
+    let start = match (&args.fleet, &report.restored) {
+        (Some(name), _) => format!(
+            "fleet {name}, joined as a standby; the fleet published generation {}",
+            report.generation
+        ),
+        (None, Some(_)) => format!("restored, generation {}", report.generation),
+        (None, None) => format!("fresh start, generation {}", report.generation),
     };
     let window = server.handle().window();
     let mut text = format!(

@@ -34,6 +34,10 @@ pub struct EtcdCoordinator {
     runtime: Handle,
     /// The control thread leads (it took [`Directive::Lead`]).
     leading: bool,
+    /// The generation of the `config` this term last wrote: a publication
+    /// of the same generation (new audit events, no new configuration)
+    /// writes the `state` alone.
+    config_written: Option<u64>,
 }
 
 impl std::fmt::Debug for EtcdCoordinator {
@@ -82,6 +86,7 @@ impl EtcdCoordinator {
             shared,
             runtime,
             leading: false,
+            config_written: None,
         })
     }
 
@@ -124,6 +129,7 @@ impl Coordinator for EtcdCoordinator {
         match known.won.take() {
             Some(handoff) => {
                 self.leading = true;
+                self.config_written = None;
                 Directive::Lead(handoff)
             }
             None => Directive::Stay,
@@ -131,9 +137,6 @@ impl Coordinator for EtcdCoordinator {
     }
 
     fn take_published(&mut self) -> Option<Published> {
-        if self.leading {
-            return None;
-        }
         self.shared.known().published.take()
     }
 
@@ -158,15 +161,17 @@ impl Coordinator for EtcdCoordinator {
         };
         let record = serde_json::to_string(&record)
             .map_err(|e| PublishError::Unavailable(format!("cannot encode the state: {e}")))?;
+        let mut writes = vec![TxnOp::put(keys.state.as_str(), record, None)];
+        let new_config = self.config_written != Some(publication.generation);
+        if new_config {
+            writes.push(TxnOp::put(keys.config.as_str(), publication.config_json, None));
+        }
         let txn = Txn::new()
             .when([
                 Compare::create_revision(keys.leader.as_str(), CompareOp::Equal, term.revision),
                 Compare::mod_revision(keys.state.as_str(), CompareOp::Equal, term.state_rev),
             ])
-            .and_then([
-                TxnOp::put(keys.config.as_str(), publication.config_json, None),
-                TxnOp::put(keys.state.as_str(), record, None),
-            ]);
+            .and_then(writes);
         let limit = self.shared.options.request_timeout;
         let answer = self.runtime.block_on(within(limit, client.txn(txn)));
         match answer {
@@ -177,6 +182,7 @@ impl Coordinator for EtcdCoordinator {
                     t.state_rev = revision;
                 }
                 known.connected = true;
+                self.config_written = Some(publication.generation);
                 Ok(())
             }
             Ok(_) => {
@@ -195,6 +201,7 @@ impl Coordinator for EtcdCoordinator {
 
     fn stepped_down(&mut self) {
         self.leading = false;
+        self.config_written = None;
         let mut known = self.shared.known();
         known.won = None;
         known.lost_term = false;

@@ -253,6 +253,14 @@ pub fn start(serve: ServeOptions, fleet: FleetOptions) -> Result<Server, ServerE
     Server::start_with(serve, move |config, runtime, listening| {
         let boxed = |e: FleetError| ServerError::Coordinator(Box::new(e));
         fleet.validate().map_err(boxed)?;
+        // The data directory exists from the start, led or not: `hotpath
+        // audit verify` takes every instance's.
+        std::fs::create_dir_all(&data).map_err(|source| {
+            ServerError::Host(hotpath_host::HostError::Io {
+                path: data.clone(),
+                source,
+            })
+        })?;
         let coordinator =
             EtcdCoordinator::connect(runtime.clone(), fleet, listening.to_string()).map_err(boxed)?;
         let barrier = Arc::new(coordinator.barrier());

@@ -199,7 +199,8 @@ pub trait Coordinator: Send + 'static {
     /// What the thread should do now.
     fn poll(&mut self) -> Directive;
     /// A publication newer than the last one taken, if any (a standby
-    /// follows it).
+    /// follows it; a leader shows its own if the acknowledgement of the
+    /// write was lost but the watch delivered it).
     fn take_published(&mut self) -> Option<Published>;
     /// Writes `publication`, fenced on this instance's leadership: `Ok`
     /// once the fleet holds it.

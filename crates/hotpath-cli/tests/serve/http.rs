@@ -94,6 +94,21 @@ pub fn request_lossy(addr: &str, path: &str, headers: &[(&str, &str)]) -> Option
         .then(|| parse(&raw))
 }
 
+/// A GET to a server that may not be there (a killed process): `None`
+/// if it does not accept the connection or answers nothing whole within
+/// `timeout`.
+pub fn try_get(addr: &str, path: &str, timeout: Duration) -> Option<Response> {
+    let socket = addr.parse().ok()?;
+    let mut stream = TcpStream::connect_timeout(&socket, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.write_all(head("GET", path, &[], 0).as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    raw.windows(4)
+        .any(|w| w == b"\r\n\r\n")
+        .then(|| parse(&raw))
+}
+
 fn exchange(addr: &str, head: &[u8], body: &[u8]) -> Response {
     let mut stream = connect(addr);
     stream

@@ -14,6 +14,13 @@ use hotpath_host::{Handoff, Host, HostError, ShutdownPolicy};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The configuration of a publication: its state's live values.
+fn snapshot_of(space: &hotpath::ParamSpace, published: &Published) -> Option<ConfigSnapshot> {
+    let live = &published.state.executor.live;
+    (live.generation == published.generation && live.params.len() == space.len())
+        .then(|| live.clone())
+}
+
 /// How long a leader that could not reach its coordinator waits before
 /// it tries to publish again.
 const RETRY_AFTER: Duration = Duration::from_millis(250);
@@ -107,6 +114,22 @@ impl<C: Clock> Worker<C> {
     /// A leader's tick: safe mode while the coordinator is unreachable,
     /// and a publication when the host logged something since the last.
     fn lead_on(&mut self) {
+        let Some(side) = self.fleet.as_mut() else {
+            return;
+        };
+        // Its own publication seen on the coordinator's watch: shown even
+        // if the acknowledgement was lost, so no standby is ahead of it.
+        if let Some(published) = side.coordinator.take_published() {
+            let snapshot = match self.shared.published.as_ref() {
+                Some(view) if published.generation > view.load().event.generation => {
+                    snapshot_of(self.host.space(), &published)
+                }
+                _ => None,
+            };
+            if let Some(snapshot) = snapshot {
+                self.show(Arc::new(snapshot), published.config_json);
+            }
+        }
         let Some(side) = self.fleet.as_mut() else {
             return;
         };

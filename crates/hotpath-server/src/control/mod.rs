@@ -290,6 +290,24 @@ pub(crate) enum Command {
     },
 }
 
+/// A configuration as `GET /v1/config` answers it (see
+/// [`ControlHandle::fresh_config`]).
+///
+/// ```
+/// # use hotpath_server::FreshView;
+/// fn newer(a: &FreshView, b: &FreshView) -> bool { a.generation > b.generation }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreshView {
+    /// Its generation.
+    pub generation: u64,
+    /// `{"generation": N, "values": {…}}`.
+    pub json: String,
+    /// `false` when a fleet's coordinator did not confirm it is the
+    /// latest.
+    pub confirmed: bool,
+}
+
 /// What readers see in fleet mode: the configuration the fleet last
 /// published (never one the executor decided and the fleet does not hold).
 pub(crate) struct Visible {
@@ -369,26 +387,48 @@ impl ControlHandle {
         }
     }
 
-    /// [`config_json`](Self::config_json), or in fleet mode the newer of
-    /// it and a fresh read of the fleet's coordinator begun now (see
-    /// [`ReadBarrier`]): a client reading one instance after another never
-    /// sees the generation go backwards. Never fails: without an answer
-    /// from the coordinator in time, this instance's view is served.
-    pub async fn fresh_config_json(&self) -> String {
-        let Some(barrier) = &self.shared.barrier else {
-            return self.config_json();
-        };
-        let fresh = barrier.fresh().await;
-        match (&self.shared.published, fresh) {
-            (Some(published), Some((generation, json))) => {
-                let mine = published.load();
-                if generation > mine.event.generation {
-                    json.to_string()
-                } else {
-                    mine.event.json.to_string()
+    /// What `GET /v1/config` answers: [`config_json`](Self::config_json)
+    /// with its generation, or in fleet mode the newer of it and a fresh
+    /// read of the fleet's coordinator begun now (see [`ReadBarrier`]).
+    /// `confirmed` is `false` in fleet mode when the coordinator did not
+    /// answer in time: the instance's own view is served then. Never
+    /// fails.
+    pub async fn fresh_config(&self) -> FreshView {
+        let mine = |confirmed| match &self.shared.published {
+            Some(published) => {
+                let event = &published.load().event;
+                FreshView {
+                    generation: event.generation,
+                    json: event.json.to_string(),
+                    confirmed,
                 }
             }
-            _ => self.config_json(),
+            None => {
+                let snapshot = self.snapshot();
+                FreshView {
+                    generation: snapshot.generation,
+                    json: config_json(&self.shared.space, &snapshot),
+                    confirmed,
+                }
+            }
+        };
+        let Some(barrier) = &self.shared.barrier else {
+            return mine(true);
+        };
+        match barrier.fresh().await {
+            Some((generation, json)) => {
+                let view = mine(true);
+                if generation > view.generation {
+                    FreshView {
+                        generation,
+                        json: json.to_string(),
+                        confirmed: true,
+                    }
+                } else {
+                    view
+                }
+            }
+            None => mine(false),
         }
     }
 

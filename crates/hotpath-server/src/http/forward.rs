@@ -68,6 +68,42 @@ pub(crate) fn elsewhere(
     }
 }
 
+/// On a standby whose coordinator does not answer: the leader's
+/// `GET /v1/config`, if it answers within 250 ms with a generation above
+/// `mine`. Every publication goes through the leader, so its view is at
+/// least as new as any standby's: with it, reads stay monotonic across
+/// instances while etcd is unreachable (as long as the leader is
+/// reachable).
+pub(crate) async fn leader_config(state: &AppState, headers: &HeaderMap, mine: u64) -> Option<String> {
+    let fleet = state.control.fleet()?;
+    if fleet.role == Role::Leader || headers.contains_key(FORWARDED) {
+        return None;
+    }
+    let leader = fleet.leader?;
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(leader.url("/v1/config"))
+        .header(FORWARDED, "1")
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let answer = tokio::time::timeout(Duration::from_millis(250), async {
+        let response = state.forwarder.request(request).await.ok()?;
+        if response.status() != StatusCode::OK {
+            return None;
+        }
+        let bytes = Limited::new(response.into_body(), MAX_ANSWER).collect().await.ok()?.to_bytes();
+        String::from_utf8(bytes.to_vec()).ok()
+    })
+    .await
+    .ok()??;
+    #[derive(serde::Deserialize)]
+    struct Head {
+        generation: u64,
+    }
+    let theirs = serde_json::from_str::<Head>(&answer).ok()?.generation;
+    (theirs > mine).then_some(answer)
+}
+
 /// Sends the request (`path`, its content type and authorization, `body`)
 /// to `leader` and answers with what the leader answered.
 ///

@@ -1,6 +1,6 @@
 //! The handlers of every route but the watch stream.
 
-use super::forward::{elsewhere, forward};
+use super::forward::{elsewhere, forward, leader_config};
 use super::{body, ApiError, AppState};
 use crate::audit::MAX_AUDIT_PAGE;
 use crate::control::{Action, ControlError};
@@ -53,8 +53,16 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     (content, metrics.render()).into_response()
 }
 
-pub(crate) async fn config(State(state): State<AppState>) -> Response {
-    json_text(StatusCode::OK, state.control.fresh_config_json().await)
+pub(crate) async fn config(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let view = state.control.fresh_config().await;
+    if !view.confirmed {
+        // The coordinator did not answer: the leader's view is at least as
+        // new as any standby's.
+        if let Some(newer) = leader_config(&state, &headers, view.generation).await {
+            return json_text(StatusCode::OK, newer);
+        }
+    }
+    json_text(StatusCode::OK, view.json)
 }
 
 pub(crate) async fn status(State(state): State<AppState>) -> Response {
