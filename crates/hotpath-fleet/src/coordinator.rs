@@ -117,6 +117,14 @@ impl EtcdCoordinator {
 }
 
 impl Coordinator for EtcdCoordinator {
+    fn wake_with(&mut self, waker: hotpath_server::Waker) {
+        *self
+            .shared
+            .waker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(waker);
+    }
+
     fn poll(&mut self) -> Directive {
         let mut known = self.shared.known();
         if self.leading {

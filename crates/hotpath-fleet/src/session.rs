@@ -47,6 +47,10 @@ pub(crate) struct Known {
     pub(crate) published: Option<Published>,
     pub(crate) published_generation: Option<u64>,
     pub(crate) published_state: Option<Arc<GovernedState>>,
+    /// The `state` key's revision last taken in: a newer one is followed
+    /// even under the same generation (a freeze, a baseline: the state
+    /// changed, the configuration did not).
+    pub(crate) state_revision: i64,
     /// A lease to revoke (a term given up) when etcd answers.
     pub(crate) resign: Option<i64>,
 }
@@ -59,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) client: Mutex<Option<Client>>,
     known: Mutex<Known>,
     pub(crate) wake: tokio::sync::Notify,
+    /// The control thread's waker, once it is running.
+    pub(crate) waker: Mutex<Option<hotpath_server::Waker>>,
 }
 
 impl Shared {
@@ -70,6 +76,19 @@ impl Shared {
             client: Mutex::new(None),
             known: Mutex::new(Known::default()),
             wake: tokio::sync::Notify::new(),
+            waker: Mutex::new(None),
+        }
+    }
+
+    /// Tells the control thread there is news.
+    pub(crate) fn news(&self) {
+        if let Some(waker) = self
+            .waker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            waker.wake();
         }
     }
 
@@ -162,6 +181,7 @@ pub(crate) async fn run(shared: Arc<Shared>, first: Option<(Client, i64)>) {
             let was = std::mem::replace(&mut shared.known().connected, false);
             if was {
                 tracing::warn!(error = %e, "fleet: lost etcd; reconnecting");
+                shared.news();
             }
         }
         shared.set_client(None);
@@ -214,6 +234,8 @@ async fn session(shared: &Shared, mut client: Client, revision: i64) -> Result<(
                         known.lost_term = true;
                     }
                     known.lease = None;
+                    drop(known);
+                    shared.news();
                     return Err(FleetError::Record { key: "lease".into(), reason: "expired".into() });
                 }
                 let ttl = Duration::from_secs(u64::try_from(ttl).unwrap_or(0));
@@ -227,14 +249,17 @@ async fn session(shared: &Shared, mut client: Client, revision: i64) -> Result<(
                 if response.canceled() {
                     return Err(FleetError::Record { key: shared.keys.prefix.clone(), reason: "the watch was cancelled".into() });
                 }
-                let mut known = shared.known();
-                for event in response.events() {
-                    let Some(kv) = event.kv() else { continue };
-                    match event.event_type() {
-                        EventType::Put => apply_put(shared, &mut known, kv),
-                        EventType::Delete => apply_delete(shared, &mut known, kv),
+                {
+                    let mut known = shared.known();
+                    for event in response.events() {
+                        let Some(kv) = event.kv() else { continue };
+                        match event.event_type() {
+                            EventType::Put => apply_put(shared, &mut known, kv),
+                            EventType::Delete => apply_delete(shared, &mut known, kv),
+                        }
                     }
                 }
+                shared.news();
             }
             _ = shared.wake.notified() => {
                 let resign = shared.known().resign.take();
@@ -328,6 +353,8 @@ async fn campaign(shared: &Shared, client: &mut Client, lease: i64) -> Result<()
         above_generation: Some(above),
     });
     tracing::info!(term = revision, above, "fleet: won the election");
+    drop(known);
+    shared.news();
     Ok(())
 }
 
@@ -356,9 +383,12 @@ fn apply_put(shared: &Shared, known: &mut Known, kv: &KeyValue) {
                     tracing::warn!(generation = record.generation, "fleet: a state whose config is of another generation; ignored");
                     return;
                 }
-                if known.published_generation.is_some_and(|g| g >= record.generation) {
+                if kv.mod_revision() <= known.state_revision
+                    || known.published_generation.is_some_and(|g| g > record.generation)
+                {
                     return;
                 }
+                known.state_revision = kv.mod_revision();
                 let state = Arc::new(record.state);
                 known.published_generation = Some(record.generation);
                 known.published_state = Some(Arc::clone(&state));

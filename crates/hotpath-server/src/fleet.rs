@@ -196,6 +196,10 @@ pub enum Opening {
 /// made from the control thread and must return within a bounded time
 /// (the coordinator's own timeouts).
 pub trait Coordinator: Send + 'static {
+    /// The thread's waker: call it when there is news for
+    /// [`poll`](Self::poll) or [`take_published`](Self::take_published),
+    /// so it acts at once rather than at its next tick (every 100 ms).
+    fn wake_with(&mut self, waker: crate::Waker);
     /// What the thread should do now.
     fn poll(&mut self) -> Directive;
     /// A publication newer than the last one taken, if any (a standby

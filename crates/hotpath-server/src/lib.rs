@@ -103,7 +103,7 @@ pub mod window;
 pub use audit::{AuditPage, EventView, AUDIT_RING_CAPACITY, MAX_AUDIT_PAGE};
 pub use control::{
     default_window, Action, ConfigEvent, Control, ControlError, ControlHandle, ControlOptions,
-    FreshView, IngestCounts, OperatorReply,
+    FreshView, IngestCounts, OperatorReply, Waker,
 };
 pub use fleet::{
     Coordinator, Directive, FleetStatus, FreshConfig, LeaderView, Opening, Publication,

@@ -210,7 +210,7 @@ fn twenty_leader_kills_under_load() {
         }
         println!("kill {k}: {} -> {} in {:.3} s", cluster.instances[leader].name, cluster.instances[new_leader].name, took.as_secs_f64());
     }
-    assert!(kills == 0 || frozen_failovers > 0);
+    assert!(kills <= 3 || frozen_failovers > 0, "no failover of a frozen fleet");
     let summaries = cluster.stop_replicas();
     for s in &summaries {
         assert_eq!(s["backwards"], 0, "a replica saw a generation go backwards: {s}");

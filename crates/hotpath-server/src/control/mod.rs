@@ -288,6 +288,34 @@ pub(crate) enum Command {
         policy: ShutdownPolicy,
         reply: SyncSender<Result<ShutdownReport, HostError>>,
     },
+    /// Something for the thread to look at now (a coordinator's news).
+    Wake,
+}
+
+/// Wakes the control thread at once (instead of at its next tick): a
+/// coordinator calls it when it has news (a publication, a won election,
+/// a lost leadership). Cheap to clone; never blocks (a full queue means
+/// the thread is awake anyway).
+///
+/// ```
+/// # fn news(waker: &hotpath_server::Waker) {
+/// waker.wake();
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Waker(SyncSender<Command>);
+
+impl Waker {
+    /// Wakes the thread.
+    pub fn wake(&self) {
+        let _ = self.0.try_send(Command::Wake);
+    }
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
+    }
 }
 
 /// A configuration as `GET /v1/config` answers it (see
@@ -617,6 +645,7 @@ impl Control {
             .window
             .unwrap_or_else(|| default_window(host.engine().settings()));
         let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
+        coordinator.wake_with(Waker(tx.clone()));
         let side = fleet::FleetSide::new(Box::new(open), coordinator, barrier);
         let (worker, shared) = worker::Worker::new(host, &options, window, Some(side))
             .map_err(|e| ControlError::Host(e.to_string()))?;

@@ -185,7 +185,7 @@ impl<C: Clock> Worker<C> {
                 self.publish_status();
                 reply.send(result);
             }
-            Command::Shutdown { .. } => {}
+            Command::Shutdown { .. } | Command::Wake => {}
         }
     }
 
