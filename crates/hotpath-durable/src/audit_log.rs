@@ -222,10 +222,10 @@ mod sink;
 mod verify;
 mod writer;
 
+pub use fleet::{verify_fleet, AbandonedTail, FleetReport};
 pub use format::{encode, ChainHash, LineDefect, LogHead};
 pub use recover::{OpenReport, Truncation};
 pub use sink::{FileSink, LogSink};
-pub use fleet::{verify_fleet, AbandonedTail, FleetReport};
 pub use verify::{verify, LogReader, LogRecord, SegmentDefect, VerifyError, VerifyReport};
 
 use hotpath::AuditQueue;

@@ -83,6 +83,6 @@ pub mod audit_log;
 pub mod state;
 
 pub use audit_log::{
-    verify, verify_fleet, AuditLog, AuditLogError, AuditLogOptions, AuditLogStats, FsyncPolicy, LogReader,
-    OpenReport, VerifyError, VerifyReport,
+    verify, verify_fleet, AuditLog, AuditLogError, AuditLogOptions, AuditLogStats, FsyncPolicy,
+    LogReader, OpenReport, VerifyError, VerifyReport,
 };

@@ -46,7 +46,10 @@ fn head_at(dir: &Path, seq: u64) -> LogHead {
 
 #[test]
 fn a_deposed_leaders_unpublished_lines_are_an_abandoned_tail() {
-    let (a, b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let (a, b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
     // Leader A decides seqs 0..=3 but published only up to seq 1.
     let end_a = term(a.path(), None, 3).expect("events");
     assert_eq!(end_a.seq, 3);
@@ -76,7 +79,10 @@ fn a_deposed_leaders_unpublished_lines_are_an_abandoned_tail() {
 
 #[test]
 fn a_missing_directory_or_a_second_genesis_is_refused() {
-    let (a, b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let (a, b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
     let end_a = term(a.path(), None, 1);
     term(b.path(), end_a, 1);
     match verify_fleet(&[b.path()]) {
@@ -99,7 +105,10 @@ fn a_missing_directory_or_a_second_genesis_is_refused() {
 
 #[test]
 fn an_edited_line_in_any_segment_is_found_with_its_file_and_line() {
-    let (a, b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let (a, b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
     let end_a = term(a.path(), None, 2);
     term(b.path(), end_a, 2);
     let file = b.path().join("audit.0000000001.jsonl");

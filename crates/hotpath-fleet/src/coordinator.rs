@@ -103,11 +103,7 @@ impl EtcdCoordinator {
 
     /// The governed state the fleet last published, as last read.
     pub fn published_state(&self) -> Option<GovernedState> {
-        self.shared
-            .known()
-            .published_state
-            .as_deref()
-            .cloned()
+        self.shared.known().published_state.as_deref().cloned()
     }
 
     fn deposed(&mut self) -> PublishError {
@@ -172,7 +168,11 @@ impl Coordinator for EtcdCoordinator {
         let mut writes = vec![TxnOp::put(keys.state.as_str(), record, None)];
         let new_config = self.config_written != Some(publication.generation);
         if new_config {
-            writes.push(TxnOp::put(keys.config.as_str(), publication.config_json, None));
+            writes.push(TxnOp::put(
+                keys.config.as_str(),
+                publication.config_json,
+                None,
+            ));
         }
         let txn = Txn::new()
             .when([
@@ -210,14 +210,29 @@ impl Coordinator for EtcdCoordinator {
     fn stepped_down(&mut self) {
         self.leading = false;
         self.config_written = None;
-        let mut known = self.shared.known();
-        known.won = None;
-        known.lost_term = false;
-        if let Some(term) = known.term.take() {
-            known.resign = Some(term.lease);
+        let term = {
+            let mut known = self.shared.known();
+            known.won = None;
+            known.lost_term = false;
             known.lease = None;
+            known.term.take()
+        };
+        if let Some(term) = term {
+            // Revoked now, the leader key goes at once and the fleet elects
+            // without waiting for the lease to expire; if etcd does not
+            // answer, the session revokes it when it does.
+            let revoked = self.shared.client().is_some_and(|mut client| {
+                let limit = self.shared.options.request_timeout;
+                self.runtime
+                    .block_on(within(limit, client.lease_revoke(term.lease)))
+                    .is_ok()
+            });
+            let mut known = self.shared.known();
+            match revoked {
+                true => known.renew = true,
+                false => known.resign = Some(term.lease),
+            }
         }
-        drop(known);
         self.shared.wake.notify_one();
     }
 

@@ -68,5 +68,32 @@ pub(crate) fn config_generation(json: &str) -> Option<u64> {
     struct Head {
         generation: u64,
     }
-    serde_json::from_str::<Head>(json).ok().map(|h| h.generation)
+    serde_json::from_str::<Head>(json)
+        .ok()
+        .map(|h| h.generation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_live_under_the_fleets_prefix() {
+        let keys = Keys::new("checkout");
+        assert_eq!(keys.prefix, "/hotpath/fleet/checkout/");
+        for key in [&keys.leader, &keys.config, &keys.state] {
+            assert!(key.starts_with(&keys.prefix));
+        }
+    }
+
+    #[test]
+    fn a_configs_generation_is_read_and_anything_else_is_none() {
+        assert_eq!(
+            config_generation(r#"{"generation":7,"values":{"a":1}}"#),
+            Some(7)
+        );
+        assert_eq!(config_generation(r#"{"values":{}}"#), None);
+        assert_eq!(config_generation("not json"), None);
+        assert_eq!(config_generation(r#"{"generation":-1}"#), None);
+    }
 }

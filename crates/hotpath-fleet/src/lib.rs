@@ -261,8 +261,8 @@ pub fn start(serve: ServeOptions, fleet: FleetOptions) -> Result<Server, ServerE
                 source,
             })
         })?;
-        let coordinator =
-            EtcdCoordinator::connect(runtime.clone(), fleet, listening.to_string()).map_err(boxed)?;
+        let coordinator = EtcdCoordinator::connect(runtime.clone(), fleet, listening.to_string())
+            .map_err(boxed)?;
         let barrier = Arc::new(coordinator.barrier());
         let space = Arc::clone(&config.space);
         let settings = config.engine.clone();
@@ -291,4 +291,50 @@ pub fn start(serve: ServeOptions, fleet: FleetOptions) -> Result<Server, ServerE
         let control = Control::start_fleet(open, Box::new(coordinator), Some(barrier), control)?;
         Ok((control, report))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> FleetOptions {
+        FleetOptions::new("f", vec!["http://127.0.0.1:2379".into()])
+    }
+
+    #[test]
+    fn options_out_of_range_are_refused_with_what_is_accepted() {
+        let refused = |o: FleetOptions| o.validate().expect_err("refused").to_string();
+        assert!(refused(FleetOptions {
+            name: String::new(),
+            ..options()
+        })
+        .contains("1 to 64"));
+        assert!(refused(FleetOptions {
+            name: "a/b".into(),
+            ..options()
+        })
+        .contains("fleet name"));
+        assert!(refused(FleetOptions {
+            endpoints: vec![],
+            ..options()
+        })
+        .contains("no etcd endpoint"));
+        for ttl in [
+            Duration::from_secs(1),
+            Duration::from_secs(61),
+            Duration::from_millis(2500),
+        ] {
+            assert!(refused(FleetOptions {
+                lease_ttl: ttl,
+                ..options()
+            })
+            .contains("whole seconds"));
+        }
+        assert!(refused(FleetOptions {
+            request_timeout: Duration::ZERO,
+            ..options()
+        })
+        .contains("request timeout"));
+        assert!(options().validate().is_ok());
+    }
 }

@@ -53,6 +53,8 @@ pub(crate) struct Known {
     pub(crate) state_revision: i64,
     /// A lease to revoke (a term given up) when etcd answers.
     pub(crate) resign: Option<i64>,
+    /// The session's lease was revoked: start a new session (a new lease).
+    pub(crate) renew: bool,
 }
 
 /// The session's and the coordinator's common ground.
@@ -145,7 +147,10 @@ pub(crate) async fn read_all(shared: &Shared, client: &mut Client) -> Result<i64
     let limit = shared.options.request_timeout;
     let response = within(
         limit,
-        client.get(shared.keys.prefix.as_str(), Some(GetOptions::new().with_prefix())),
+        client.get(
+            shared.keys.prefix.as_str(),
+            Some(GetOptions::new().with_prefix()),
+        ),
     )
     .await?;
     let mut known = shared.known();
@@ -194,7 +199,11 @@ pub(crate) async fn run(shared: Arc<Shared>, first: Option<(Client, i64)>) {
 async fn session(shared: &Shared, mut client: Client, revision: i64) -> Result<(), FleetError> {
     let limit = shared.options.request_timeout;
     shared.set_client(Some(client.clone()));
-    let resign = shared.known().resign.take();
+    let resign = {
+        let mut known = shared.known();
+        known.renew = false;
+        known.resign.take()
+    };
     if let Some(lease) = resign {
         // A term given up while etcd was away: its key goes now, not at
         // its expiry.
@@ -212,7 +221,11 @@ async fn session(shared: &Shared, mut client: Client, revision: i64) -> Result<(
     let watch = WatchOptions::new()
         .with_prefix()
         .with_start_revision(revision.saturating_add(1));
-    let mut watch = within(limit, client.watch(shared.keys.prefix.as_str(), Some(watch))).await?;
+    let mut watch = within(
+        limit,
+        client.watch(shared.keys.prefix.as_str(), Some(watch)),
+    )
+    .await?;
     let mut tick = tokio::time::interval(shared.ttl() / 3);
     loop {
         if should_campaign(shared, lease) {
@@ -262,9 +275,14 @@ async fn session(shared: &Shared, mut client: Client, revision: i64) -> Result<(
                 shared.news();
             }
             _ = shared.wake.notified() => {
-                let resign = shared.known().resign.take();
+                let (resign, renew) = {
+                    let mut known = shared.known();
+                    (known.resign.take(), std::mem::take(&mut known.renew))
+                };
                 if let Some(old) = resign {
                     let _ = within(limit, client.lease_revoke(old)).await;
+                }
+                if resign.is_some() || renew {
                     // A new session: a new lease for the next campaign.
                     return Ok(());
                 }
@@ -280,6 +298,7 @@ fn should_campaign(shared: &Shared, lease: i64) -> bool {
         && known.term.is_none()
         && known.won.is_none()
         && known.resign.is_none()
+        && !known.renew
         && known.lease.is_none_or(|(id, _)| id == lease)
 }
 
@@ -373,18 +392,26 @@ fn apply_put(shared: &Shared, known: &mut Known, kv: &KeyValue) {
             Err(e) => tracing::warn!(error = %e, "fleet: unreadable leader key"),
         }
         known.leader_term = Some(kv.create_revision());
-        if known.term.is_some_and(|t| t.revision != kv.create_revision()) {
+        if known
+            .term
+            .is_some_and(|t| t.revision != kv.create_revision())
+        {
             known.lost_term = true;
         }
     } else if kv.key() == keys.state.as_bytes() {
         match parse_state(keys, kv) {
             Ok(record) => {
                 if config_generation(&record.config) != Some(record.generation) {
-                    tracing::warn!(generation = record.generation, "fleet: a state whose config is of another generation; ignored");
+                    tracing::warn!(
+                        generation = record.generation,
+                        "fleet: a state whose config is of another generation; ignored"
+                    );
                     return;
                 }
                 if kv.mod_revision() <= known.state_revision
-                    || known.published_generation.is_some_and(|g| g > record.generation)
+                    || known
+                        .published_generation
+                        .is_some_and(|g| g > record.generation)
                 {
                     return;
                 }

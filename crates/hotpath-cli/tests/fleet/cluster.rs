@@ -134,7 +134,13 @@ impl Cluster {
 
     /// `POST path` (empty body) to instance `i` with the token.
     pub fn operate(&self, i: usize, path: &str) -> Response {
-        crate::http::post(&self.instances[i].addr, path, &self.token, "application/json", b"")
+        crate::http::post(
+            &self.instances[i].addr,
+            path,
+            &self.token,
+            "application/json",
+            b"",
+        )
     }
 
     /// The instance every live instance names as the leader, once that
@@ -216,9 +222,14 @@ impl Cluster {
                 let mut highest = (0, String::new(), 0.0);
                 for line in log.lines() {
                     let v: Value = serde_json::from_str(line).unwrap_or_default();
-                    let (Some(g), Some(t)) = (v["generation"].as_u64(), v["t"].as_f64()) else { continue };
+                    let (Some(g), Some(t)) = (v["generation"].as_u64(), v["t"].as_f64()) else {
+                        continue;
+                    };
                     if g < highest.0 {
-                        eprintln!("r{r}: {g} from {} at {t:.3} after {} from {} at {:.3}", v["instance"], highest.0, highest.1, highest.2);
+                        eprintln!(
+                            "r{r}: {g} from {} at {t:.3} after {} from {} at {:.3}",
+                            v["instance"], highest.0, highest.1, highest.2
+                        );
                     } else {
                         highest = (g, v["instance"].to_string(), t);
                     }
@@ -231,7 +242,10 @@ impl Cluster {
     }
 
     pub fn audit_dirs(&self) -> Vec<PathBuf> {
-        self.instances.iter().map(|i| i.data.join("audit")).collect()
+        self.instances
+            .iter()
+            .map(|i| i.data.join("audit"))
+            .collect()
     }
 }
 

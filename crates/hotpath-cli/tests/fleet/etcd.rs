@@ -58,7 +58,10 @@ impl Etcd {
         let log = std::fs::File::create(self.dir.path().join("etcd.log")).expect("log");
         let child = Command::new(binary())
             .arg("--name=test")
-            .arg(format!("--data-dir={}", self.dir.path().join("data").display()))
+            .arg(format!(
+                "--data-dir={}",
+                self.dir.path().join("data").display()
+            ))
             .arg(format!("--listen-client-urls={client}"))
             .arg(format!("--advertise-client-urls={client}"))
             .arg(format!("--listen-peer-urls={peer}"))

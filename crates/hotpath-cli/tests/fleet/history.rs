@@ -50,22 +50,29 @@ pub fn read(url: &str, fleet: &str) -> History {
             .header()
             .map_or(0, |h| h.revision());
         let options = WatchOptions::new().with_prefix().with_start_revision(1);
-        let mut stream = client.watch(prefix.as_str(), Some(options)).await.expect("watch");
+        let mut stream = client
+            .watch(prefix.as_str(), Some(options))
+            .await
+            .expect("watch");
         let mut history = History::default();
         let mut seen = 0;
         while seen < now {
-            let response = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
-                .await
-                .expect("history in time")
-                .expect("watch")
-                .expect("more history");
+            let response =
+                tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+                    .await
+                    .expect("history in time")
+                    .expect("watch")
+                    .expect("more history");
             for event in response.events() {
                 let Some(kv) = event.kv() else { continue };
                 seen = seen.max(kv.mod_revision());
                 let key = kv.key_str().unwrap_or("");
                 match (key.rsplit('/').next(), event.event_type()) {
-                    (Some("leader"), EventType::Put) if kv.create_revision() == kv.mod_revision() => {
-                        let record: Value = serde_json::from_slice(kv.value()).expect("leader json");
+                    (Some("leader"), EventType::Put)
+                        if kv.create_revision() == kv.mod_revision() =>
+                    {
+                        let record: Value =
+                            serde_json::from_slice(kv.value()).expect("leader json");
                         history.terms.push(Term {
                             term: kv.create_revision(),
                             instance: record["instance"].as_str().unwrap_or("").to_string(),
@@ -73,13 +80,19 @@ pub fn read(url: &str, fleet: &str) -> History {
                         });
                     }
                     (Some("leader"), EventType::Delete) => {
-                        if let Some(term) = history.terms.iter_mut().rev().find(|t| t.ended.is_none()) {
+                        if let Some(term) =
+                            history.terms.iter_mut().rev().find(|t| t.ended.is_none())
+                        {
                             term.ended = Some(kv.mod_revision());
                         }
                     }
                     (Some("config"), EventType::Put) => {
-                        let config: Value = serde_json::from_slice(kv.value()).expect("config json");
-                        history.configs.push((kv.mod_revision(), config["generation"].as_u64().expect("generation")));
+                        let config: Value =
+                            serde_json::from_slice(kv.value()).expect("config json");
+                        history.configs.push((
+                            kv.mod_revision(),
+                            config["generation"].as_u64().expect("generation"),
+                        ));
                     }
                     (Some("state"), EventType::Put) => {
                         let record: Value = serde_json::from_slice(kv.value()).expect("state json");
@@ -89,7 +102,11 @@ pub fn read(url: &str, fleet: &str) -> History {
                         });
                         let safe_mode = record["state"]["executor"]["safe_mode"]
                             .as_array()
-                            .map(|a| a.iter().filter_map(|l| l["reason"].as_str().map(String::from)).collect())
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|l| l["reason"].as_str().map(String::from))
+                                    .collect()
+                            })
                             .unwrap_or_default();
                         history.publications.push(Publication {
                             revision: kv.mod_revision(),
@@ -135,17 +152,39 @@ impl History {
             );
         }
         for p in &self.publications {
-            let config = self.configs.iter().rev().find(|(rev, _)| *rev <= p.revision);
-            assert_eq!(config.map(|c| c.1), Some(p.generation), "rev {}: a state of another generation than the config", p.revision);
+            let config = self
+                .configs
+                .iter()
+                .rev()
+                .find(|(rev, _)| *rev <= p.revision);
+            assert_eq!(
+                config.map(|c| c.1),
+                Some(p.generation),
+                "rev {}: a state of another generation than the config",
+                p.revision
+            );
         }
         for p in &self.publications {
             let term = self
                 .terms
                 .iter()
                 .find(|t| t.term == p.term)
-                .unwrap_or_else(|| panic!("publication at rev {} names term {} that never was", p.revision, p.term));
-            assert_eq!(term.instance, p.instance, "rev {}: published by another than its term's leader", p.revision);
-            assert!(p.revision > term.term, "rev {}: before its term", p.revision);
+                .unwrap_or_else(|| {
+                    panic!(
+                        "publication at rev {} names term {} that never was",
+                        p.revision, p.term
+                    )
+                });
+            assert_eq!(
+                term.instance, p.instance,
+                "rev {}: published by another than its term's leader",
+                p.revision
+            );
+            assert!(
+                p.revision > term.term,
+                "rev {}: before its term",
+                p.revision
+            );
             assert!(
                 term.ended.is_none_or(|end| p.revision < end),
                 "rev {}: published by {} after its term {} ended at rev {:?}",

@@ -71,14 +71,20 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Publish-to-visible on a standby: for each generation both streams
 /// deliver, the standby's receipt minus the leader's (the leader shows a
 /// configuration the moment etcd acknowledged its publication).
-fn standby_latency_ms(cluster: &Cluster, leader: usize, standby: usize, for_: Duration) -> Vec<f64> {
+fn standby_latency_ms(
+    cluster: &Cluster,
+    leader: usize,
+    standby: usize,
+    for_: Duration,
+) -> Vec<f64> {
     let open = |i: usize| {
         let addr = cluster.instances[i].addr.clone();
         std::thread::spawn(move || {
             let mut watch = http::Watch::open(&addr, None);
             let mut seen = HashMap::new();
             let end = Instant::now() + for_;
-            while let Some(event) = watch.next_event(end.saturating_duration_since(Instant::now())) {
+            while let Some(event) = watch.next_event(end.saturating_duration_since(Instant::now()))
+            {
                 if let Some(id) = event.id {
                     seen.entry(id).or_insert_with(Instant::now);
                 }
@@ -103,11 +109,19 @@ fn standby_latency_ms(cluster: &Cluster, leader: usize, standby: usize, for_: Du
 /// The fleet's audit log verifies as one gap-free chain and every head a
 /// publication named is on it.
 fn check_audit(cluster: &Cluster, publications: &[history::Publication]) {
-    let dirs: Vec<_> = cluster.audit_dirs().into_iter().filter(|d| d.is_dir()).collect();
+    let dirs: Vec<_> = cluster
+        .audit_dirs()
+        .into_iter()
+        .filter(|d| d.is_dir())
+        .collect();
     let report = hotpath_durable::verify_fleet(&dirs).expect("the fleet's chain verifies");
     let chain = &report.chain;
     assert_eq!(chain.first_seq, Some(0));
-    assert_eq!(chain.last_seq.map(|s| s + 1), Some(chain.events), "gap-free");
+    assert_eq!(
+        chain.last_seq.map(|s| s + 1),
+        Some(chain.events),
+        "gap-free"
+    );
     let mut lines: HashMap<(u64, String), std::path::PathBuf> = HashMap::new();
     for dir in &dirs {
         for entry in std::fs::read_dir(dir).expect("dir").flatten() {
@@ -115,7 +129,10 @@ fn check_audit(cluster: &Cluster, publications: &[history::Publication]) {
             if path.extension().is_some_and(|e| e == "jsonl") {
                 for line in std::fs::read_to_string(&path).expect("log").lines() {
                     let v: Value = serde_json::from_str(line).expect("json line");
-                    let key = (v["seq"].as_u64().expect("seq"), v["hash"].as_str().expect("hash").to_string());
+                    let key = (
+                        v["seq"].as_u64().expect("seq"),
+                        v["hash"].as_str().expect("hash").to_string(),
+                    );
                     lines.insert(key, path.clone());
                 }
             }
@@ -130,7 +147,10 @@ fn check_audit(cluster: &Cluster, publications: &[history::Publication]) {
             .abandoned
             .iter()
             .any(|t| &t.file == file && (t.first_seq..=t.last_seq).contains(seq));
-        assert!(!abandoned, "published head seq {seq} is in an abandoned tail");
+        assert!(
+            !abandoned,
+            "published head seq {seq} is in an abandoned tail"
+        );
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotpath"))
         .args(["audit", "verify"])
@@ -138,7 +158,11 @@ fn check_audit(cluster: &Cluster, publications: &[history::Publication]) {
         .output()
         .expect("hotpath audit verify");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains(": OK: "), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && text.contains(": OK: "),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     println!("{}", text.lines().next().unwrap_or(""));
 }
 
@@ -155,7 +179,10 @@ fn twenty_leader_kills_under_load() {
     cluster.start_replicas(3);
     let standby = (leader + 1) % 3;
     let latency = standby_latency_ms(&cluster, leader, standby, Duration::from_secs(8));
-    assert!(latency.len() >= 10, "the fleet published too little to measure: {latency:?}");
+    assert!(
+        latency.len() >= 10,
+        "the fleet published too little to measure: {latency:?}"
+    );
 
     let mut failovers = Vec::new();
     let mut frozen_failovers = 0;
@@ -168,10 +195,21 @@ fn twenty_leader_kills_under_load() {
         if freeze {
             let via = (leader + 1) % 3;
             let reply = cluster.operate(via, "/v1/freeze");
-            assert_eq!(reply.status, 200, "freeze through a standby: {}", reply.text());
-            assert_eq!(reply.header("x-hotpath-leader"), Some(cluster.instances[leader].addr.as_str()));
+            assert_eq!(
+                reply.status,
+                200,
+                "freeze through a standby: {}",
+                reply.text()
+            );
+            assert_eq!(
+                reply.header("x-hotpath-leader"),
+                Some(cluster.instances[leader].addr.as_str())
+            );
             let deadline = Instant::now() + Duration::from_secs(5);
-            while !cluster.status(via).is_some_and(|s| reasons(&s).contains(&"Manual".to_string())) {
+            while !cluster
+                .status(via)
+                .is_some_and(|s| reasons(&s).contains(&"Manual".to_string()))
+            {
                 assert!(Instant::now() < deadline, "the freeze was not published");
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -188,9 +226,15 @@ fn twenty_leader_kills_under_load() {
         let took = killed_at.elapsed();
         failovers.push(took.as_secs_f64());
         assert_ne!(new_leader, leader);
-        assert!(took <= ttl + Duration::from_millis(1500), "kill {k}: failover took {took:?}");
+        assert!(
+            took <= ttl + Duration::from_millis(1500),
+            "kill {k}: failover took {took:?}"
+        );
         if freeze {
-            assert!(reasons(&status).contains(&"Manual".to_string()), "kill {k}: the freeze did not survive: {status}");
+            assert!(
+                reasons(&status).contains(&"Manual".to_string()),
+                "kill {k}: the freeze did not survive: {status}"
+            );
             frozen_failovers += 1;
             let reply = cluster.operate(new_leader, "/v1/resume");
             assert_eq!(reply.status, 200, "{}", reply.text());
@@ -200,30 +244,58 @@ fn twenty_leader_kills_under_load() {
         loop {
             let rejoined = cluster.status(leader).is_some_and(|s| {
                 s["fleet"]["role"] == "standby"
-                    && s["fleet"]["leader"]["instance"] == cluster.instances[new_leader].name.as_str()
+                    && s["fleet"]["leader"]["instance"]
+                        == cluster.instances[new_leader].name.as_str()
             });
             if rejoined {
                 break;
             }
-            assert!(Instant::now() < deadline, "kill {k}: the restarted instance did not rejoin as a standby");
+            assert!(
+                Instant::now() < deadline,
+                "kill {k}: the restarted instance did not rejoin as a standby"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        println!("kill {k}: {} -> {} in {:.3} s", cluster.instances[leader].name, cluster.instances[new_leader].name, took.as_secs_f64());
+        println!(
+            "kill {k}: {} -> {} in {:.3} s",
+            cluster.instances[leader].name,
+            cluster.instances[new_leader].name,
+            took.as_secs_f64()
+        );
     }
-    assert!(kills <= 3 || frozen_failovers > 0, "no failover of a frozen fleet");
+    assert!(
+        kills <= 3 || frozen_failovers > 0,
+        "no failover of a frozen fleet"
+    );
     let summaries = cluster.stop_replicas();
     for s in &summaries {
-        assert_eq!(s["backwards"], 0, "a replica saw a generation go backwards: {s}");
-        assert!(s["reads"].as_u64().unwrap_or(0) > 100 && s["reports"].as_u64().unwrap_or(0) > 100, "{s}");
+        assert_eq!(
+            s["backwards"], 0,
+            "a replica saw a generation go backwards: {s}"
+        );
+        assert!(
+            s["reads"].as_u64().unwrap_or(0) > 100 && s["reports"].as_u64().unwrap_or(0) > 100,
+            "{s}"
+        );
     }
     for i in 0..3 {
         let code = cluster.stop(i);
-        assert!(code.is_some_and(|c| c.success()), "instance {i} stopped with {code:?}");
+        assert!(
+            code.is_some_and(|c| c.success()),
+            "instance {i} stopped with {code:?}"
+        );
     }
     let history = history::read(&etcd.url(), FLEET);
     history.check();
-    assert!(history.terms.len() as u64 > kills, "{} terms", history.terms.len());
-    assert!(kills < 4 || history.latch_survived("Manual"), "no publication shows the freeze carried into a new term");
+    assert!(
+        history.terms.len() as u64 > kills,
+        "{} terms",
+        history.terms.len()
+    );
+    assert!(
+        kills < 4 || history.latch_survived("Manual"),
+        "no publication shows the freeze carried into a new term"
+    );
     check_audit(&cluster, &history.publications);
 
     let mut sorted = failovers.clone();
@@ -248,7 +320,11 @@ fn twenty_leader_kills_under_load() {
         "{} publications in {} terms; replicas: {}",
         history.publications.len(),
         history.terms.len(),
-        summaries.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" ")
+        summaries
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
     );
 }
 
@@ -287,8 +363,14 @@ fn etcd_outage_halts_adaptation_and_reads_go_on() {
     let deadline = Instant::now() + Duration::from_millis(1500);
     let mut latched = false;
     while Instant::now() < deadline {
-        latched |= cluster.status(leader).is_some_and(|s| reasons(&s).contains(&"CoordinatorLost".to_string()));
-        assert_eq!(read_all(&cluster), frozen, "a generation was published without etcd");
+        latched |= cluster
+            .status(leader)
+            .is_some_and(|s| reasons(&s).contains(&"CoordinatorLost".to_string()));
+        assert_eq!(
+            read_all(&cluster),
+            frozen,
+            "a generation was published without etcd"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(latched, "the leader did not latch CoordinatorLost");
@@ -302,7 +384,10 @@ fn etcd_outage_halts_adaptation_and_reads_go_on() {
         if resumed {
             break;
         }
-        assert!(Instant::now() < deadline, "adaptation did not resume after a short outage: {status}");
+        assert!(
+            Instant::now() < deadline,
+            "adaptation did not resume after a short outage: {status}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     println!("short outage: the same leader resumed");
@@ -313,18 +398,32 @@ fn etcd_outage_halts_adaptation_and_reads_go_on() {
     let frozen = read_all(&cluster);
     let deadline = Instant::now() + Duration::from_secs(cluster.ttl_s + 2);
     while Instant::now() < deadline {
-        assert_eq!(read_all(&cluster), frozen, "a generation was published without etcd");
+        assert_eq!(
+            read_all(&cluster),
+            frozen,
+            "a generation was published without etcd"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let stepped_down = (0..3).all(|i| cluster.status(i).is_some_and(|s| s["fleet"]["role"] == "standby"));
-    assert!(stepped_down, "a leader kept leading past its lease without etcd");
+    let stepped_down = (0..3).all(|i| {
+        cluster
+            .status(i)
+            .is_some_and(|s| s["fleet"]["role"] == "standby")
+    });
+    assert!(
+        stepped_down,
+        "a leader kept leading past its lease without etcd"
+    );
     etcd.restart();
     cluster
         .wait_leader(Some(frozen), Duration::from_secs(cluster.ttl_s * 2 + 10))
         .expect("a leader after the outage");
     let deadline = Instant::now() + Duration::from_secs(20);
     while read_all(&cluster) < frozen + 2 {
-        assert!(Instant::now() < deadline, "adaptation did not resume after a long outage");
+        assert!(
+            Instant::now() < deadline,
+            "adaptation did not resume after a long outage"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     println!("long outage: a leader elected again, adaptation resumed");

@@ -101,7 +101,9 @@ pub fn try_get(addr: &str, path: &str, timeout: Duration) -> Option<Response> {
     let socket = addr.parse().ok()?;
     let mut stream = TcpStream::connect_timeout(&socket, timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;
-    stream.write_all(head("GET", path, &[], 0).as_bytes()).ok()?;
+    stream
+        .write_all(head("GET", path, &[], 0).as_bytes())
+        .ok()?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).ok()?;
     raw.windows(4)

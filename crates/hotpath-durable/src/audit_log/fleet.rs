@@ -122,9 +122,10 @@ pub fn verify_fleet<P: AsRef<Path>>(dirs: &[P]) -> Result<FleetReport, VerifyErr
             root = Some(s);
             continue;
         }
-        let parent = at.get(&segment.first_prev).copied().filter(|&(p, off)| {
-            segments[p].first_seq + off as u64 + 1 == segment.first_seq
-        });
+        let parent = at
+            .get(&segment.first_prev)
+            .copied()
+            .filter(|&(p, off)| segments[p].first_seq + off as u64 + 1 == segment.first_seq);
         match parent {
             Some((p, off)) => attached[p][off].push(s),
             None => {

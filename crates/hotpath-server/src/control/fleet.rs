@@ -4,8 +4,7 @@
 use super::worker::Worker;
 use super::{config_json, ConfigEvent, ControlError, Visible};
 use crate::fleet::{
-    Coordinator, Directive, FleetStatus, Opening, Publication, PublishError, Published,
-    ReadBarrier,
+    Coordinator, Directive, FleetStatus, Opening, Publication, PublishError, Published, ReadBarrier,
 };
 use crate::window::Windows;
 use hotpath::{Clock, ConfigSnapshot};
@@ -282,7 +281,9 @@ impl<C: Clock> Worker<C> {
         });
         match view {
             Ok(view) => self.replace_host(view, true),
-            Err(e) => tracing::error!(error = %e, "fleet: cannot open a view; the leader stays closed to writes"),
+            Err(e) => {
+                tracing::error!(error = %e, "fleet: cannot open a view; the leader stays closed to writes")
+            }
         }
         if let Some(side) = self.fleet.as_mut() {
             side.coordinator.stepped_down();
@@ -307,7 +308,9 @@ impl<C: Clock> Worker<C> {
                 let snapshot = Arc::new(self.host.executor().snapshot());
                 self.show(snapshot, published.config_json);
             }
-            Err(e) => tracing::error!(error = %e, generation = published.generation, "fleet: cannot view a publication"),
+            Err(e) => {
+                tracing::error!(error = %e, generation = published.generation, "fleet: cannot view a publication")
+            }
         }
         self.publish_status();
     }

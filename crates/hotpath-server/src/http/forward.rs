@@ -74,7 +74,11 @@ pub(crate) fn elsewhere(
 /// least as new as any standby's: with it, reads stay monotonic across
 /// instances while etcd is unreachable (as long as the leader is
 /// reachable).
-pub(crate) async fn leader_config(state: &AppState, headers: &HeaderMap, mine: u64) -> Option<String> {
+pub(crate) async fn leader_config(
+    state: &AppState,
+    headers: &HeaderMap,
+    mine: u64,
+) -> Option<String> {
     let fleet = state.control.fleet()?;
     if fleet.role == Role::Leader || headers.contains_key(FORWARDED) {
         return None;
@@ -91,7 +95,11 @@ pub(crate) async fn leader_config(state: &AppState, headers: &HeaderMap, mine: u
         if response.status() != StatusCode::OK {
             return None;
         }
-        let bytes = Limited::new(response.into_body(), MAX_ANSWER).collect().await.ok()?.to_bytes();
+        let bytes = Limited::new(response.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .ok()?
+            .to_bytes();
         String::from_utf8(bytes.to_vec()).ok()
     })
     .await
@@ -120,7 +128,10 @@ pub(crate) async fn forward(
     let unreachable = |why: String| {
         ApiError::unavailable(
             "leader_unreachable",
-            format!("the leader {} at {} did not answer: {why}", leader.instance, leader.address),
+            format!(
+                "the leader {} at {} did not answer: {why}",
+                leader.instance, leader.address
+            ),
         )
     };
     let mut request = Request::builder()
@@ -136,7 +147,11 @@ pub(crate) async fn forward(
         .body(Full::new(body))
         .map_err(|e| unreachable(e.to_string()))?;
     let answer = tokio::time::timeout(FORWARD_TIMEOUT, async {
-        let response = state.forwarder.request(request).await.map_err(|e| e.to_string())?;
+        let response = state
+            .forwarder
+            .request(request)
+            .await
+            .map_err(|e| e.to_string())?;
         let (parts, body) = response.into_parts();
         let bytes = Limited::new(body, MAX_ANSWER)
             .collect()
@@ -152,7 +167,11 @@ pub(crate) async fn forward(
     let status = StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = (status, bytes).into_response();
     let out = response.headers_mut();
-    for name in [header::CONTENT_TYPE, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+    for name in [
+        header::CONTENT_TYPE,
+        header::RETRY_AFTER,
+        header::WWW_AUTHENTICATE,
+    ] {
         if let Some(value) = parts.headers.get(&name) {
             out.insert(name, value.clone());
         }

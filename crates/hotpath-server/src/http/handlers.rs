@@ -155,40 +155,60 @@ pub(crate) async fn telemetry(
     match state.control.report(digests).await {
         Ok(counts) => Ok((StatusCode::ACCEPTED, Json(counts)).into_response()),
         // The leadership moved between the check and the command.
-        Err(ControlError::NotLeader { leader: Some(leader) }) if !headers.contains_key(super::forward::FORWARDED) => {
+        Err(ControlError::NotLeader {
+            leader: Some(leader),
+        }) if !headers.contains_key(super::forward::FORWARDED) => {
             forward(&state, &leader, "/v1/telemetry", &headers, bytes).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
-async fn operate(state: &AppState, action: Action, headers: &HeaderMap) -> Result<Response, ApiError> {
+async fn operate(
+    state: &AppState,
+    action: Action,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let path = format!("/v1/{}", action.name());
     if let Some(leader) = elsewhere(state, headers)? {
         return forward(state, &leader, &path, headers, Bytes::new()).await;
     }
     match state.control.operate(action).await {
         Ok(reply) => Ok(Json(reply).into_response()),
-        Err(ControlError::NotLeader { leader: Some(leader) }) if !headers.contains_key(super::forward::FORWARDED) => {
+        Err(ControlError::NotLeader {
+            leader: Some(leader),
+        }) if !headers.contains_key(super::forward::FORWARDED) => {
             forward(state, &leader, &path, headers, Bytes::new()).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
-pub(crate) async fn freeze(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(crate) async fn freeze(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     operate(&state, Action::Freeze, &headers).await
 }
 
-pub(crate) async fn resume(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     operate(&state, Action::Resume, &headers).await
 }
 
-pub(crate) async fn rollback(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(crate) async fn rollback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     operate(&state, Action::Rollback, &headers).await
 }
 
-pub(crate) async fn baseline(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(crate) async fn baseline(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     operate(&state, Action::Baseline, &headers).await
 }
 

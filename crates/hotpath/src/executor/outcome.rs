@@ -448,7 +448,11 @@ impl<C: Clock> SafetyExecutor<C> {
         }
         let now = self.now();
         if self
-            .record(now, AuditDetails::SafeModeExited { reason }, Priority::Safety)
+            .record(
+                now,
+                AuditDetails::SafeModeExited { reason },
+                Priority::Safety,
+            )
             .is_none()
         {
             return false;
