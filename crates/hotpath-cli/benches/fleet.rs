@@ -25,7 +25,6 @@ mod cluster;
 #[allow(dead_code)]
 mod etcd;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 fn ingest(cluster: &cluster::Cluster, i: usize, batches: usize) -> f64 {
@@ -60,35 +59,6 @@ fn reads(cluster: &cluster::Cluster, i: usize, path: &str, n: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn latency(cluster: &cluster::Cluster, leader: usize, standby: usize, for_: Duration) -> Vec<f64> {
-    let open = |i: usize| {
-        let addr = cluster.instances[i].addr.clone();
-        std::thread::spawn(move || {
-            let mut watch = http::Watch::open(&addr, None);
-            let mut seen = HashMap::new();
-            let end = Instant::now() + for_;
-            while let Some(e) = watch.next_event(end.saturating_duration_since(Instant::now())) {
-                if let Some(id) = e.id {
-                    seen.entry(id).or_insert_with(Instant::now);
-                }
-            }
-            seen
-        })
-    };
-    let (l, s) = (open(leader), open(standby));
-    let (l, s) = (l.join().expect("leader"), s.join().expect("standby"));
-    let mut d: Vec<f64> = s
-        .iter()
-        .filter_map(|(id, t)| Some(t.saturating_duration_since(*l.get(id)?).as_secs_f64() * 1e3))
-        .collect();
-    d.sort_by(f64::total_cmp);
-    d
-}
-
-fn at(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn main() {
     let etcd = etcd::Etcd::start();
     let mut cluster = cluster::Cluster::start(&etcd.url(), 3, 2);
@@ -111,13 +81,13 @@ fn main() {
     }
 
     cluster.start_replicas(3);
-    let d = latency(&cluster, leader, standby, Duration::from_secs(30));
+    let d = cluster.standby_latency_ms(leader, standby, Duration::from_secs(30));
     assert!(!d.is_empty(), "nothing published");
     println!(
         "publish-to-visible on a standby over {} generations: median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         d.len(),
-        at(&d, 0.5),
-        at(&d, 0.99),
+        cluster::percentile(&d, 0.5),
+        cluster::percentile(&d, 0.99),
         d[d.len() - 1]
     );
     cluster.stop_replicas();

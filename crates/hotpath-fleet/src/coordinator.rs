@@ -134,7 +134,7 @@ impl Coordinator for EtcdCoordinator {
             Some(handoff) => {
                 self.leading = true;
                 self.config_written = None;
-                Directive::Lead(handoff)
+                Directive::Lead(Box::new(handoff))
             }
             None => Directive::Stay,
         }

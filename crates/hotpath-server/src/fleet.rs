@@ -171,7 +171,7 @@ pub enum Directive {
     Stay,
     /// This instance won the election: open a leader on this handoff (the
     /// state published when it won, above the last generation).
-    Lead(Handoff),
+    Lead(Box<Handoff>),
     /// This instance's leadership is gone (its lease expired or was
     /// lost): shut the leader down and follow.
     StepDown,

@@ -4,11 +4,27 @@
 use crate::etcd::free_port;
 use crate::http::{try_get, Response};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const FLEET: &str = "test";
+
+/// Polls `done` until it holds, failing after `limit` with `what`.
+pub fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `p` quantile of `sorted` (nearest rank).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len().saturating_sub(1))]
+}
 
 pub struct Instance {
     pub name: String,
@@ -103,20 +119,8 @@ impl Cluster {
 
     /// SIGTERM, and the exit status.
     pub fn stop(&mut self, i: usize) -> Option<std::process::ExitStatus> {
-        let mut child = self.instances[i].child.take()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        child.wait().ok()
+        let child = self.instances[i].child.take()?;
+        crate::etcd::terminate(child, Duration::from_secs(20))
     }
 
     pub fn alive(&self, i: usize) -> bool {
@@ -239,6 +243,41 @@ impl Cluster {
             summaries.push(summary["summary"].clone());
         }
         summaries
+    }
+
+    /// Publish-to-visible on a standby: for each generation both watch
+    /// streams deliver within `for_`, the standby's receipt minus the
+    /// leader's (the leader shows a configuration the moment etcd
+    /// acknowledged its publication), in ms, sorted.
+    pub fn standby_latency_ms(&self, leader: usize, standby: usize, for_: Duration) -> Vec<f64> {
+        let open = |i: usize| {
+            let addr = self.instances[i].addr.clone();
+            std::thread::spawn(move || {
+                let mut watch = crate::http::Watch::open(&addr, None);
+                let mut seen = HashMap::new();
+                let end = Instant::now() + for_;
+                while let Some(event) =
+                    watch.next_event(end.saturating_duration_since(Instant::now()))
+                {
+                    if let Some(id) = event.id {
+                        seen.entry(id).or_insert_with(Instant::now);
+                    }
+                }
+                seen
+            })
+        };
+        let (at_leader, at_standby) = (open(leader), open(standby));
+        let at_leader = at_leader.join().expect("leader watch");
+        let at_standby = at_standby.join().expect("standby watch");
+        let mut deltas: Vec<f64> = at_standby
+            .iter()
+            .filter_map(|(id, t)| {
+                let l = at_leader.get(id)?;
+                Some(t.saturating_duration_since(*l).as_secs_f64() * 1e3)
+            })
+            .collect();
+        deltas.sort_by(f64::total_cmp);
+        deltas
     }
 
     pub fn audit_dirs(&self) -> Vec<PathBuf> {

@@ -22,35 +22,12 @@ mod cluster;
 mod etcd;
 mod history;
 
-use cluster::{Cluster, FLEET};
+use cluster::{eventually, percentile, Cluster, FLEET};
 use etcd::Etcd;
+use hotpath_testkit::{env_u64, Rng};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-/// A small seeded generator (splitmix64): random kill points, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn millis(&mut self, from: u64, to: u64) -> Duration {
-        Duration::from_millis(from + self.next() % (to - from))
-    }
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn reasons(status: &Value) -> Vec<String> {
     status["safe_mode"]["reasons"]
@@ -61,49 +38,6 @@ fn reasons(status: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-/// Publish-to-visible on a standby: for each generation both streams
-/// deliver, the standby's receipt minus the leader's (the leader shows a
-/// configuration the moment etcd acknowledged its publication).
-fn standby_latency_ms(
-    cluster: &Cluster,
-    leader: usize,
-    standby: usize,
-    for_: Duration,
-) -> Vec<f64> {
-    let open = |i: usize| {
-        let addr = cluster.instances[i].addr.clone();
-        std::thread::spawn(move || {
-            let mut watch = http::Watch::open(&addr, None);
-            let mut seen = HashMap::new();
-            let end = Instant::now() + for_;
-            while let Some(event) = watch.next_event(end.saturating_duration_since(Instant::now()))
-            {
-                if let Some(id) = event.id {
-                    seen.entry(id).or_insert_with(Instant::now);
-                }
-            }
-            seen
-        })
-    };
-    let (at_leader, at_standby) = (open(leader), open(standby));
-    let at_leader = at_leader.join().expect("leader watch");
-    let at_standby = at_standby.join().expect("standby watch");
-    let mut deltas: Vec<f64> = at_standby
-        .iter()
-        .filter_map(|(id, t)| {
-            let l = at_leader.get(id)?;
-            Some(t.saturating_duration_since(*l).as_secs_f64() * 1e3)
-        })
-        .collect();
-    deltas.sort_by(f64::total_cmp);
-    deltas
 }
 
 /// The fleet's audit log verifies as one gap-free chain and every head a
@@ -168,8 +102,8 @@ fn check_audit(cluster: &Cluster, publications: &[history::Publication]) {
 
 #[test]
 fn twenty_leader_kills_under_load() {
-    let kills = env_or("HOTPATH_FLEET_KILLS", 20);
-    let mut rng = Rng(env_or("HOTPATH_FLEET_SEED", 15));
+    let kills = env_u64("HOTPATH_FLEET_KILLS", 20);
+    let mut rng = Rng(env_u64("HOTPATH_FLEET_SEED", 15));
     let etcd = Etcd::start();
     let mut cluster = Cluster::start(&etcd.url(), 3, 2);
     let ttl = Duration::from_secs(cluster.ttl_s);
@@ -178,7 +112,7 @@ fn twenty_leader_kills_under_load() {
         .expect("a first leader");
     cluster.start_replicas(3);
     let standby = (leader + 1) % 3;
-    let latency = standby_latency_ms(&cluster, leader, standby, Duration::from_secs(8));
+    let latency = cluster.standby_latency_ms(leader, standby, Duration::from_secs(8));
     assert!(
         latency.len() >= 10,
         "the fleet published too little to measure: {latency:?}"
@@ -190,7 +124,7 @@ fn twenty_leader_kills_under_load() {
         let (leader, status) = cluster
             .wait_leader(None, ttl * 2 + Duration::from_secs(5))
             .unwrap_or_else(|| panic!("kill {k}: no single leader"));
-        std::thread::sleep(rng.millis(200, 1500));
+        std::thread::sleep(Duration::from_millis(rng.range(200, 1500)));
         let freeze = k % 7 == 3;
         if freeze {
             let via = (leader + 1) % 3;
@@ -205,14 +139,11 @@ fn twenty_leader_kills_under_load() {
                 reply.header("x-hotpath-leader"),
                 Some(cluster.instances[leader].addr.as_str())
             );
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !cluster
-                .status(via)
-                .is_some_and(|s| reasons(&s).contains(&"Manual".to_string()))
-            {
-                assert!(Instant::now() < deadline, "the freeze was not published");
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            eventually(Duration::from_secs(5), "the freeze published", || {
+                cluster
+                    .status(via)
+                    .is_some_and(|s| reasons(&s).contains(&"Manual".to_string()))
+            });
         }
         let before = cluster
             .status(leader)
@@ -240,22 +171,17 @@ fn twenty_leader_kills_under_load() {
             assert_eq!(reply.status, 200, "{}", reply.text());
         }
         cluster.spawn(leader);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let rejoined = cluster.status(leader).is_some_and(|s| {
-                s["fleet"]["role"] == "standby"
-                    && s["fleet"]["leader"]["instance"]
-                        == cluster.instances[new_leader].name.as_str()
-            });
-            if rejoined {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kill {k}: the restarted instance did not rejoin as a standby"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually(
+            Duration::from_secs(10),
+            "the restarted instance a standby",
+            || {
+                cluster.status(leader).is_some_and(|s| {
+                    s["fleet"]["role"] == "standby"
+                        && s["fleet"]["leader"]["instance"]
+                            == cluster.instances[new_leader].name.as_str()
+                })
+            },
+        );
         println!(
             "kill {k}: {} -> {} in {:.3} s",
             cluster.instances[leader].name,
@@ -341,6 +267,21 @@ fn read_all(cluster: &Cluster) -> u64 {
         .unwrap_or(0)
 }
 
+/// Every read of every instance answers `frozen` for `span` (`also`
+/// called between reads): nothing is published without etcd.
+fn unchanged_for(cluster: &Cluster, frozen: u64, span: Duration, mut also: impl FnMut()) {
+    let end = Instant::now() + span;
+    while Instant::now() < end {
+        also();
+        assert_eq!(
+            read_all(cluster),
+            frozen,
+            "a generation was published without etcd"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn etcd_outage_halts_adaptation_and_reads_go_on() {
     let mut etcd = Etcd::start();
@@ -350,61 +291,46 @@ fn etcd_outage_halts_adaptation_and_reads_go_on() {
         .expect("a leader");
     cluster.start_replicas(2);
     let start = status["generation"].as_u64().unwrap_or(0);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while read_all(&cluster) < start + 3 {
-        assert!(Instant::now() < deadline, "no adaptation before the outage");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        Duration::from_secs(20),
+        "adaptation before the outage",
+        || read_all(&cluster) >= start + 3,
+    );
 
     // Shorter than the lease: the leader keeps it, stops adapting
     // (CoordinatorLost) and resumes once it publishes again.
     etcd.stop();
     let frozen = read_all(&cluster);
-    let deadline = Instant::now() + Duration::from_millis(1500);
     let mut latched = false;
-    while Instant::now() < deadline {
+    unchanged_for(&cluster, frozen, Duration::from_millis(1500), || {
         latched |= cluster
             .status(leader)
             .is_some_and(|s| reasons(&s).contains(&"CoordinatorLost".to_string()));
-        assert_eq!(
-            read_all(&cluster),
-            frozen,
-            "a generation was published without etcd"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
     assert!(latched, "the leader did not latch CoordinatorLost");
     etcd.restart();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let status = cluster.status(leader).expect("status");
-        let resumed = status["fleet"]["role"] == "leader"
-            && !reasons(&status).contains(&"CoordinatorLost".to_string())
-            && read_all(&cluster) > frozen;
-        if resumed {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "adaptation did not resume after a short outage: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        Duration::from_secs(15),
+        "the same leader adapting again",
+        || {
+            let status = cluster.status(leader).expect("status");
+            status["fleet"]["role"] == "leader"
+                && !reasons(&status).contains(&"CoordinatorLost".to_string())
+                && read_all(&cluster) > frozen
+        },
+    );
     println!("short outage: the same leader resumed");
 
     // Longer than the lease: the leader steps down on its own clock; after
     // etcd returns a leader is elected again and adaptation resumes.
     etcd.stop();
     let frozen = read_all(&cluster);
-    let deadline = Instant::now() + Duration::from_secs(cluster.ttl_s + 2);
-    while Instant::now() < deadline {
-        assert_eq!(
-            read_all(&cluster),
-            frozen,
-            "a generation was published without etcd"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    unchanged_for(
+        &cluster,
+        frozen,
+        Duration::from_secs(cluster.ttl_s + 2),
+        || {},
+    );
     let stepped_down = (0..3).all(|i| {
         cluster
             .status(i)
@@ -418,14 +344,11 @@ fn etcd_outage_halts_adaptation_and_reads_go_on() {
     cluster
         .wait_leader(Some(frozen), Duration::from_secs(cluster.ttl_s * 2 + 10))
         .expect("a leader after the outage");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while read_all(&cluster) < frozen + 2 {
-        assert!(
-            Instant::now() < deadline,
-            "adaptation did not resume after a long outage"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        Duration::from_secs(20),
+        "adaptation after a long outage",
+        || read_all(&cluster) >= frozen + 2,
+    );
     println!("long outage: a leader elected again, adaptation resumed");
 
     let summaries = cluster.stop_replicas();

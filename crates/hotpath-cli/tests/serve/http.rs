@@ -96,7 +96,8 @@ pub fn request_lossy(addr: &str, path: &str, headers: &[(&str, &str)]) -> Option
 
 /// A GET to a server that may not be there (a killed process): `None`
 /// if it does not accept the connection or answers nothing whole within
-/// `timeout`.
+/// `timeout`. (Used by `tests/fleet`, which shares this module.)
+#[allow(dead_code)]
 pub fn try_get(addr: &str, path: &str, timeout: Duration) -> Option<Response> {
     let socket = addr.parse().ok()?;
     let mut stream = TcpStream::connect_timeout(&socket, timeout).ok()?;

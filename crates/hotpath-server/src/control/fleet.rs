@@ -102,7 +102,7 @@ impl<C: Clock> Worker<C> {
             return;
         }
         if let Directive::Lead(handoff) = directive {
-            self.lead(handoff);
+            self.lead(*handoff);
             return;
         }
         if let Some(published) = side.coordinator.take_published() {
