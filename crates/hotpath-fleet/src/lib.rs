@@ -107,7 +107,14 @@
 //! answers with the newer of the two: a client that reads one instance
 //! and then another never sees a lower generation. While etcd does not
 //! answer (within 250 ms, or at once when this instance knows it is
-//! unreachable) the instance's own view is served.
+//! unreachable), a standby serves the newer of its own view and the
+//! leader's (`GET /v1/config` on the leader, 250 ms): every publication
+//! goes through the leader, and a leader also shows its own publication
+//! when the watch delivered it but the acknowledgement was lost. Only
+//! when neither etcd nor the leader answers can a standby whose watch had
+//! not yet received the last publication serve the one before it; a
+//! replica that keeps the highest generation it has seen (as
+//! `scripts/fleet-replica.py` does) is never affected.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -63,6 +63,16 @@
 //!   asked, the log flushed and closed, the state saved). From the signal
 //!   to the exit: the grace period at most, plus the log's flush.
 //!
+//! # Fleet mode
+//!
+//! [`Control::start_fleet`] runs the same thread for one instance of a
+//! fleet: a [`Coordinator`] (the `hotpath-fleet` crate's, over etcd)
+//! says whether it leads; a leader's host publishes each decision fenced
+//! on its leadership before readers see it, a standby serves the
+//! published configuration and forwards writes to the leader
+//! ([`fleet`] has the rules). [`Server::start_with`] builds a server
+//! around such a control thread.
+//!
 //! # Embedding: the same API in another process
 //!
 //! [`Control::start`] takes any [`Host`] (any clock); its
@@ -73,7 +83,8 @@
 //!
 //! # Modules
 //!
-//! `control/` (the thread and its handle), [`window`] (aggregation),
+//! `control/` (the thread and its handle; `control/fleet.rs` its fleet
+//! mode), [`fleet`] (the coordinator's seam), [`window`] (aggregation),
 //! [`http`] (router, handlers, auth, limits on bodies, the watch stream),
 //! `metrics/` (the recorder, and what the thread derives), `status`,
 //! `audit` (the ring), `token`, `limits`, `serve` (the accept loop),
