@@ -447,21 +447,7 @@ impl<C: Clock> SafetyExecutor<C> {
             return false;
         }
         let now = self.now();
-        if self
-            .record(
-                now,
-                AuditDetails::SafeModeExited { reason },
-                Priority::Safety,
-            )
-            .is_none()
-        {
-            return false;
-        }
-        let mut one = ReasonSet::EMPTY;
-        one.insert(reason);
-        self.control_safety.clear(one);
-        tracing::info!(%reason, "safe mode exited");
-        true
+        self.exit_safe_mode(now, reason)
     }
 
     /// Operator reset: clears every latched reason except `Misconfigured`

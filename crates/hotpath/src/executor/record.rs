@@ -117,6 +117,25 @@ impl<C: Clock> SafetyExecutor<C> {
         }
     }
 
+    /// Clears `reason` once its exit event is recorded; `false` (still
+    /// latched) if the event could not be.
+    pub(super) fn exit_safe_mode(&mut self, now: u64, reason: SafeModeReason) -> bool {
+        let recorded = self
+            .record(
+                now,
+                AuditDetails::SafeModeExited { reason },
+                Priority::Safety,
+            )
+            .is_some();
+        if recorded {
+            let mut one = ReasonSet::EMPTY;
+            one.insert(reason);
+            self.control_safety.clear(one);
+            tracing::info!(%reason, "safe mode exited");
+        }
+        recorded
+    }
+
     /// Exits every reason whose timer ran out or whose queue drained, each
     /// only once its exit event is recorded.
     pub(super) fn expire_safe_mode(&mut self, now: u64) {
@@ -126,19 +145,7 @@ impl<C: Clock> SafetyExecutor<C> {
         let drained = self.audit_queue.len() <= self.audit_queue.high_water_mark();
         let due = self.control_safety.due(now, drained, self.clock_in_range);
         for reason in due.iter() {
-            if self
-                .record(
-                    now,
-                    AuditDetails::SafeModeExited { reason },
-                    Priority::Safety,
-                )
-                .is_some()
-            {
-                let mut one = ReasonSet::EMPTY;
-                one.insert(reason);
-                self.control_safety.clear(one);
-                tracing::info!(%reason, "safe mode exited");
-            }
+            self.exit_safe_mode(now, reason);
         }
     }
 
