@@ -143,6 +143,8 @@ pub use space::{
     ChoiceKnob, IntKnob, Knob, KnobHandle, KnobKind, KnobLookupError, KnobProblem, NamedValues,
     ParamSpace, RealKnob, Scale, Value, ValueProblem, MAX_EXACT_INT, MAX_OPTIONS, MAX_PARAMS,
 };
-pub use spsa::{Spsa, SpsaCheckpoint, SpsaConfig, SpsaConfigError, SpsaState};
+pub use spsa::{
+    Spsa, SpsaCheckpoint, SpsaConfig, SpsaConfigError, SpsaState, MAX_EVAL_WINDOW_DIGESTS,
+};
 pub use telemetry::{Aggregation, AggregationError, DigestError, TelemetryDigest};
 pub use violation::{RateRule, Violation};
