@@ -1,11 +1,11 @@
 //! The command line: argument definitions and what each command does.
 
-use crate::config::{Override, Preset, ShortFloat};
+use crate::config::{Override, Preset};
 use crate::serve::ServeArgs;
 use crate::{audit_log, config, demo, replay, serve, CliError};
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
-use hotpath::EventType;
+use hotpath::{EventType, ShortFloat};
 use std::io::Write;
 use std::path::PathBuf;
 

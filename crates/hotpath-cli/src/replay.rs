@@ -481,10 +481,10 @@ impl fmt::Display for ReplayReport {
 }
 
 /// `x` with at most six decimals, without trailing zeros (in exponent
-/// notation beyond `1e16`, [`ShortFloat`](crate::config::ShortFloat)).
+/// notation beyond `1e16`, [`ShortFloat`](hotpath::ShortFloat)).
 pub fn short(x: f64) -> String {
     if x.abs() >= 1e16 {
-        return crate::config::ShortFloat(x).to_string();
+        return hotpath::ShortFloat(x).to_string();
     }
     let s = format!("{x:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');

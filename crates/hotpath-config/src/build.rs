@@ -8,7 +8,7 @@
 //! the schema maps back to the key that set it and the side map to where
 //! that key was written.
 
-use crate::diagnostic::{Diagnostic, Part, Problem, ShortFloat};
+use crate::diagnostic::{Diagnostic, Part, Problem};
 use crate::merge::Merged;
 use crate::params::{self, Param};
 use crate::preset::Preset;
@@ -16,6 +16,7 @@ use crate::schema::{insert, to_table, Route, Schema};
 use crate::source::{join, Sources};
 use crate::structure::{from_value, RawOutput};
 use crate::tuning::{OutputSettings, TuningConfig};
+use hotpath::ShortFloat;
 use hotpath::{
     AdaptiveEngine, AdaptiveEngineConfig, ConfigError, EngineError, ManualClock, ParamSpace,
     ParamVec, SpsaConfigError, MAX_EVAL_WINDOW_DIGESTS,

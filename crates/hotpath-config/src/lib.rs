@@ -104,7 +104,7 @@ pub mod telemetry;
 mod tests;
 mod tuning;
 
-pub use diagnostic::{line_column, ConfigErrors, Diagnostic, ShortFloat};
+pub use diagnostic::{line_column, ConfigErrors, Diagnostic};
 pub use overrides::Override;
 pub use preset::{Preset, UnknownPreset};
 pub use tuning::{OutputSettings, TuningConfig};

@@ -8,10 +8,11 @@
 //! `options`) are new optional fields of `RawParam`, checked in
 //! `Param::check` and mapped in `Param::knob`.
 
-use crate::diagnostic::{Part, Problem, ShortFloat};
+use crate::diagnostic::{Part, Problem};
 use crate::source::Origins;
 use crate::structure::{from_value, join_path, serde_problem};
 use hotpath::Knob;
+use hotpath::ShortFloat;
 use serde::Deserialize;
 
 /// One `[[param]]` table as written.

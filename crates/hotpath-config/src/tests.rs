@@ -199,15 +199,4 @@ fn ranges_that_overflow_and_extreme_numbers_are_worded_plainly() {
     {
         assert!(e.len() < 200 && e.contains("1e300"), "{e}");
     }
-    assert_eq!(crate::ShortFloat(1e300).to_string(), "1e300");
-    assert_eq!(
-        crate::ShortFloat(f64::MAX).to_string(),
-        "1.7976931348623157e308"
-    );
-    assert_eq!(
-        crate::ShortFloat(0.1 + 0.2).to_string(),
-        "0.30000000000000004"
-    );
-    assert_eq!(crate::ShortFloat(512.0).to_string(), "512");
-    assert_eq!(crate::ShortFloat(5e-324).to_string(), "5e-324");
 }

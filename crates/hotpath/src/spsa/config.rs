@@ -3,6 +3,7 @@
 
 #[cfg(doc)]
 use super::Spsa;
+use crate::short_float::ShortFloat;
 use crate::telemetry::{Aggregation, AggregationError};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -199,7 +200,7 @@ pub enum SpsaConfigError {
         eval_window_us: u64,
     },
     /// `alpha` or `gamma` is NaN, infinite or negative.
-    #[error("{name} must be finite and >= 0, got {value}")]
+    #[error("{name} must be finite and >= 0, got {}", ShortFloat(*value))]
     InvalidExponent {
         /// `"alpha"` or `"gamma"`.
         name: &'static str,
@@ -207,10 +208,10 @@ pub enum SpsaConfigError {
         value: f64,
     },
     /// The stability constant `A` is NaN, infinite or negative.
-    #[error("stability_a must be finite and >= 0, got {0}")]
+    #[error("stability_a must be finite and >= 0, got {}", ShortFloat(*.0))]
     InvalidStabilityA(f64),
     /// A gain `a₀` or `c₀` is NaN, infinite, zero or negative.
-    #[error("{name} must be finite and > 0, got {value}")]
+    #[error("{name} must be finite and > 0, got {}", ShortFloat(*value))]
     InvalidGain {
         /// `"learning_rate"` or `"perturbation_scale"`.
         name: &'static str,
