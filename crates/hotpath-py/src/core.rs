@@ -124,24 +124,6 @@ pub struct Stepped {
     pub generation: u64,
 }
 
-/// [`Host::subscribe`] returns a `Subscription` or (in later versions of
-/// the host) a `Result` of one: both are taken.
-trait Subscribed {
-    fn into_result(self) -> Result<Subscription, HostError>;
-}
-
-impl Subscribed for Subscription {
-    fn into_result(self) -> Result<Subscription, HostError> {
-        Ok(self)
-    }
-}
-
-impl Subscribed for Result<Subscription, HostError> {
-    fn into_result(self) -> Result<Subscription, HostError> {
-        self
-    }
-}
-
 /// The host and the binding's bookkeeping beside it.
 pub struct Core {
     host: Host<EngineClock>,
@@ -171,7 +153,7 @@ impl Core {
         let subscription_capacity = settings.audit_capacity.max(1);
         let last_us = clock.now_us();
         let mut host = Host::open(space, settings, options, clock)?;
-        let events = host.subscribe(subscription_capacity).into_result()?;
+        let events = host.subscribe(subscription_capacity)?;
         let capacity = history.max(1);
         Ok(Self {
             host,

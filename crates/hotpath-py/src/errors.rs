@@ -7,11 +7,11 @@
 //!
 //! | Rust | Python |
 //! |------|--------|
-//! | `ConfigError`, `EngineError::Config`/`Spsa`, `LoadError`, `HostError::Options` | `ConfigError` (also a `ValueError`) |
+//! | `ConfigError`, `EngineError::Config`/`Spsa`, `LoadError`, `HostError::Options`/`InvalidOption` | `ConfigError` (also a `ValueError`) |
 //! | `EngineError::Digest`, `EngineError::TimestampWentBackwards` | `DigestError` (also a `ValueError`) |
 //! | `Violation` (`HostError::Refused`) | `Refused`, with the violation |
 //! | `StateError`, `HostError::NoState`/`Restore`/`Io` | `StateError` |
-//! | `AuditLogError`, `HostError::AuditStalled` | `AuditLogError` |
+//! | `AuditLogError`, `HostError::AuditStalled`/`NotLogged` | `AuditLogError` |
 //! | a call on a closed engine | `ClosedError` (also a `RuntimeError`) |
 
 use hotpath::{EngineError, ParamSpace};
@@ -112,12 +112,14 @@ pub fn host(e: HostError, space: &Arc<ParamSpace>) -> PyErr {
     let kind = match &e {
         HostError::Refused(violation) => return refused(*violation, space),
         HostError::Digest(inner) | HostError::Engine(inner) => return engine(inner),
-        HostError::Options(_) => Kind::Config,
+        HostError::Options(_) | HostError::InvalidOption { .. } => Kind::Config,
         HostError::State(_)
         | HostError::NoState { .. }
         | HostError::Restore { .. }
         | HostError::Io { .. } => Kind::State,
-        HostError::AuditLog(_) | HostError::AuditStalled { .. } => Kind::AuditLog,
+        HostError::AuditLog(_) | HostError::AuditStalled { .. } | HostError::NotLogged { .. } => {
+            Kind::AuditLog
+        }
         _ => Kind::Error,
     };
     error(kind, e.to_string())

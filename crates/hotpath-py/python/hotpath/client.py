@@ -404,6 +404,7 @@ class ConfigWatch(Iterator[RemoteConfig]):
         self._read_timeout = read_timeout
         self._closed = threading.Event()
         self._connection: Optional[http.client.HTTPConnection] = None
+        self._socket: Optional[socket.socket] = None
         self._response: Optional[http.client.HTTPResponse] = None
         self.reconnects = 0
         """Streams reopened so far."""
@@ -443,6 +444,12 @@ class ConfigWatch(Iterator[RemoteConfig]):
         connection = client._connection(self._read_timeout)
         self._connection = connection
         try:
+            connection.connect()
+            # Kept apart: the connection lets go of its socket once the
+            # response says `Connection: close`, and close() must reach it.
+            self._socket = connection.sock
+            if self._closed.is_set():
+                raise ClientError("the watch is closed", None, "closed")
             connection.request("GET", client._prefix + "/v1/config/watch", headers=headers)
             response = connection.getresponse()
         except (OSError, http.client.HTTPException) as e:
@@ -491,6 +498,7 @@ class ConfigWatch(Iterator[RemoteConfig]):
 
     def _drop(self) -> None:
         connection, self._connection, self._response = self._connection, None, None
+        self._socket = None
         if connection is not None:
             try:
                 connection.close()
@@ -500,10 +508,10 @@ class ConfigWatch(Iterator[RemoteConfig]):
     def close(self) -> None:
         """Ends the iteration (from any thread) and closes the stream."""
         self._closed.set()
-        connection = self._connection
-        if connection is not None and connection.sock is not None:
+        sock = self._socket
+        if sock is not None:
             try:
-                connection.sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
         self._drop()
