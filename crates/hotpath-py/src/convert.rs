@@ -1,7 +1,7 @@
 //! Rust values as Python objects: typed knob values, named values and
 //! JSON documents (status, audit details).
 
-use hotpath::{ParamSpace, Value};
+use hotpath::{AuditEvent, ParamSpace, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
@@ -121,4 +121,19 @@ pub fn repr_str(text: &str) -> String {
 pub fn repr_list(items: &[String]) -> String {
     let items: Vec<String> = items.iter().map(|s| repr_str(s)).collect();
     format!("[{}]", items.join(", "))
+}
+
+/// One audit event as a `dict`: `seq`, `timestamp_us`, `generation`,
+/// `type` (as `hotpath audit show --type` names it), `text` (its one line
+/// for people) and `details` (as the audit log writes them).
+pub fn event<'py>(py: Python<'py>, event: &AuditEvent) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("seq", event.seq)?;
+    dict.set_item("timestamp_us", event.timestamp_us)?;
+    dict.set_item("generation", event.generation)?;
+    dict.set_item("type", event.event_type().name())?;
+    dict.set_item("text", event.to_string())?;
+    let details = serde_json::to_value(&event.details).unwrap_or(serde_json::Value::Null);
+    dict.set_item("details", json(py, &details)?)?;
+    Ok(dict)
 }

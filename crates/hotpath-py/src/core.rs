@@ -258,8 +258,10 @@ impl Core {
     }
 
     /// The status document (the shape of `hotpath serve`'s `/v1/status`
-    /// where they share fields).
-    pub fn status(&self) -> Json {
+    /// where they share fields), and the values it names in the live
+    /// encoding (a JSON object sorts its keys; the binding names them in
+    /// the knobs' order).
+    pub fn status(&self) -> (Json, StatusValues) {
         let host = &self.host;
         let executor = host.executor();
         let space = host.space();
@@ -275,7 +277,12 @@ impl Core {
             "calibrating"
         };
         let stats = executor.stats();
-        json!({
+        let values = StatusValues {
+            live: snapshot.params.clone(),
+            centre: ParamVec::from_slice(executor.centre()),
+            baseline: executor.baseline().map(|b| b.snapshot.params.clone()),
+        };
+        let document = json!({
             "generation": snapshot.generation,
             "values": named(&snapshot.params),
             "centre": {
@@ -310,8 +317,21 @@ impl Core {
                 "lost": self.events.lost(),
             },
             "clock_us": executor.clock().now_us(),
-        })
+        });
+        (document, values)
     }
+}
+
+/// The values a status names: `values`, `centre.values` and
+/// `baseline.values`, in the live encoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusValues {
+    /// The live values.
+    pub live: ParamVec,
+    /// The centre's.
+    pub centre: ParamVec,
+    /// The baseline's, if one is set.
+    pub baseline: Option<ParamVec>,
 }
 
 /// Safe mode and its reasons, as `hotpath serve` shows them.
@@ -336,20 +356,6 @@ fn safe_mode(safety: &hotpath::ControlSafety) -> Json {
         })
         .collect();
     json!({"active": safety.is_latched(), "reasons": reasons})
-}
-
-/// One audit event as a JSON document: `seq`, `timestamp_us`,
-/// `generation`, `type` (as `hotpath audit show --type` names it), `text`
-/// (its one line for people) and `details` (as the audit log writes them).
-pub fn event_json(event: &AuditEvent) -> Json {
-    json!({
-        "seq": event.seq,
-        "timestamp_us": event.timestamp_us,
-        "generation": event.generation,
-        "type": event.event_type().name(),
-        "text": event.to_string(),
-        "details": serde_json::to_value(&event.details).unwrap_or(Json::Null),
-    })
 }
 
 /// Runs `n` steps natively: the loop of the Python benchmark (advance the

@@ -418,8 +418,20 @@ impl Engine {
     /// `centre`, `baseline`, `safe_mode` (`active`, `reasons`), `engine`
     /// (`stage`, `iteration`, `noise_sd`), `counts`, `audit`, `clock_us`.
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let status = self.with_core(py, |core| Ok(core.status()))?;
-        convert::json(py, &status)
+        let (status, values) = self.with_core(py, |core| Ok(core.status()))?;
+        let status = convert::json(py, &status)?;
+        let (space, names) = (&self.source.space, &self.source.names);
+        let named = |v: &[f64]| convert::named(py, space, names, v);
+        status.set_item("values", named(&values.live)?)?;
+        status
+            .get_item("centre")?
+            .set_item("values", named(&values.centre)?)?;
+        if let Some(baseline) = &values.baseline {
+            status
+                .get_item("baseline")?
+                .set_item("values", named(baseline)?)?;
+        }
+        Ok(status)
     }
 
     /// The audit events after seq `after` (all it holds without it),
@@ -432,16 +444,10 @@ impl Engine {
         after: Option<u64>,
         limit: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let events = self.with_core(py, |core| {
-            Ok(core
-                .audit(after, limit)
-                .iter()
-                .map(core::event_json)
-                .collect::<Vec<_>>())
-        })?;
+        let events = self.with_core(py, |core| Ok(core.audit(after, limit)))?;
         let items = events
             .iter()
-            .map(|e| convert::json(py, e))
+            .map(|e| convert::event(py, e))
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, items)
     }

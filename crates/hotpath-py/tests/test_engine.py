@@ -138,6 +138,8 @@ def test_status_has_every_part(engine: hotpath.Engine) -> None:
     assert status["baseline"] == {
         "generation": 0, "values": {"batch_size": 64, "linger_ms": 5.0, "codec": "zlib"},
     }
+    assert list(status["values"]) == engine.names, "named in the knobs' order"
+    assert list(status["centre"]["values"]) == engine.names
     assert status["engine"]["stage"] in ("calibrating", "tuning")
     assert status["counts"]["engine"]["digests"] == 60
     assert status["clock_us"] == 6_000_000
@@ -158,7 +160,7 @@ def test_audit_pages_by_seq(engine: hotpath.Engine) -> None:
     seqs = [e["seq"] for e in events]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "gap-free"
     event = events[0]
-    assert set(event) == {"seq", "timestamp_us", "generation", "type", "text", "details"}
+    assert list(event) == ["seq", "timestamp_us", "generation", "type", "text", "details"]
     assert event["text"].startswith(f"#{event['seq']} t=")
     applied = [e for e in events if e["type"] == "applied"]
     assert applied and "Applied" in applied[0]["details"]
