@@ -47,6 +47,21 @@ wait "$st_pid"
 trap - EXIT
 rm -rf "$st_dir"
 
+# The Python package (crates/hotpath-py, outside the workspace: PyO3 is
+# built only here). In the venv under target/ (made if missing), maturin
+# and pytest from PyPI, then the package built from the repo and
+# installed, then its tests. The client's tests against a real `hotpath
+# serve` use target/debug/hotpath, built above; the benchmark script runs
+# once, briefly, so it keeps working (its real figures: README, Python).
+echo "== python (crates/hotpath-py)"
+[ -x target/venv/bin/python ] || python3 -m venv target/venv
+target/venv/bin/python -m pip install --quiet 'maturin>=1.7,<2' 'pytest>=7'
+PATH="$PWD/target/venv/bin:$PATH" target/venv/bin/python -m pip install --quiet \
+    --no-build-isolation --no-deps --force-reinstall ./crates/hotpath-py
+HOTPATH_BIN="$PWD/target/debug/hotpath" target/venv/bin/python -m pytest -q -rs \
+    -p no:cacheprovider crates/hotpath-py/tests
+target/venv/bin/python crates/hotpath-py/benches/bench.py --reads 20000 --steps 2000 --repeat 1
+
 # Loom model check of the lock-free parts (AtomicConfig publication, the
 # audit ring), in its own target dir: the cfg flag changes every crate's
 # build. Bounded to 3 preemptions per execution, as loom recommends for CI;
