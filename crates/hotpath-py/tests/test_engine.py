@@ -191,6 +191,7 @@ def test_settings_by_keyword() -> None:
     "kwargs, message",
     [
         (dict(eval_window_digests=0), "eval_window_digests must be at least 1"),
+        (dict(eval_window_digests=2**16 + 1), "eval_window_digests must be at most 65536, got 65537"),
         (dict(eval_window_us=0), "eval_window_us must be at least 1"),
         (dict(settle_time_us=600_000), "settle_time_us (600000) must be shorter than eval_window_us (500000)"),
         (dict(seed=-1), "seed = -1 is invalid: expected an integer in [0, 18446744073709551615]"),
