@@ -15,6 +15,10 @@ use serde_json::{json, Value as Json};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+/// The audit events an engine keeps for `Engine.audit` by default (its
+/// `audit_history=4096`).
+pub const DEFAULT_AUDIT_HISTORY: usize = 4096;
+
 /// The engine's clock: the process's monotonic clock, or a manual one that
 /// only `Engine.advance_clock` moves (deterministic tests and replays).
 #[derive(Debug, Clone)]
@@ -378,7 +382,7 @@ pub fn native_steps(space: Arc<ParamSpace>, seed: u64, n: u64) -> Result<f64, Ho
         settings,
         HostOptions::in_memory(),
         EngineClock::Manual(clock.clone()),
-        4096,
+        DEFAULT_AUDIT_HISTORY,
     )?;
     let mut reader = core.host.reader();
     let start = std::time::Instant::now();

@@ -24,9 +24,6 @@ use pyo3::types::PyList;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// The audit events an engine keeps for `audit()` by default.
-pub const DEFAULT_AUDIT_HISTORY: usize = 4096;
-
 /// A call on an engine that was closed.
 struct Closed;
 
@@ -116,6 +113,15 @@ impl Engine {
     }
 }
 
+/// The space of a list of `Real`, `Int` and `Choice` knobs.
+fn space_of(knobs: &[Bound<'_, PyAny>]) -> PyResult<Arc<ParamSpace>> {
+    let knobs = knobs
+        .iter()
+        .map(knobs::knob_of)
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(Arc::new(ParamSpace::new(knobs).map_err(errors::config)?))
+}
+
 fn resume_of(resume: &str) -> PyResult<Resume> {
     match resume {
         "fresh" => Ok(Resume::Fresh),
@@ -141,8 +147,7 @@ impl Engine {
     #[pyo3(signature = (
         knobs, guardrails = None, rollback = None, seed = None, data_dir = None, *,
         manual_clock = false, eval_window_digests = None, eval_window_us = None,
-        settle_time_us = None, calibration = true, resume = "if_present",
-        audit_history = DEFAULT_AUDIT_HISTORY,
+        settle_time_us = None, calibration = true, resume = "if_present", audit_history = 4096,
     ))]
     #[allow(clippy::too_many_arguments)] // the settings, as keywords
     fn new(
@@ -160,11 +165,7 @@ impl Engine {
         resume: &str,
         audit_history: usize,
     ) -> PyResult<Self> {
-        let knobs = knobs
-            .iter()
-            .map(knobs::knob_of)
-            .collect::<PyResult<Vec<_>>>()?;
-        let space = Arc::new(ParamSpace::new(knobs).map_err(errors::config)?);
+        let space = space_of(&knobs)?;
         let defaults = Settings::default();
         let number = |field: &str, v: Option<&Bound<'_, PyAny>>, default: u64| -> PyResult<u64> {
             match v.filter(|v| !v.is_none()) {
@@ -206,19 +207,20 @@ impl Engine {
     /// reads), with `overrides` as `KEY=VALUE` strings (its `--set`).
     #[staticmethod]
     #[pyo3(signature = (
-        path, data_dir = None, *, overrides = Vec::new(), manual_clock = false,
-        resume = "if_present", audit_history = DEFAULT_AUDIT_HISTORY,
+        path, data_dir = None, *, overrides = None, manual_clock = false,
+        resume = "if_present", audit_history = 4096,
     ))]
     fn from_config(
         py: Python<'_>,
         path: PathBuf,
         data_dir: Option<PathBuf>,
-        overrides: Vec<String>,
+        overrides: Option<Vec<String>>,
         manual_clock: bool,
         resume: &str,
         audit_history: usize,
     ) -> PyResult<Self> {
         let overrides = overrides
+            .unwrap_or_default()
             .iter()
             .map(|o| hotpath_config::Override::parse(o).map_err(errors::config))
             .collect::<PyResult<Vec<_>>>()?;
@@ -522,11 +524,7 @@ pub fn bench_native_steps(
     n: u64,
     seed: u64,
 ) -> PyResult<f64> {
-    let knobs = knobs
-        .iter()
-        .map(knobs::knob_of)
-        .collect::<PyResult<Vec<_>>>()?;
-    let space = Arc::new(ParamSpace::new(knobs).map_err(errors::config)?);
+    let space = space_of(&knobs)?;
     let run = Arc::clone(&space);
     py.detach(move || core::native_steps(run, seed, n))
         .map_err(|e| errors::host(e, &space))
