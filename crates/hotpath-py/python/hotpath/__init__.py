@@ -23,7 +23,6 @@ calls take a mutex, with the GIL released while the engine works); a
 :class:`Client` talks to ``hotpath serve`` over HTTP.
 """
 
-from collections.abc import Mapping as _Mapping
 from typing import Union
 
 from ._errors import (
@@ -52,10 +51,12 @@ from ._hotpath import (
 )
 from .client import Client, ConfigWatch, RemoteConfig
 
-_Mapping.register(Snapshot)
-
 Knob = Union[Real, Int, Choice]
 """Any of the three kinds of knob."""
+
+KnobValue = Union[int, float, str]
+"""A knob's typed value: ``int`` for an integer knob, ``float`` for a real,
+``str`` for a choice."""
 
 __all__ = [
     "AuditLogError",
@@ -72,6 +73,7 @@ __all__ = [
     "Guardrails",
     "Int",
     "Knob",
+    "KnobValue",
     "Reader",
     "Real",
     "Refused",

@@ -7,21 +7,39 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Any, Iterator, Literal, Mapping, Optional, Sequence, Union
+from typing import Any, Iterator, Literal, Mapping, Optional, Sequence, TypedDict, Union, final
+
+from typing_extensions import Unpack
+
+__all__ = [
+    "Choice",
+    "Decision",
+    "Engine",
+    "Guardrails",
+    "Int",
+    "Reader",
+    "Real",
+    "RollbackPolicy",
+    "Snapshot",
+    "Violation",
+    "__version__",
+    "_bench_native_steps",
+]
 
 __version__: str
 
-KnobValue = Union[int, float, str]
+_KnobValue = Union[int, float, str]
 """A knob's typed value: ``int`` (integer knob), ``float`` (real), ``str`` (choice)."""
 
+@final
 class Real:
     """A real knob in ``[min, max]``, starting at ``initial``; searched on a
     log scale with ``log=True`` (needs ``min > 0``). Raises
     :class:`hotpath.ConfigError` for an invalid definition."""
 
-    def __init__(
-        self, name: str, min: float, max: float, initial: float, log: bool = False
-    ) -> None: ...
+    def __new__(
+        cls, name: str, min: float, max: float, initial: float, log: bool = False
+    ) -> Real: ...
     @property
     def name(self) -> str:
         """The knob's name."""
@@ -38,20 +56,21 @@ class Real:
     def log(self) -> bool:
         """``True`` if it is searched on a log scale."""
 
+@final
 class Int:
     """An integer knob ``min, min + step, …`` up to ``max``, starting at
     ``initial`` (on the grid); searched on a log scale with ``log=True``.
     Raises :class:`hotpath.ConfigError` for an invalid definition."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         name: str,
         min: int,
         max: int,
         initial: int,
         log: bool = False,
         step: Optional[int] = None,
-    ) -> None: ...
+    ) -> Int: ...
     @property
     def name(self) -> str:
         """The knob's name."""
@@ -71,12 +90,13 @@ class Int:
     def log(self) -> bool:
         """``True`` if it is searched on a log scale."""
 
+@final
 class Choice:
     """One of ``options`` (2 to 256 distinct non-empty names), starting at
     ``initial``. Raises :class:`hotpath.ConfigError` for an invalid
     definition."""
 
-    def __init__(self, name: str, options: Sequence[str], initial: str) -> None: ...
+    def __new__(cls, name: str, options: Sequence[str], initial: str) -> Choice: ...
     @property
     def name(self) -> str:
         """The knob's name."""
@@ -87,6 +107,29 @@ class Choice:
     def initial(self) -> str:
         """The option it starts at."""
 
+class _GuardrailFields(TypedDict, total=False):
+    """The keyword overrides of :class:`Guardrails` (every field but the
+    bounds, which come from the knobs)."""
+
+    max_delta_per_step: float
+    max_updates_per_second: float
+    min_interval_us: int
+    direction_flip_limit: int
+    cooldown_after_flip_us: int
+    max_cumulative_delta_per_minute: float
+    regression_count_limit: int
+    violation_limit: int
+
+class _RollbackFields(TypedDict, total=False):
+    """The keyword overrides of :class:`RollbackPolicy`."""
+
+    max_consecutive_regressions: int
+    max_rollbacks_per_hour: int
+    min_stable_time_us: int
+    regression_sigmas: float
+    regression_tolerance: float
+
+@final
 class Guardrails:
     """The guardrails: how far, how often and how erratically the executor
     lets the live configuration move. Movement limits are fractions of a
@@ -94,68 +137,28 @@ class Guardrails:
     an invalid value raises :class:`hotpath.ConfigError`, an unknown
     keyword ``TypeError``."""
 
-    def __init__(
-        self,
-        *,
-        max_delta_per_step: float = ...,
-        max_updates_per_second: float = ...,
-        min_interval_us: int = ...,
-        direction_flip_limit: int = ...,
-        cooldown_after_flip_us: int = ...,
-        max_cumulative_delta_per_minute: float = ...,
-        regression_count_limit: int = ...,
-        violation_limit: int = ...,
-    ) -> None: ...
+    def __new__(
+        cls,
+        **overrides: Unpack[_GuardrailFields],
+    ) -> Guardrails: ...
     @staticmethod
     def balanced(
-        *,
-        max_delta_per_step: float = ...,
-        max_updates_per_second: float = ...,
-        min_interval_us: int = ...,
-        direction_flip_limit: int = ...,
-        cooldown_after_flip_us: int = ...,
-        max_cumulative_delta_per_minute: float = ...,
-        regression_count_limit: int = ...,
-        violation_limit: int = ...,
+        **overrides: Unpack[_GuardrailFields],
     ) -> Guardrails:
         """The balanced preset (the library's defaults) with overrides."""
     @staticmethod
     def conservative(
-        *,
-        max_delta_per_step: float = ...,
-        max_updates_per_second: float = ...,
-        min_interval_us: int = ...,
-        direction_flip_limit: int = ...,
-        cooldown_after_flip_us: int = ...,
-        max_cumulative_delta_per_minute: float = ...,
-        regression_count_limit: int = ...,
-        violation_limit: int = ...,
+        **overrides: Unpack[_GuardrailFields],
     ) -> Guardrails:
         """Small steps, slow rate: the conservative preset with overrides."""
     @staticmethod
     def aggressive(
-        *,
-        max_delta_per_step: float = ...,
-        max_updates_per_second: float = ...,
-        min_interval_us: int = ...,
-        direction_flip_limit: int = ...,
-        cooldown_after_flip_us: int = ...,
-        max_cumulative_delta_per_minute: float = ...,
-        regression_count_limit: int = ...,
-        violation_limit: int = ...,
+        **overrides: Unpack[_GuardrailFields],
     ) -> Guardrails:
         """Large steps, fast rate: the aggressive preset with overrides."""
     def replace(
         self,
-        *,
-        max_delta_per_step: float = ...,
-        max_updates_per_second: float = ...,
-        min_interval_us: int = ...,
-        direction_flip_limit: int = ...,
-        cooldown_after_flip_us: int = ...,
-        max_cumulative_delta_per_minute: float = ...,
-        regression_count_limit: int = ...,
-        violation_limit: int = ...,
+        **overrides: Unpack[_GuardrailFields],
     ) -> Guardrails:
         """A copy with overrides."""
     @property
@@ -184,61 +187,37 @@ class Guardrails:
         """Consecutive malformed or out-of-envelope proposals that latch safe mode."""
     def as_dict(self) -> dict[str, Union[int, float]]:
         """Every field, ``{name: value}``."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
+@final
 class RollbackPolicy:
     """When the executor returns to the baseline by itself.
     ``RollbackPolicy(**overrides)`` is ``balanced(**overrides)``; an invalid
     value raises :class:`hotpath.ConfigError`, an unknown keyword
     ``TypeError``."""
 
-    def __init__(
-        self,
-        *,
-        max_consecutive_regressions: int = ...,
-        max_rollbacks_per_hour: int = ...,
-        min_stable_time_us: int = ...,
-        regression_sigmas: float = ...,
-        regression_tolerance: float = ...,
-    ) -> None: ...
+    def __new__(
+        cls,
+        **overrides: Unpack[_RollbackFields],
+    ) -> RollbackPolicy: ...
     @staticmethod
     def balanced(
-        *,
-        max_consecutive_regressions: int = ...,
-        max_rollbacks_per_hour: int = ...,
-        min_stable_time_us: int = ...,
-        regression_sigmas: float = ...,
-        regression_tolerance: float = ...,
+        **overrides: Unpack[_RollbackFields],
     ) -> RollbackPolicy:
         """The balanced preset (the library's defaults) with overrides."""
     @staticmethod
     def conservative(
-        *,
-        max_consecutive_regressions: int = ...,
-        max_rollbacks_per_hour: int = ...,
-        min_stable_time_us: int = ...,
-        regression_sigmas: float = ...,
-        regression_tolerance: float = ...,
+        **overrides: Unpack[_RollbackFields],
     ) -> RollbackPolicy:
         """Quick to roll back: the conservative preset with overrides."""
     @staticmethod
     def aggressive(
-        *,
-        max_consecutive_regressions: int = ...,
-        max_rollbacks_per_hour: int = ...,
-        min_stable_time_us: int = ...,
-        regression_sigmas: float = ...,
-        regression_tolerance: float = ...,
+        **overrides: Unpack[_RollbackFields],
     ) -> RollbackPolicy:
         """Tolerant of regressions: the aggressive preset with overrides."""
     def replace(
         self,
-        *,
-        max_consecutive_regressions: int = ...,
-        max_rollbacks_per_hour: int = ...,
-        min_stable_time_us: int = ...,
-        regression_sigmas: float = ...,
-        regression_tolerance: float = ...,
+        **overrides: Unpack[_RollbackFields],
     ) -> RollbackPolicy:
         """A copy with overrides."""
     @property
@@ -258,30 +237,33 @@ class RollbackPolicy:
         """The least allowance, as a fraction of the baseline mean's magnitude."""
     def as_dict(self) -> dict[str, Union[int, float]]:
         """Every field, ``{name: value}``."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
-class Snapshot(Mapping[str, KnobValue]):
+@final
+class Snapshot:
     """One generation of the live configuration with its typed values;
     immutable. ``snap["batch_size"]`` reads a value (``KeyError`` for an
-    unknown name)."""
+    unknown name); ``in``, ``len``, iteration (the names), ``get``,
+    ``keys`` and ``items`` work as on a ``dict``, and ``values`` is one."""
 
     @property
     def generation(self) -> int:
         """The generation: rises by one with every change of the live config."""
     @property
-    def values(self) -> dict[str, KnobValue]:
+    def values(self) -> dict[str, _KnobValue]:
         """Every knob's typed value, ``{name: value}`` (a new ``dict`` each time)."""
-    def __getitem__(self, name: str) -> KnobValue: ...
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: str, /) -> _KnobValue: ...
+    def get(self, name: str, default: Any = None) -> Any:
         """The value of knob ``name``, or ``default`` if there is none."""
-    def __contains__(self, name: object) -> bool: ...
+    def __contains__(self, key: object, /) -> bool: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[str]: ...
-    def keys(self) -> list[str]:  # type: ignore[override]
+    def keys(self) -> list[str]:
         """The knobs' names, in order."""
-    def items(self) -> list[tuple[str, KnobValue]]:  # type: ignore[override]
+    def items(self) -> list[tuple[str, _KnobValue]]:
         """``(name, value)`` pairs, in order."""
 
+@final
 class Reader:
     """A reader of the live configuration for the hot path: lock-free, never
     waits for the engine, safe to share between threads."""
@@ -293,6 +275,7 @@ class Reader:
     def generation(self) -> int:
         """The live generation (one atomic load; no snapshot is built)."""
 
+@final
 class Violation:
     """Why the executor refused a proposal or a request."""
 
@@ -310,6 +293,7 @@ class Violation:
     def as_dict(self) -> dict[str, Any]:
         """``{"kind", "message", "fields"}``."""
 
+@final
 class Decision:
     """What one :meth:`Engine.step` did."""
 
@@ -330,7 +314,7 @@ class Decision:
         """The proposed change per knob (``int`` for integer and choice knobs,
         ``float`` for reals), relative to the live values before the step."""
     @property
-    def proposed(self) -> Optional[dict[str, KnobValue]]:
+    def proposed(self) -> Optional[dict[str, _KnobValue]]:
         """The values proposed (the live values before the step plus the delta)."""
     @property
     def gradient(self) -> Optional[dict[str, float]]:
@@ -347,9 +331,10 @@ class Decision:
     def as_dict(self) -> dict[str, Any]:
         """Every field as plain Python values."""
 
-Knob = Union[Real, Int, Choice]
-Resume = Literal["fresh", "if_present", "require"]
+_Knob = Union[Real, Int, Choice]
+_Resume = Literal["fresh", "if_present", "require"]
 
+@final
 class Engine:
     """The governed engine: an online optimiser whose every change goes
     through the safety executor, with its audit trail.
@@ -365,9 +350,9 @@ class Engine:
     released while the engine works; readers never take it.
     """
 
-    def __init__(
-        self,
-        knobs: Sequence[Knob],
+    def __new__(
+        cls,
+        knobs: Sequence[_Knob],
         guardrails: Optional[Guardrails] = None,
         rollback: Optional[RollbackPolicy] = None,
         seed: Optional[int] = None,
@@ -378,17 +363,17 @@ class Engine:
         eval_window_us: Optional[int] = None,
         settle_time_us: Optional[int] = None,
         calibration: bool = True,
-        resume: Resume = "if_present",
+        resume: _Resume = "if_present",
         audit_history: int = 4096,
-    ) -> None: ...
+    ) -> Engine: ...
     @staticmethod
     def from_config(
         path: Union[str, os.PathLike[str]],
         data_dir: Optional[Union[str, os.PathLike[str]]] = None,
         *,
-        overrides: Sequence[str] = (),
+        overrides: Optional[Sequence[str]] = None,
         manual_clock: bool = False,
-        resume: Resume = "if_present",
+        resume: _Resume = "if_present",
         audit_history: int = 4096,
     ) -> Engine:
         """An engine from a tuning config (the TOML the ``hotpath`` command
@@ -401,7 +386,7 @@ class Engine:
     def generation(self) -> int:
         """The live generation (lock-free)."""
     @property
-    def knobs(self) -> list[Knob]:
+    def knobs(self) -> list[_Knob]:
         """The knobs, in order."""
     @property
     def names(self) -> list[str]:
@@ -439,7 +424,7 @@ class Engine:
         (default: now). The engine decides and, if it moves, applies through
         the executor. Raises :class:`hotpath.DigestError` for a bad digest
         (nothing changes). Releases the GIL while the engine works."""
-    def propose(self, values: Mapping[str, KnobValue]) -> dict[str, Any]:
+    def propose(self, values: Mapping[str, _KnobValue]) -> dict[str, Any]:
         """An operator's move of some knobs to ``values`` through the
         executor, judged by the same guardrails as the engine's; the receipt.
         Raises :class:`hotpath.Refused` with the violation if it is refused,
@@ -469,5 +454,5 @@ class Engine:
     def __enter__(self) -> Engine: ...
     def __exit__(self, *exc: object) -> None: ...
 
-def _bench_native_steps(knobs: Sequence[Knob], n: int, seed: int = 0) -> float:
+def _bench_native_steps(knobs: Sequence[_Knob], n: int, seed: int = 0) -> float:
     """Runs the benchmark's digest loop ``n`` times natively; the seconds it took."""

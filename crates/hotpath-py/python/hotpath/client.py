@@ -25,16 +25,17 @@ import socket
 import threading
 import time
 import urllib.parse
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ._errors import ClientError
 
 __all__ = ["Client", "RemoteConfig", "ConfigWatch"]
 
 
-class RemoteConfig(Mapping[str, Any]):
+class RemoteConfig:
     """One published configuration: its ``generation`` and ``values``
-    (``{name: typed value}``). Reads like a read-only ``dict``."""
+    (``{name: typed value}``). ``config["batch_size"]``, ``in``, ``len``,
+    iteration, ``get``, ``keys`` and ``items`` read its values."""
 
     __slots__ = ("generation", "values")
 
@@ -54,6 +55,21 @@ class RemoteConfig(Mapping[str, Any]):
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of knob ``name``, or ``default``."""
+        return self.values.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.values
+
+    def keys(self) -> List[str]:
+        """The knobs' names (so ``dict(config)`` is ``config.values``)."""
+        return list(self.values)
+
+    def items(self) -> List[Tuple[str, Any]]:
+        """``(name, value)`` pairs."""
+        return list(self.values.items())
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.values)
@@ -80,11 +96,15 @@ class _Response:
         self.status = status
         self.body = body
 
-    def json(self) -> Any:
+    def json(self) -> Dict[str, Any]:
+        """The body, a JSON object."""
         try:
-            return json.loads(self.body.decode("utf-8"))
+            document = json.loads(self.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
             raise ClientError(f"the server sent no JSON: {e}", self.status, "bad_response") from None
+        if not isinstance(document, dict):
+            raise ClientError(f"expected a JSON object, got {document!r}", self.status, "bad_response")
+        return document
 
 
 def _api_error(status: int, body: bytes) -> ClientError:
@@ -183,10 +203,10 @@ class Client:
             raise _api_error(response.status, data)
         return _Response(response.status, data)
 
-    def _get(self, path: str) -> Any:
+    def _get(self, path: str) -> Dict[str, Any]:
         return self._request("GET", path).json()
 
-    def _post(self, path: str) -> Any:
+    def _post(self, path: str) -> Dict[str, Any]:
         return self._request("POST", path, b"", auth=True).json()
 
     # -- reads -----------------------------------------------------------
@@ -299,9 +319,8 @@ class Client:
         with self._lock:
             self._stats["sent"] += len(batch)
             self._stats["batches"] += 1
-            if isinstance(counts, dict):
-                self._stats["accepted"] += int(counts.get("accepted", 0))
-                self._stats["stale"] += int(counts.get("stale", 0))
+            self._stats["accepted"] += int(counts.get("accepted", 0))
+            self._stats["stale"] += int(counts.get("stale", 0))
         return counts
 
     def _raise_pending(self) -> None:
@@ -464,7 +483,8 @@ class ConfigWatch(Iterator[RemoteConfig]):
         response = self._response
         if response is None:
             return None
-        event, data, event_id = "", [], None
+        event, event_id = "", None
+        data: List[str] = []
         while True:
             try:
                 raw = response.readline()
@@ -481,7 +501,7 @@ class ConfigWatch(Iterator[RemoteConfig]):
                         return RemoteConfig.from_json(json.loads("\n".join(data)))
                     except ValueError as e:
                         raise ClientError(f"bad event data: {e}", None, "bad_response") from None
-                event, data, event_id = "", [], None
+                event, event_id, data = "", None, []
                 continue
             if line.startswith(":"):
                 continue
