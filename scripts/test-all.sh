@@ -51,15 +51,18 @@ rm -rf "$st_dir"
 # built only here). In the venv under target/ (made if missing), maturin
 # and pytest from PyPI, then the package built from the repo and
 # installed, then its tests. The client's tests against a real `hotpath
-# serve` use target/debug/hotpath, built above; the benchmark script runs
-# once, briefly, so it keeps working (its real figures: README, Python).
+# serve` use target/debug/hotpath, built above. mypy checks the stubs
+# against the extension as built (stubtest) and the package's Python
+# (strict); the benchmark script runs once, briefly, so it keeps working.
 echo "== python (crates/hotpath-py)"
 [ -x target/venv/bin/python ] || python3 -m venv target/venv
-target/venv/bin/python -m pip install --quiet 'maturin>=1.7,<2' 'pytest>=7'
+target/venv/bin/python -m pip install --quiet 'maturin>=1.7,<2' 'pytest>=7' 'mypy>=1.10'
 PATH="$PWD/target/venv/bin:$PATH" target/venv/bin/python -m pip install --quiet \
     --no-build-isolation --no-deps --force-reinstall ./crates/hotpath-py
 HOTPATH_BIN="$PWD/target/debug/hotpath" target/venv/bin/python -m pytest -q -rs \
     -p no:cacheprovider crates/hotpath-py/tests
+MYPY_CACHE_DIR=/dev/null target/venv/bin/python -m mypy.stubtest hotpath
+MYPY_CACHE_DIR=/dev/null target/venv/bin/python -m mypy --strict -p hotpath
 target/venv/bin/python crates/hotpath-py/benches/bench.py --reads 20000 --steps 2000 --repeat 1
 
 # Loom model check of the lock-free parts (AtomicConfig publication, the
