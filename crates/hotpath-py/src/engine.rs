@@ -11,7 +11,7 @@
 //! configuration lock-free (see [`crate::reader`]).
 
 use crate::convert;
-use crate::core::{self, Core, Digest, EngineClock, Settings};
+use crate::core::{self, Core, Digest, EngineClock, Settings, DEFAULT_AUDIT_HISTORY};
 use crate::decision::Decision;
 use crate::errors::{self, Kind};
 use crate::knobs;
@@ -122,6 +122,16 @@ fn space_of(knobs: &[Bound<'_, PyAny>]) -> PyResult<Arc<ParamSpace>> {
     Ok(Arc::new(ParamSpace::new(knobs).map_err(errors::config)?))
 }
 
+/// The `audit_history` argument: up to 2^20 events (0 keeps one; `None`,
+/// [`DEFAULT_AUDIT_HISTORY`]).
+fn history_arg(value: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+    let max = hotpath::MAX_AUDIT_CAPACITY as u64;
+    match value.filter(|v| !v.is_none()) {
+        Some(v) => Ok(errors::unsigned(Kind::Config, "audit_history", v, max)? as usize),
+        None => Ok(DEFAULT_AUDIT_HISTORY),
+    }
+}
+
 fn resume_of(resume: &str) -> PyResult<Resume> {
     match resume {
         "fresh" => Ok(Resume::Fresh),
@@ -147,7 +157,7 @@ impl Engine {
     #[pyo3(signature = (
         knobs, guardrails = None, rollback = None, seed = None, data_dir = None, *,
         manual_clock = false, eval_window_digests = None, eval_window_us = None,
-        settle_time_us = None, calibration = true, resume = "if_present", audit_history = 4096,
+        settle_time_us = None, calibration = true, resume = "if_present", audit_history = None,
     ))]
     #[allow(clippy::too_many_arguments)] // the settings, as keywords
     fn new(
@@ -163,7 +173,7 @@ impl Engine {
         settle_time_us: Option<&Bound<'_, PyAny>>,
         calibration: bool,
         resume: &str,
-        audit_history: usize,
+        audit_history: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let space = space_of(&knobs)?;
         let defaults = Settings::default();
@@ -198,7 +208,7 @@ impl Engine {
                 data_dir,
                 manual_clock,
                 resume: resume_of(resume)?,
-                audit_history,
+                audit_history: history_arg(audit_history)?,
             },
         )
     }
@@ -208,7 +218,7 @@ impl Engine {
     #[staticmethod]
     #[pyo3(signature = (
         path, data_dir = None, *, overrides = None, manual_clock = false,
-        resume = "if_present", audit_history = 4096,
+        resume = "if_present", audit_history = None,
     ))]
     fn from_config(
         py: Python<'_>,
@@ -217,7 +227,7 @@ impl Engine {
         overrides: Option<Vec<String>>,
         manual_clock: bool,
         resume: &str,
-        audit_history: usize,
+        audit_history: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let overrides = overrides
             .unwrap_or_default()
@@ -233,7 +243,7 @@ impl Engine {
                 data_dir,
                 manual_clock,
                 resume: resume_of(resume)?,
-                audit_history,
+                audit_history: history_arg(audit_history)?,
             },
         )
     }
@@ -443,9 +453,16 @@ impl Engine {
     fn audit<'py>(
         &self,
         py: Python<'py>,
-        after: Option<u64>,
-        limit: Option<usize>,
+        after: Option<&Bound<'py, PyAny>>,
+        limit: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let number = |field: &str, v: Option<&Bound<'py, PyAny>>| {
+            v.filter(|v| !v.is_none())
+                .map(|v| errors::unsigned(Kind::Config, field, v, u64::MAX))
+                .transpose()
+        };
+        let after = number("after", after)?;
+        let limit = number("limit", limit)?.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
         let events = self.with_core(py, |core| Ok(core.audit(after, limit)))?;
         let items = events
             .iter()
@@ -481,11 +498,11 @@ impl Engine {
 
     /// `True` once `close()` was called.
     #[getter]
-    fn closed(&self) -> bool {
-        self.core
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_none()
+    fn closed(&self, py: Python<'_>) -> bool {
+        py.detach(|| {
+            let guard = self.core.lock().unwrap_or_else(PoisonError::into_inner);
+            guard.is_none()
+        })
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {

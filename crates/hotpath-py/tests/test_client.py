@@ -4,6 +4,7 @@ reconnection with Last-Event-ID."""
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -193,3 +194,30 @@ def test_watch_without_reconnect_raises_when_the_stream_ends(fake: FakeServe) ->
     with pytest.raises(hotpath.ClientError) as caught:
         next(watch)
     assert caught.value.code == "stream_ended"
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        ((math.nan, 1), {}, "objective value is not finite: NaN"),
+        ((math.inf, 1), {}, "objective value is not finite: inf"),
+        ((1.0, 0), {}, "digest summarises zero samples"),
+        ((1.0, -1), {}, "samples = -1 is invalid: expected an integer in [0, 18446744073709551615]"),
+        ((1.0, 1), {"margin": -math.inf}, "constraint margin is not finite: -inf"),
+        ((1.0, 1), {"generation": -2}, "generation = -2 is invalid: expected an integer in [0, 18446744073709551615]"),
+        ((1.0, 1), {"t_us": 2**64}, "t_us = 18446744073709551616 is invalid: expected an integer in [0, 18446744073709551615]"),
+    ],
+)
+def test_digests_the_server_would_refuse_are_refused_at_once(fake: FakeServe, args: Any, kwargs: Any, message: str) -> None:
+    client = hotpath.Client(fake.url, token=TOKEN, flush_interval=60)
+    client.send(1.0, 1)
+    with pytest.raises(hotpath.DigestError) as caught:
+        client.send(*args, **kwargs)
+    assert str(caught.value) == message
+    assert client.flush() == {"accepted": 1, "stale": 0, "generation": 0}, "the good one still goes"
+
+
+@pytest.mark.parametrize("args", [("1", 1), (1.0, 1.5), (True, 1), (1.0, None)])
+def test_digests_of_the_wrong_types(fake: FakeServe, args: Any) -> None:
+    with pytest.raises(TypeError):
+        hotpath.Client(fake.url, token=TOKEN).send(*args)

@@ -124,14 +124,12 @@ def test_errors(served: Tuple[str, str]) -> None:
         hotpath.Client(url, token="not-the-token-at-all").freeze()
     assert (caught.value.status, caught.value.code) == (403, "forbidden")
     client = hotpath.Client(url, token=token, flush_interval=60)
-    client.send(math.nan, 10)
+    client.send(1.0, 5, generation=client.config().generation, instance="x" * 10_000)
     with pytest.raises(hotpath.ClientError) as caught:
         client.flush()
-    assert caught.value.status == 400 and caught.value.code
-    client.send(1.0, 0)
-    with pytest.raises(hotpath.ClientError) as caught:
-        client.flush()
-    assert caught.value.status == 400
+    assert (caught.value.status, caught.value.code) == (400, "bad_telemetry")
+    with pytest.raises(hotpath.DigestError, match="^objective value is not finite: NaN$"):
+        client.send(math.nan, 10)
     with pytest.raises(hotpath.ClientError) as caught:
         client.audit(limit=100_000)
     assert caught.value.status == 400

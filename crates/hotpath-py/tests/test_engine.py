@@ -167,6 +167,8 @@ def test_audit_pages_by_seq(engine: hotpath.Engine) -> None:
     assert engine.audit(after=seqs[2], limit=3) == events[3:6]
     assert engine.audit(after=seqs[-1]) == []
     assert engine.audit(limit=0) == []
+    with pytest.raises(hotpath.ConfigError, match="^after = -1 is invalid"):
+        engine.audit(after=-1)
 
 
 def test_audit_history_is_bounded() -> None:
@@ -196,6 +198,8 @@ def test_settings_by_keyword() -> None:
         (dict(settle_time_us=600_000), "settle_time_us (600000) must be shorter than eval_window_us (500000)"),
         (dict(seed=-1), "seed = -1 is invalid: expected an integer in [0, 18446744073709551615]"),
         (dict(resume="later"), 'resume = "later" is invalid: expected "fresh", "if_present" or "require"'),
+        (dict(audit_history=-1), "audit_history = -1 is invalid: expected an integer in [0, 1048576]"),
+        (dict(audit_history=2**20 + 1), "audit_history = 1048577 is invalid: expected an integer in [0, 1048576]"),
     ],
 )
 def test_bad_settings_are_config_errors(kwargs, message) -> None:

@@ -344,7 +344,8 @@ class Engine:
     again resumes (``resume="if_present"``; ``"fresh"`` ignores the state,
     ``"require"`` makes its absence a :class:`hotpath.StateError`).
     ``manual_clock=True`` gives a clock that only :meth:`advance_clock`
-    moves (deterministic tests, offline replays).
+    moves (deterministic tests, offline replays). :meth:`audit` holds the
+    latest ``audit_history`` events (``None``: 4096; at most 2^20).
 
     Safe to share between threads: calls take a mutex, with the GIL
     released while the engine works; readers never take it.
@@ -364,7 +365,7 @@ class Engine:
         settle_time_us: Optional[int] = None,
         calibration: bool = True,
         resume: _Resume = "if_present",
-        audit_history: int = 4096,
+        audit_history: Optional[int] = None,
     ) -> Engine: ...
     @staticmethod
     def from_config(
@@ -374,7 +375,7 @@ class Engine:
         overrides: Optional[Sequence[str]] = None,
         manual_clock: bool = False,
         resume: _Resume = "if_present",
-        audit_history: int = 4096,
+        audit_history: Optional[int] = None,
     ) -> Engine:
         """An engine from a tuning config (the TOML the ``hotpath`` command
         reads), with ``overrides`` as ``KEY=VALUE`` strings (its ``--set``)."""

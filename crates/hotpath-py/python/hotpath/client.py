@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import socket
 import threading
 import time
 import urllib.parse
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from ._errors import ClientError
+from ._errors import ClientError, DigestError
 
 __all__ = ["Client", "RemoteConfig", "ConfigWatch"]
 
@@ -116,6 +117,44 @@ def _api_error(status: int, body: bytes) -> ClientError:
     except (UnicodeDecodeError, ValueError, KeyError, TypeError):
         text = body.decode("utf-8", "replace").strip()[:200]
         return ClientError(f"HTTP {status}: {text}", status, "http")
+
+
+_U64_MAX = 2**64 - 1
+
+
+def _rust_float(value: float) -> str:
+    """``value`` as the Rust core prints an ``f64`` (``NaN``, ``inf``)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(value)
+
+
+def _checked_digest(
+    objective: float,
+    samples: int,
+    fields: "Dict[str, Optional[int]]",
+    margin: Optional[float],
+) -> None:
+    """Refuses, as the engine would, a digest the server would refuse: the
+    whole batch it is posted in would be refused with it."""
+    for name, value in (("objective", objective), ("margin", margin)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    for name, number in [("samples", samples), *fields.items()]:
+        if number is None and name != "samples":
+            continue
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise TypeError(f"{name} must be an int, not {type(number).__name__}")
+        if not 0 <= number <= _U64_MAX:
+            raise DigestError(f"{name} = {number} is invalid: expected an integer in [0, {_U64_MAX}]")
+    if not math.isfinite(objective):
+        raise DigestError(f"objective value is not finite: {_rust_float(objective)}")
+    if samples == 0:
+        raise DigestError("digest summarises zero samples")
+    if margin is not None and not math.isfinite(margin):
+        raise DigestError(f"constraint margin is not finite: {_rust_float(margin)}")
 
 
 class Client:
@@ -270,8 +309,12 @@ class Client:
     ) -> None:
         """Buffers one digest (the objective over ``samples`` samples,
         measured under ``generation``); posts the buffer when it holds
-        ``batch_size`` digests. Raises the error of an earlier background
-        flush, if one failed."""
+        ``batch_size`` digests. A digest the server would refuse raises
+        :class:`hotpath.DigestError` here (with the engine's message) and is
+        not buffered; the error of an earlier background flush, if one
+        failed, is raised too."""
+        ints = {"generation": generation, "window_us": window_us, "t_us": t_us}
+        _checked_digest(objective, samples, ints, margin)
         digest: Dict[str, Any] = {"objective": objective, "samples": samples}
         for key, value in (
             ("t_us", t_us),
@@ -307,7 +350,7 @@ class Client:
     def _post_batch(self, batch: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
         if not batch:
             return None
-        body = "".join(json.dumps(d, allow_nan=True) + "\n" for d in batch).encode("utf-8")
+        body = "".join(json.dumps(d) + "\n" for d in batch).encode("utf-8")
         try:
             counts = self._request(
                 "POST", "/v1/telemetry", body, auth=True, content_type="application/x-ndjson"
