@@ -63,7 +63,7 @@ HOTPATH_BIN="$PWD/target/debug/hotpath" target/venv/bin/python -m pytest -q -rs 
     -p no:cacheprovider crates/hotpath-py/tests
 MYPY_CACHE_DIR=/dev/null target/venv/bin/python -m mypy.stubtest hotpath
 MYPY_CACHE_DIR=/dev/null target/venv/bin/python -m mypy --strict -p hotpath
-target/venv/bin/python crates/hotpath-py/benches/bench.py --reads 20000 --steps 2000 --repeat 1
+target/venv/bin/python crates/hotpath-py/benches/bench.py --reads 20000 --steps 2000 --repeat 3
 
 # Loom model check of the lock-free parts (AtomicConfig publication, the
 # audit ring), in its own target dir: the cfg flag changes every crate's

@@ -8,7 +8,7 @@
    (``hotpath._bench_native_steps``), on the same engine settings and seed
    (target: at most 5x).
 
-    python crates/hotpath-py/benches/bench.py            # about 5 s
+    python crates/hotpath-py/benches/bench.py            # about 5 s (2 cores)
     python crates/hotpath-py/benches/bench.py --check    # exit 1 past a target
 
 Each figure is the best of ``--repeat`` runs (the least disturbed by the
@@ -31,7 +31,9 @@ TARGET = 5.0
 
 
 def best_ns(run: Callable[[int], float], number: int, repeat: int) -> float:
-    """Nanoseconds per operation: the best of ``repeat`` runs of ``number``."""
+    """Nanoseconds per operation: the best of ``repeat`` runs of ``number``,
+    after one run not counted (warming caches and the allocator)."""
+    run(number)
     return min(run(number) for _ in range(repeat)) / number * 1e9
 
 
@@ -79,9 +81,9 @@ def steps(number: int, repeat: int) -> Dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reads", type=int, default=200_000, help="reads per run")
-    parser.add_argument("--steps", type=int, default=20_000, help="steps per run")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per figure")
+    parser.add_argument("--reads", type=int, default=500_000, help="reads per run")
+    parser.add_argument("--steps", type=int, default=50_000, help="steps per run")
+    parser.add_argument("--repeat", type=int, default=7, help="runs per figure")
     parser.add_argument("--check", action="store_true", help="exit 1 if a ratio is past 5x")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
