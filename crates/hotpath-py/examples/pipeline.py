@@ -224,6 +224,13 @@ def tune(seconds: float, seed: int) -> Dict[str, object]:
     return status["centre"]["values"]
 
 
+def shown(values: Dict[str, object]) -> str:
+    """``values`` for people: reals to one decimal."""
+    return ", ".join(
+        f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="hotpath tuning a Python pipeline live")
     parser.add_argument("--tune-seconds", type=float, default=40.0)
@@ -232,16 +239,16 @@ def main() -> None:
     args = parser.parse_args()
     print(f"pipeline: {RATE} records/s, link {BANDWIDTH // 1000} kB/s + "
           f"{SEND_OVERHEAD_S * 1000:.1f} ms per send, 2 workers")
-    print(f"measuring the initial settings {INITIAL} ...", flush=True)
+    print(f"measuring the initial settings ({shown(INITIAL)}) ...", flush=True)
     before = measure(INITIAL, args.measure_seconds, args.seed)
     print(f"  {before:.2f} ms per record")
     print(f"tuning live for {args.tune_seconds:.0f} s ...", flush=True)
     tuned = tune(args.tune_seconds, args.seed)
-    print(f"measuring the tuned settings {tuned} ...", flush=True)
+    print(f"measuring the tuned settings ({shown(tuned)}) ...", flush=True)
     after = measure(tuned, args.measure_seconds, args.seed)
     print(f"  {after:.2f} ms per record")
-    print(f"before: {before:.2f} ms per record at {INITIAL}")
-    print(f"after:  {after:.2f} ms per record at {tuned} ({before / after:.1f}x lower)")
+    print(f"before: {before:6.2f} ms per record at {shown(INITIAL)}")
+    print(f"after:  {after:6.2f} ms per record at {shown(tuned)} ({before / after:.1f}x lower)")
 
 
 if __name__ == "__main__":
