@@ -273,13 +273,7 @@ impl Core {
         let named =
             |values: &[f64]| serde_json::to_value(space.named(values)).unwrap_or(Json::Null);
         let engine = host.engine();
-        let stage = if engine.misconfiguration().is_some() {
-            "misconfigured"
-        } else if engine.settings().calibration.is_none() || engine.noise_sd().is_some() {
-            "tuning"
-        } else {
-            "calibrating"
-        };
+        let stage = engine.stage().name();
         let stats = executor.stats();
         let values = StatusValues {
             live: snapshot.params.clone(),

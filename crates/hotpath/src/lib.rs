@@ -126,8 +126,8 @@ pub use audit::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config_atomic::{AtomicConfig, ConfigReader, ConfigSnapshot, MAX_GENERATION};
 pub use engine::{
-    AdaptiveEngine, AdaptiveEngineConfig, BanditState, CalibrationConfig, EngineError, EngineState,
-    EngineStats, StepOutcome, ENGINE_STATE_VERSION,
+    AdaptiveEngine, AdaptiveEngineConfig, BanditState, CalibrationConfig, EngineError, EngineStage,
+    EngineState, EngineStats, StepOutcome, ENGINE_STATE_VERSION,
 };
 pub use error::ConfigError;
 pub use executor::{

@@ -44,6 +44,7 @@ pub use error::EngineError;
 pub use observe::StepOutcome;
 pub use persist::{EngineState, ENGINE_STATE_VERSION};
 pub use settings::{AdaptiveEngineConfig, CalibrationConfig};
+pub use stage::EngineStage;
 
 use crate::audit::{AuditDetails, EngineEvent};
 use crate::clock::{Clock, SystemClock};
@@ -666,6 +667,30 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// ```
     pub fn misconfiguration(&self) -> Option<&EngineError> {
         self.misconfiguration.as_ref()
+    }
+
+    /// What the engine is doing: calibrating its gains, tuning, or
+    /// refusing everything because it failed closed.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, EngineStage, ParamVec};
+    ///
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let engine = AdaptiveEngine::new(AdaptiveEngineConfig::default(), initial.clone());
+    /// assert_eq!(engine.stage(), EngineStage::Calibrating);
+    /// let fixed = AdaptiveEngineConfig { calibration: None, ..AdaptiveEngineConfig::default() };
+    /// assert_eq!(AdaptiveEngine::new(fixed, initial.clone()).stage(), EngineStage::Tuning);
+    /// let bad = AdaptiveEngineConfig { learning_rate: f64::NAN, ..AdaptiveEngineConfig::default() };
+    /// assert_eq!(AdaptiveEngine::new(bad, initial).stage(), EngineStage::Misconfigured);
+    /// ```
+    pub fn stage(&self) -> EngineStage {
+        if self.misconfiguration.is_some() {
+            EngineStage::Misconfigured
+        } else if self.stage.is_tuning() {
+            EngineStage::Tuning
+        } else {
+            EngineStage::Calibrating
+        }
     }
 
     /// Starts measuring `phase` where a completed plan has moved the
