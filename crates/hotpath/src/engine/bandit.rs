@@ -177,6 +177,35 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// current option and returns the switch to plan, if a bandit wants one
     /// and the executor's rules leave room for it (see the module docs).
     pub(super) fn choose_options(&mut self, y: f64) -> Option<Plan> {
+        let (mut target, scale) = self.book_options(y)?;
+        let (b, best) = (0..self.bandits.len()).find_map(|b| {
+            let best = self.bandits[b].best(scale);
+            let current = target[self.bandits[b].index] as usize;
+            (best != current && self.may_switch(b)).then_some((b, best))
+        })?;
+        self.bandits[b].dwell = 0;
+        target[self.bandits[b].index] = best as f64;
+        Some(Plan::move_centre(self.spsa.iteration(), target))
+    }
+
+    /// A probe pair measured `y` on average around the iterate (the same
+    /// options as the centre): books it like a centre window and tells
+    /// whether a bandit would now switch, so the engine commits and
+    /// measures the centre at once instead of waiting for the next commit.
+    pub(super) fn options_want_switch(&mut self, y: f64) -> bool {
+        let Some((centre, scale)) = self.book_options(y) else {
+            return false;
+        };
+        (0..self.bandits.len()).any(|b| {
+            let current = centre[self.bandits[b].index] as usize;
+            self.bandits[b].best(scale) != current && self.may_switch(b)
+        })
+    }
+
+    /// Books objective `y` for every choice knob's current option; the
+    /// centre and the noise scale of the bandits' indices, `None` without
+    /// choice knobs.
+    fn book_options(&mut self, y: f64) -> Option<(ParamVec, f64)> {
         if self.bandits.is_empty() {
             return None;
         }
@@ -187,45 +216,11 @@ impl<C: Clock> AdaptiveEngine<C> {
             .max(1e-3 * y.abs())
             .max(1e-12);
         let allowance = self.noise_allowance(4.0, y);
-        let mut switch = None;
-        for b in 0..self.bandits.len() {
-            let i = self.bandits[b].index;
-            let current = centre[i] as usize;
-            self.bandits[b].observe(current, y, allowance);
-            let best = self.bandits[b].best(scale);
-            if switch.is_none() && best != current && self.may_switch(b) {
-                switch = Some((b, i, best));
-            }
+        for bandit in &mut self.bandits {
+            let current = centre[bandit.index] as usize;
+            bandit.observe(current, y, allowance);
         }
-        let (b, i, best) = switch?;
-        self.bandits[b].dwell = 0;
-        let mut target = centre;
-        target[i] = best as f64;
-        Some(Plan::move_centre(self.spsa.iteration(), target))
-    }
-
-    /// A probe pair measured `y` on average around the iterate (the same
-    /// options as the centre): books it like a centre window and tells
-    /// whether a bandit would now switch, so the engine commits and
-    /// measures the centre at once instead of waiting for the next commit.
-    pub(super) fn options_want_switch(&mut self, y: f64) -> bool {
-        if self.bandits.is_empty() {
-            return false;
-        }
-        let centre = ParamVec::from_slice(self.executor.centre());
-        let scale = self
-            .noise_sd()
-            .unwrap_or(0.0)
-            .max(1e-3 * y.abs())
-            .max(1e-12);
-        let allowance = self.noise_allowance(4.0, y);
-        let mut wants = false;
-        for b in 0..self.bandits.len() {
-            let current = centre[self.bandits[b].index] as usize;
-            self.bandits[b].observe(current, y, allowance);
-            wants |= self.bandits[b].best(scale) != current && self.may_switch(b);
-        }
-        wants
+        Some((centre, scale))
     }
 
     /// `true` if bandit `b` has dwelt long enough and a switch would leave
