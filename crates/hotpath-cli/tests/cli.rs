@@ -246,7 +246,7 @@ fn golden_replay_is_byte_identical_run_to_run_and_to_the_checked_in_outputs() {
     replay(a.path()).assert().success().stdout(
         contains("500 read, 500 used, 0 skipped")
             .and(contains("rollbacks        1 (regressions 1)"))
-            .and(contains("audit log        240 events")),
+            .and(contains("audit log        275 events")),
     );
     replay(b.path()).assert().success();
     assert_eq!(listing(a.path()), OUTPUTS);
@@ -575,7 +575,7 @@ fn stdout_of(cmd: &mut Command) -> String {
 
 #[test]
 fn audit_verify_accepts_a_sound_log_in_every_spelling() {
-    let expected = "OK: 240 events in 1 file, seq 0..=239, head ";
+    let expected = "OK: 275 events in 1 file, seq 0..=274, head ";
     let dir = stdout_of(hotpath().arg("audit").arg("verify").arg(golden_audit()));
     assert!(
         dir.starts_with(&format!("{}: {expected}", golden_audit().display())),
@@ -613,12 +613,12 @@ fn audit_verify_names_the_tampered_line() {
         (
             "a digit of a parameter changed",
             |lines| {
-                let i = lines[40].find("\"params\":[").expect("params") + 11;
-                let digit = lines[40].as_bytes()[i];
+                let i = lines[41].find("\"params\":[").expect("params") + 11;
+                let digit = lines[41].as_bytes()[i];
                 let other = if digit == b'9' { "8" } else { "9" };
-                lines[40].replace_range(i..=i, other);
+                lines[41].replace_range(i..=i, other);
             },
-            ":41: hash mismatch",
+            ":42: hash mismatch",
         ),
         (
             "a line deleted",
@@ -638,7 +638,7 @@ fn audit_verify_names_the_tampered_line() {
                 let last = lines.pop().expect("a line");
                 lines.push(last[..last.len() / 2].to_string());
             },
-            ":240: malformed line",
+            ":275: malformed line",
         ),
     ];
     for (what, edit, expected) in cases {
@@ -670,7 +670,7 @@ fn audit_verify_detects_a_byte_edited_in_a_replays_own_log() {
         .arg(dir.path())
         .assert()
         .success()
-        .stdout(contains("OK: 240 events"));
+        .stdout(contains("OK: 275 events"));
     let path = dir.path().join(GOLDEN[0]);
     let mut bytes = fs::read(&path).expect("log");
     // Line 120: one byte of its event, `generation` one higher.
