@@ -1,8 +1,11 @@
 //! `hotpath demo`: the engine tuning a live, in-process workload.
 //!
 //! The service is the batching pipeline of `workload`: a producer thread
-//! reads `batch_size` and `linger_ms` through a [`hotpath::ConfigReader`]
-//! and sender threads do real work on every record. The control loop (this
+//! reads `batch_size` (an integer knob), `linger_ms` (a real on a log
+//! scale) and `encoding` (a choice of `json`, `csv`, `varint`) through a
+//! [`hotpath::ConfigReader`], by typed handles, and sender threads do real
+//! work on every record. The view shows SPSA's probe pairs apart from the
+//! centre's committed moves (see `view`). The control loop (this
 //! thread) measures the mean latency per record every 100 ms, separately
 //! for each config generation, and feeds the live generation's measurement
 //! to [`Host::step`] as a digest tagged `.with_generation(…)`. The

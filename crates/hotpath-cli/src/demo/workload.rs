@@ -11,16 +11,25 @@
 //! its arrival to the end of its batch's round trip.
 //!
 //! The `encoding` is a choice knob with a real cost difference: what goes
-//! on the wire. `json` writes each record as a JSON object (about 108
-//! bytes), `csv` sends the line as it came (about 51 bytes), `varint`
-//! parses it, hashes the path and varint-encodes the fields (about 26
-//! bytes). At [`PER_BYTE`] that is about 21.6, 10.2 and 5.2 µs of transfer
-//! per record; encoding itself costs well under a microsecond a record for
-//! each (the `encodings` test measures both:
-//! `cargo test -p hotpath-cli --release -- --ignored encodings --nocapture`).
-//! So `varint` is the best option at every load, and a batch of 48 records
-//! encoded as `csv` spends about 490 µs more on the wire than as `varint`,
-//! half as much again as its round trip.
+//! on the wire. `json` writes each record as a JSON object, `csv` sends the
+//! line as it came, `varint` parses it, hashes the path and varint-encodes
+//! the fields. Measured over 200,000 generated records (the `encodings`
+//! test: `cargo test -p hotpath-cli --release -- --ignored encodings
+//! --nocapture`; this machine, shared, one run):
+//!
+//! | encoding | bytes per record | encode + checksum | on the wire at [`PER_BYTE`] |
+//! |----------|------------------|-------------------|-----------------------------|
+//! | `json`   | 104.9            | 257 ns            | 21.0 µs                     |
+//! | `csv`    | 53.9             | 78 ns             | 10.8 µs                     |
+//! | `varint` | 24.2             | 104 ns            | 4.8 µs                      |
+//!
+//! So the wire dominates and `varint` is the best option at every load,
+//! but how much it matters depends on the batch: every record of a batch
+//! waits for the whole batch's transfer, so a steady-load batch of about
+//! three records gains some 18 µs from `csv` to `varint`, a peak-load batch
+//! of 48 about 290 µs (over a 1 ms round trip). Under the steady load the
+//! options are hard to tell apart through the noise; under the peak they
+//! are not.
 //!
 //! The trade-off is real: small batches closed early keep records from
 //! waiting but pay a round trip each, so at a high offered rate they

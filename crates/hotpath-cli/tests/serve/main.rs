@@ -3,6 +3,7 @@
 
 mod http;
 mod process;
+mod typed;
 
 use http::{get, post, post_declaring, request, request_lossy, Watch};
 use process::{Serve, FAST_CONFIG};
