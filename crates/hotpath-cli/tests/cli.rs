@@ -251,10 +251,16 @@ fn check_missing_file_is_one_line() {
 // ---------------------------------------------------------------- replay
 
 fn replay(out: &Path) -> Command {
+    replay_of("tuning.toml", out)
+}
+
+/// `hotpath replay` of the config `tests/data/CONFIG` over the test
+/// telemetry into `out`.
+fn replay_of(config: &str, out: &Path) -> Command {
     let mut cmd = hotpath();
     cmd.arg("replay")
         .arg("--config")
-        .arg(data("tuning.toml"))
+        .arg(data(config))
         .arg("--telemetry")
         .arg(data("digests.jsonl"))
         .arg("--out")
@@ -871,15 +877,7 @@ fn audit_show_stops_at_a_line_that_does_not_verify() {
 /// `hotpath replay` of `tests/data/typed.toml` (an integer, a log-scale
 /// real and a choice) into `out`.
 fn replay_typed(out: &Path) -> Command {
-    let mut cmd = hotpath();
-    cmd.arg("replay")
-        .arg("--config")
-        .arg(data("typed.toml"))
-        .arg("--telemetry")
-        .arg(data("digests.jsonl"))
-        .arg("--out")
-        .arg(out);
-    cmd
+    replay_of("typed.toml", out)
 }
 
 #[test]

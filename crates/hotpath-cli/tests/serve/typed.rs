@@ -3,14 +3,22 @@
 //! JSON integer and a choice as its option's name, the metrics give every
 //! knob's value and a choice's live option, and tuning keeps them so.
 
-use super::http::{get, post, Watch};
-use super::process::Serve;
+use super::drive_on;
+use super::http::{get, Watch};
+use super::process::{Serve, FAST_CONFIG};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// An integer, a real on a log scale and a choice; tuning moves within
-/// seconds (calibration off, one digest per window, no settle time).
-const TYPED_CONFIG: &str = r#"seed = 3
+/// An integer, a real on a log scale and a choice, with the test
+/// config's settings (tuning moves within seconds).
+fn typed_config() -> String {
+    let settings = FAST_CONFIG
+        .split_once("[guardrails]")
+        .map_or("", |(_, rest)| rest);
+    format!("{TYPED_PARAMS}[guardrails]{settings}")
+}
+
+const TYPED_PARAMS: &str = r#"seed = 3
 calibration = false
 
 [[param]]
@@ -34,13 +42,6 @@ type = "choice"
 options = ["none", "lz4", "zstd"]
 initial = "lz4"
 
-[guardrails]
-preset = "aggressive"
-
-[spsa]
-eval_window_digests = 1
-eval_window_us = 2000000
-settle_time_us = 0
 "#;
 
 const OPTIONS: [&str; 3] = ["none", "lz4", "zstd"];
@@ -68,7 +69,7 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 #[test]
 fn typed_knobs_from_toml_are_typed_on_the_wire_and_in_the_metrics() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let serve = Serve::start(dir.path(), TYPED_CONFIG, &[]);
+    let serve = Serve::start(dir.path(), &typed_config(), &[]);
     let addr = &serve.addr;
     let first = get(addr, "/v1/config").json();
     assert_eq!(typed(&first), (64, 5.0, "lz4".to_owned()));
@@ -104,37 +105,22 @@ fn typed_knobs_from_toml_are_typed_on_the_wire_and_in_the_metrics() {
     assert_eq!(status["baseline"]["values"]["batch_size"], 64, "{status}");
 
     // Tune on a bowl around batch_size 200 and linger 5 ms, with zstd the
-    // best codec, until batch_size has moved and a probe or a switch has
-    // been seen; every configuration read on the way is typed.
+    // best codec, until batch_size has moved; every configuration read on
+    // the way is typed.
     let mut watch = Watch::open(addr, None);
-    let started = Instant::now();
-    let (mut moved, mut i) = (false, 0u64);
-    while !moved && started.elapsed() < Duration::from_secs(30) {
-        let config = get(addr, "/v1/config").json();
-        let g = config["generation"].as_u64().expect("generation");
-        let (b, l, codec) = typed(&config);
-        moved = b != 64;
+    let objective = |config: &Value| {
+        let (b, l, codec) = typed(config);
         let penalty = match codec.as_str() {
             "zstd" => 0.0,
             "lz4" => 0.2,
             _ => 0.5,
         };
-        let objective = ((b as f64 - 200.0) / 100.0).powi(2) + ((l / 5.0).ln()).powi(2) + penalty;
-        let body = format!(
-            "{{\"objective\":{objective},\"samples\":50,\"generation\":{g},\"t_us\":{i}}}\n"
-        );
-        let r = post(
-            addr,
-            "/v1/telemetry",
-            &serve.token,
-            "application/x-ndjson",
-            body.as_bytes(),
-        );
-        assert_eq!(r.status, 202, "{}", r.text());
-        i += 1000;
-        std::thread::sleep(Duration::from_millis(8));
-    }
-    assert!(moved, "batch_size never moved in 30 s");
+        ((b as f64 - 200.0) / 100.0).powi(2) + (l / 5.0).ln().powi(2) + penalty
+    };
+    let reached = drive_on(&serve, Duration::from_secs(30), objective, |config| {
+        typed(config).0 != 64
+    });
+    assert_ne!(typed(&reached).0, 64, "batch_size never moved in 30 s");
     // The last window closes and is stepped; then nothing moves.
     std::thread::sleep(Duration::from_millis(300));
     let event = watch
