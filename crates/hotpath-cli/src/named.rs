@@ -19,7 +19,7 @@
 //! # Ok::<(), hotpath::ConfigError>(())
 //! ```
 
-use crate::config::ShortFloat;
+use hotpath::ShortFloat;
 use hotpath::{Knob, KnobKind, ParamSpace, Scale, Value};
 use std::fmt::Write as _;
 

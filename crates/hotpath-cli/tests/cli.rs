@@ -1260,7 +1260,7 @@ fn capacities_beyond_their_limits_are_located_config_errors_not_aborts() {
         let expected = if value.len() > 10 {
             format!("integer {value} is too large: TOML integers are at most 9223372036854775807")
         } else {
-            format!("expected a capacity in [1, 1048576] events, got {value}")
+            format!("expected a capacity in [2, 1048576] events, got {value}")
         };
         let set = format!("engine.audit_capacity={value}");
         hotpath()

@@ -79,9 +79,9 @@
 //!
 //! Every count and capacity has an upper limit, refused at its key beyond
 //! it: the library's (`engine.audit_capacity` 1 to
-//! [`hotpath::MAX_AUDIT_CAPACITY`], rates, flips, rollbacks), the format's
-//! where the library has none yet (`spsa.eval_window_digests` at most
-//! [`MAX_EVAL_WINDOW_DIGESTS`]), and TOML's own (integers at most
+//! [`hotpath::MAX_AUDIT_CAPACITY`], `spsa.eval_window_digests` at most
+//! [`hotpath::MAX_EVAL_WINDOW_DIGESTS`], rates, flips, rollbacks), and
+//! TOML's own (integers at most
 //! 2⁶³ − 1, said so rather than read as a string).
 //!
 //! # How a config is read
@@ -111,8 +111,7 @@ pub mod telemetry;
 mod tests;
 mod tuning;
 
-pub use build::MAX_EVAL_WINDOW_DIGESTS;
-pub use diagnostic::{line_column, ConfigErrors, Diagnostic, ShortFloat};
+pub use diagnostic::{line_column, ConfigErrors, Diagnostic};
 pub use overrides::Override;
 pub use preset::{Preset, UnknownPreset};
 pub use tuning::{OutputSettings, TuningConfig};

@@ -442,3 +442,67 @@ fn at_the_bounds_every_move_changes_something_and_iterations_continue() {
         .count();
     assert_eq!(abandoned, 0);
 }
+
+#[test]
+fn the_audit_queue_must_hold_the_engines_first_two_events() {
+    let initial = ParamVec::from_slice(&[0.5]);
+    for capacity in [0, 1] {
+        let small = AdaptiveEngineConfig {
+            audit_capacity: capacity,
+            ..config(1)
+        };
+        let refused = AdaptiveEngine::with_clock(small, initial.clone(), ManualClock::new(0));
+        assert!(
+            matches!(
+                refused,
+                Err(EngineError::Config(hotpath::ConfigError::InvalidField {
+                    field: "audit_capacity",
+                    ..
+                }))
+            ),
+            "capacity {capacity}: {refused:?}"
+        );
+    }
+    let two = AdaptiveEngineConfig {
+        audit_capacity: 2,
+        ..config(1)
+    };
+    let engine = AdaptiveEngine::with_clock(two, initial, ManualClock::new(0)).expect("capacity 2");
+    let queue = engine.executor().audit_queue();
+    let first: Vec<AuditEvent> = std::iter::from_fn(|| queue.try_dequeue()).collect();
+    assert!(
+        matches!(
+            first.as_slice(),
+            [
+                AuditEvent {
+                    details: AuditDetails::Started { .. },
+                    ..
+                },
+                AuditEvent {
+                    details: AuditDetails::BaselineSet { .. },
+                    ..
+                },
+            ]
+        ),
+        "{first:?}"
+    );
+}
+
+#[test]
+fn a_window_beyond_the_digest_limit_is_refused_not_allocated() {
+    let huge = AdaptiveEngineConfig {
+        spsa: SpsaConfig {
+            eval_window_digests: hotpath::MAX_EVAL_WINDOW_DIGESTS + 1,
+            ..SpsaConfig::default()
+        },
+        ..config(1)
+    };
+    let refused =
+        AdaptiveEngine::with_clock(huge, ParamVec::from_slice(&[0.5]), ManualClock::new(0));
+    assert!(matches!(
+        refused,
+        Err(EngineError::Spsa(
+            hotpath::SpsaConfigError::TooManyEvalWindowDigests { .. }
+        ))
+    ));
+}

@@ -5,7 +5,7 @@
 //! knob's grid, a choice's options by name.
 
 use super::{At, Initial, KindName, Number, RawParam};
-use crate::diagnostic::ShortFloat;
+use hotpath::ShortFloat;
 use hotpath::{Knob, KnobKind, Scale, MAX_EXACT_INT, MAX_OPTIONS};
 
 /// Options a message lists before `…`.

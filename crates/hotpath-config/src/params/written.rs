@@ -48,7 +48,7 @@ impl fmt::Display for Number {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Number::Int(i) => write!(f, "{i}"),
-            Number::Float(x) => write!(f, "{}", crate::ShortFloat(*x)),
+            Number::Float(x) => write!(f, "{}", hotpath::ShortFloat(*x)),
         }
     }
 }

@@ -171,6 +171,25 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// current option and returns the switch to plan, if a bandit wants one
     /// and the executor's rules leave room for it (see the module docs).
     pub(super) fn choose_options(&mut self, y: f64) -> Option<Plan> {
+        let (b, i, best) = self.book_options(y)?;
+        self.bandits[b].dwell = 0;
+        let mut target = ParamVec::from_slice(self.executor.centre());
+        target[i] = best as f64;
+        Some(Plan::move_centre(self.spsa.iteration(), target))
+    }
+
+    /// A probe pair measured `y` on average around the iterate (the same
+    /// options as the centre): books it like a centre window and tells
+    /// whether a bandit would now switch, so the engine commits and
+    /// measures the centre at once instead of waiting for the next commit.
+    pub(super) fn options_want_switch(&mut self, y: f64) -> bool {
+        self.book_options(y).is_some()
+    }
+
+    /// Books `y` for every choice knob's current option; the first bandit
+    /// (its index, its knob, the option) that wants a switch the rules
+    /// leave room for.
+    fn book_options(&mut self, y: f64) -> Option<(usize, usize, usize)> {
         if self.bandits.is_empty() {
             return None;
         }
@@ -191,35 +210,7 @@ impl<C: Clock> AdaptiveEngine<C> {
                 switch = Some((b, i, best));
             }
         }
-        let (b, i, best) = switch?;
-        self.bandits[b].dwell = 0;
-        let mut target = centre;
-        target[i] = best as f64;
-        Some(Plan::move_centre(self.spsa.iteration(), target))
-    }
-
-    /// A probe pair measured `y` on average around the iterate (the same
-    /// options as the centre): books it like a centre window and tells
-    /// whether a bandit would now switch, so the engine commits and
-    /// measures the centre at once instead of waiting for the next commit.
-    pub(super) fn options_want_switch(&mut self, y: f64) -> bool {
-        if self.bandits.is_empty() {
-            return false;
-        }
-        let centre = ParamVec::from_slice(self.executor.centre());
-        let scale = self
-            .noise_sd()
-            .unwrap_or(0.0)
-            .max(1e-3 * y.abs())
-            .max(1e-12);
-        let allowance = self.noise_allowance(4.0, y);
-        let mut wants = false;
-        for b in 0..self.bandits.len() {
-            let current = centre[self.bandits[b].index] as usize;
-            self.bandits[b].observe(current, y, allowance);
-            wants |= self.bandits[b].best(scale) != current && self.may_switch(b);
-        }
-        wants
+        switch
     }
 
     /// `true` if bandit `b` has dwelt long enough and a switch would leave

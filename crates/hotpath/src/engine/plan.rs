@@ -5,6 +5,7 @@ use super::{no_change, AdaptiveEngine, Phase, STEP_MARGIN};
 use crate::audit::EngineEvent;
 use crate::clock::Clock;
 use crate::proposal::{NoChangeReason, Proposal, ProposalKind};
+use crate::space::ParamSpace;
 use crate::violation::Violation;
 use crate::ParamVec;
 
@@ -181,8 +182,7 @@ impl<C: Clock> AdaptiveEngine<C> {
                     return v;
                 }
                 // Continuous, also for an integer: the probes round it.
-                let one_step = space.grid_step(i).map_or(0.0, |s| s / space.range(i));
-                space.inset_continuous(i, v, c.max(one_step))
+                space.inset_continuous(i, v, probe_reach(&space, i, c))
             })
             .collect();
         for (i, (&t, &v)) in iterate.iter().zip(centre).enumerate() {
@@ -251,8 +251,7 @@ impl<C: Clock> AdaptiveEngine<C> {
                 if space.choice_indices().contains(&i) {
                     return v;
                 }
-                let one_step = space.grid_step(i).map_or(0.0, |s| s / space.range(i));
-                space.inset(i, v, c.max(one_step))
+                space.inset(i, v, probe_reach(space, i, c))
             })
             .collect()
     }
@@ -382,4 +381,11 @@ impl<C: Clock> AdaptiveEngine<C> {
             }
         }
     }
+}
+
+/// How far a probe of scale `c` reaches knob `i`, in fractions of its
+/// range: `c`, or one grid step for an integer whose step is more.
+fn probe_reach(space: &ParamSpace, i: usize, c: f64) -> f64 {
+    let one_step = space.grid_step(i).map_or(0.0, |s| s / space.range(i));
+    c.max(one_step)
 }

@@ -209,7 +209,10 @@ pub struct AdaptiveEngineConfig {
     pub emergency_margin: f64,
     /// Evaluation timeouts in a row that latch safe mode (≥ 1).
     pub max_eval_timeouts: u32,
-    /// Capacity of the executor's audit queue.
+    /// Capacity of the executor's audit queue, 2 to
+    /// [`MAX_AUDIT_CAPACITY`](crate::MAX_AUDIT_CAPACITY): the engine queues
+    /// its first two events (`Started`, `BaselineSet`) before anyone can
+    /// drain them.
     pub audit_capacity: usize,
 }
 
@@ -229,6 +232,10 @@ impl Default for AdaptiveEngineConfig {
         }
     }
 }
+
+/// Events an engine queues at construction (`Started`, `BaselineSet`):
+/// its audit queue must hold them before anyone drains it.
+const FIRST_EVENTS: usize = 2;
 
 impl AdaptiveEngineConfig {
     /// The default configuration with per-parameter bounds.
@@ -310,9 +317,9 @@ impl AdaptiveEngineConfig {
         check_range(
             "audit_capacity",
             self.audit_capacity as f64,
-            1.0,
+            FIRST_EVENTS as f64,
             crate::MAX_AUDIT_CAPACITY as f64,
-            "a capacity in [1, 1048576] events",
+            "a capacity in [2, 1048576] events",
         )?;
         if let Some(c) = &self.calibration {
             c.validate()?;
