@@ -18,8 +18,8 @@ use crate::structure::{from_value, RawOutput};
 use crate::tuning::{OutputSettings, TuningConfig};
 use hotpath::ShortFloat;
 use hotpath::{
-    AdaptiveEngine, AdaptiveEngineConfig, ConfigError, EngineError, ManualClock, ParamSpace,
-    ParamVec, SpsaConfigError, MAX_EVAL_WINDOW_DIGESTS,
+    AdaptiveEngine, AdaptiveEngineConfig, AtomicConfig, ConfigError, EngineError, Knob,
+    ManualClock, ParamSpace, SafetyExecutor, SpsaConfigError, MAX_EVAL_WINDOW_DIGESTS,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,7 +58,7 @@ pub(crate) fn build(
     match (space, problems.is_empty()) {
         (Some(space), true) => Ok(TuningConfig {
             space,
-            initial: params.iter().map(|p| p.initial).collect(),
+            initial: params.iter().map(Param::initial).collect(),
             engine,
             guardrails_preset,
             rollback_preset,
@@ -161,7 +161,7 @@ impl Context<'_> {
         if let Some(Err(e)) = engine.calibration.as_ref().map(|c| c.validate()) {
             out.push(self.problem("", &e.into()));
         }
-        let bounds = params.iter().map(|p| (p.min, p.max)).collect();
+        let bounds = params.iter().map(Param::bounds).collect();
         engine.guardrails = engine.guardrails.clone().with_bounds(bounds);
     }
 
@@ -174,16 +174,25 @@ impl Context<'_> {
         params: &[Param],
         out: &mut Vec<Problem>,
     ) -> Option<Arc<ParamSpace>> {
-        let initial: ParamVec = params.iter().map(|p| p.initial).collect();
+        let knobs: Option<Vec<Knob>> = params.iter().map(|p| p.knob.clone()).collect();
         let checked = engine
             .validate(params.len())
-            .and_then(|()| Ok(ParamSpace::new(params.iter().map(Param::knob).collect())?))
+            .and_then(|()| Ok(ParamSpace::new(knobs.unwrap_or_default())?))
             .and_then(|space| {
-                AdaptiveEngine::with_clock(engine.clone(), initial, ManualClock::new(0))?;
+                let space = Arc::new(space);
+                let live = Arc::new(AtomicConfig::new(space.initial()));
+                let executor = SafetyExecutor::builder(live)
+                    .space(Arc::clone(&space))
+                    .guardrails(engine.guardrails.clone())
+                    .rollback_policy(engine.rollback_policy)
+                    .audit_capacity(engine.audit_capacity)
+                    .clock(ManualClock::new(0))
+                    .build()?;
+                AdaptiveEngine::with_executor(engine.clone(), executor)?;
                 Ok(space)
             });
         match checked {
-            Ok(space) => Some(Arc::new(space)),
+            Ok(space) => Some(space),
             Err(e) => {
                 out.push(self.problem("", &e));
                 None

@@ -53,8 +53,15 @@
 //! Every key is optional unless marked:
 //!
 //! * top level: `seed`; `calibration = false | true` (instead of a table).
-//! * `[[param]]` (at least one): `name`, `min`, `max`, `initial`, all
-//!   required. Names map to dense indices in file order at load time.
+//! * `[[param]]` (at least one): `name` and `initial`, and by `type`:
+//!   `"real"` (the default) and `"int"` need `min` and `max` and take
+//!   `scale = "linear" | "log"` (log needs `min > 0`); `"int"` also takes
+//!   `step` (default 1; the values are `min + k·step`); `"choice"` needs
+//!   `options = ["…", …]` (2 to 256, distinct) and a string `initial`.
+//!   A key that does not apply to the type is a problem at that key.
+//!   Names map to dense indices in file order at load time; the values
+//!   live as `f64`s (an integer exactly, a choice as its option's index:
+//!   see [`hotpath::KnobKind`]).
 //! * `[guardrails]`: `preset` and the fields of [`hotpath::Guardrails`]
 //!   except `bounds` (which come from the parameters).
 //! * `[rollback]`: `preset` and the fields of [`hotpath::RollbackPolicy`].

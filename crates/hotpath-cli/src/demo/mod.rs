@@ -1,8 +1,11 @@
 //! `hotpath demo`: the engine tuning a live, in-process workload.
 //!
 //! The service is the batching pipeline of `workload`: a producer thread
-//! reads `batch_size` and `linger_ms` through a [`hotpath::ConfigReader`]
-//! and sender threads do real work on every record. The control loop (this
+//! reads `batch_size` (an integer knob), `linger_ms` (a real on a log
+//! scale) and `encoding` (a choice of `json`, `csv`, `varint`) through a
+//! [`hotpath::ConfigReader`], by typed handles, and sender threads do real
+//! work on every record. The view shows SPSA's probe pairs apart from the
+//! centre's committed moves (see `view`). The control loop (this
 //! thread) measures the mean latency per record every 100 ms, separately
 //! for each config generation, and feeds the live generation's measurement
 //! to [`Host::step`] as a digest tagged `.with_generation(…)`. The
@@ -43,6 +46,7 @@ mod workload;
 
 use crate::cli::DemoArgs;
 use crate::config::{self, Override, TuningConfig};
+use crate::named::{self, Digits};
 use crate::report::{Breakdown, Tally};
 use crate::{audit_log, CliError};
 use hotpath::{Clock, EngineStats, SystemClock, TelemetryDigest};
@@ -188,6 +192,7 @@ impl Run<'_> {
             rate: self.rate,
             params: &self.config.space,
             live: executor.snapshot().params.to_vec(),
+            centre: executor.centre().to_vec(),
             objective: self.last,
             generation: executor.generation(),
             iteration: engine.spsa().iteration(),
@@ -226,7 +231,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         config: &config,
         clock,
         timeline: Timeline::new(Duration::from_secs(args.duration)),
-        view: View::new(args.plain, args.preset.name()),
+        view: View::new(args.plain, args.preset.name(), &start),
         tally: Tally::default(),
         scores: Scores::default(),
         events: host.subscribe(config.engine.audit_capacity)?,
@@ -234,16 +239,21 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         last: None,
         next_tick: Instant::now() + TICK,
     };
-    let pipeline = Pipeline::start(host.config(), STEADY_RATE, args.seed)?;
+    let pipeline = Pipeline::start(host.config(), &config.space, STEADY_RATE, args.seed)?;
     for note in log_notes(&host, &config) {
         run.view.note(0.0, &note)?;
     }
-    let names: Vec<&str> = config.space.knobs().iter().map(|k| k.name()).collect();
+    let knobs: Vec<String> = config
+        .space
+        .knobs()
+        .iter()
+        .map(|k| format!("{} ({})", k.name(), named::knob(k)))
+        .collect();
     run.view.note(
         0.0,
         &format!(
             "offered load {STEADY_RATE} records/s; tuning {}",
-            names.join(" and ")
+            knobs.join("; ")
         ),
     )?;
     let tuned = tune(&mut host, &mut run, &pipeline)?;
@@ -451,15 +461,16 @@ fn summary(
             tuned.state_path.display(),
         );
     }
-    for ((knob, start), end) in run
-        .config
-        .space
-        .knobs()
-        .iter()
-        .zip(start)
-        .zip(&tuned.centre)
-    {
-        let _ = writeln!(out, "  {:<16} {start:.2} -> {end:.2}", knob.name());
+    let space = &run.config.space;
+    for (i, (start, end)) in start.iter().zip(&tuned.centre).enumerate() {
+        let shown = |v: f64| named::value(space.value(i, v), Digits::Two);
+        let _ = writeln!(
+            out,
+            "  {:<16} {} -> {}",
+            space.name(i),
+            shown(*start),
+            shown(*end)
+        );
     }
     out.push_str("decisions\n");
     let _ = writeln!(
@@ -543,19 +554,12 @@ fn log_notes(host: &Host, config: &TuningConfig) -> Vec<String> {
         }
     }
     if let (Some(saved), Some(state)) = (&report.restored, host.state_file()) {
-        let centre: Vec<String> = config
-            .space
-            .knobs()
-            .iter()
-            .zip(saved.executor.centre.iter())
-            .map(|(k, v)| format!("{} {v:.2}", k.name()))
-            .collect();
         notes.push(format!(
             "resumed from {} (generation {}, SPSA iteration {}): {}",
             state.display(),
             saved.executor.live.generation,
             saved.engine.as_ref().map_or(0, |e| e.spsa.iteration),
-            centre.join(", "),
+            named::values(&config.space, &saved.executor.centre, Digits::Two),
         ));
     }
     notes
