@@ -19,9 +19,9 @@
 //! only the latest configuration: a client that reads slowly skips
 //! generations and never delays the executor or other watchers, and what
 //! it holds is one `Arc` of the latest event. At most
-//! [`max_watchers`](crate::Limits::max_watchers) streams are open (503
-//! `too_many_watchers` beyond); every stream ends when the server begins
-//! to shut down.
+//! [`max_watchers`](crate::Limits::max_watchers) streams are open, this
+//! one and `/v1/events` together (503 `too_many_watchers` beyond); every
+//! stream ends when the server begins to shut down.
 
 use super::{ApiError, AppState};
 use crate::control::ConfigEvent;
@@ -45,31 +45,11 @@ pub(crate) async fn watch(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if state.is_stopping() {
-        return Err(ApiError::unavailable(
-            "shutting_down",
-            "the server is shutting down",
-        ));
-    }
-    let permit = Arc::clone(&state.watchers)
-        .try_acquire_owned()
-        .map_err(|_| {
-            ApiError::unavailable(
-                "too_many_watchers",
-                format!(
-                    "at most {} watch streams may be open",
-                    state.limits.max_watchers
-                ),
-            )
-        })?;
-    let last_sent = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let permit = watcher_slot(&state)?;
     let stream = Stream {
         config: state.control.watch(),
         stopping: state.stopping.clone(),
-        last_sent,
+        last_sent: last_event_id(&headers),
         _permit: permit,
     };
     let events = futures_util::stream::unfold(stream, next_event);
@@ -77,6 +57,37 @@ pub(crate) async fn watch(
         .interval(state.limits.keep_alive)
         .text("keep-alive");
     Ok(Sse::new(events).keep_alive(keep_alive).into_response())
+}
+
+/// A slot for one more event stream (config watch or live feed): 503
+/// `shutting_down` once shutdown began, `too_many_watchers` when all
+/// [`max_watchers`](crate::Limits::max_watchers) are taken.
+pub(super) fn watcher_slot(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
+    if state.is_stopping() {
+        return Err(ApiError::unavailable(
+            "shutting_down",
+            "the server is shutting down",
+        ));
+    }
+    Arc::clone(&state.watchers)
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::unavailable(
+                "too_many_watchers",
+                format!(
+                    "at most {} event streams may be open",
+                    state.limits.max_watchers
+                ),
+            )
+        })
+}
+
+/// The `Last-Event-ID` a reconnecting client sent, if it is an integer.
+pub(super) fn last_event_id(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// The stream's next event: the latest configuration once it is newer
