@@ -1,20 +1,4 @@
-//! [`Attached`]: the API over a host that its owner keeps and steps
-//! itself, on its own thread, instead of handing it to a [`Control`]
-//! thread.
-//!
-//! `hotpath demo` is such an owner: its loop measures a workload, steps
-//! the host, rolls back and saves the state on its own schedule. To serve
-//! the same page and endpoints as `hotpath serve`, it polls an
-//! `Attached` between its own calls: the operator calls that arrived
-//! since (freeze, resume, …) are carried out on its host, then the new
-//! audit events, the configuration, the status and the metrics are
-//! published exactly as the control thread publishes them (the same code
-//! runs). Operator calls wait in the bounded command queue until the next
-//! poll, so an owner polls at least every few hundred milliseconds (the
-//! callers' [`reply_timeout`](ControlOptions::reply_timeout) is 5 s).
-//! The owner maintains its host itself: a poll never saves the state.
-//!
-//! [`Control`]: super::Control
+//! [`Attached`]: the API over a host its owner keeps and steps.
 
 use super::worker::Worker;
 use super::{default_window, Command, ControlError, ControlHandle, ControlOptions};
@@ -23,7 +7,21 @@ use hotpath_host::Host;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 
-/// A host served while its owner keeps it (see the [module docs](self)).
+/// The API over a host that its owner keeps and steps itself, on its
+/// own thread, instead of handing it to a [`Control`](super::Control)
+/// thread.
+///
+/// `hotpath demo` is such an owner: its loop measures a workload, steps
+/// the host, rolls back and saves the state on its own schedule. To serve
+/// the same page and endpoints as `hotpath serve`, it polls an `Attached`
+/// between its own calls: the operator calls that arrived since (freeze,
+/// resume, …) are carried out on its host, then the new audit events, the
+/// configuration, the status and the metrics are published exactly as the
+/// control thread publishes them (the same code runs). Operator calls wait
+/// in the bounded command queue until the next poll, so an owner polls at
+/// least every few hundred milliseconds (callers wait at most
+/// [`reply_timeout`](ControlOptions::reply_timeout), 5 s). The owner
+/// maintains its host itself: a poll never saves the state.
 ///
 /// ```
 /// use hotpath::{Knob, ParamSpace, TelemetryDigest};
