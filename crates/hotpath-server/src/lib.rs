@@ -77,7 +77,8 @@
 //! [`ControlHandle`] feeds digests ([`ControlHandle::report_blocking`] from
 //! a plain thread, [`ControlHandle::report`] from async code) and operator
 //! calls, and [`http::router`] with [`serve`] serves the same API on a
-//! listener of the caller's. `tests/in_process.rs` does exactly that.
+//! listener of the caller's; [`Background`] does both on a thread of its
+//! own. `tests/in_process.rs` does exactly that.
 //!
 //! A process that keeps its host and steps it on its own schedule (as
 //! `hotpath demo` does) attaches instead: [`Attached::new`] takes the host
@@ -106,6 +107,7 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod background;
 mod control;
 mod feed;
 pub mod http;
@@ -121,6 +123,7 @@ mod token;
 pub mod window;
 
 pub use audit::{AuditPage, EventView, AUDIT_RING_CAPACITY, MAX_AUDIT_PAGE};
+pub use background::Background;
 pub use control::{
     default_window, Action, Attached, ConfigEvent, Control, ControlError, ControlHandle,
     ControlOptions, IngestCounts, OperatorReply,

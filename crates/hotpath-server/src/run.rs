@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 /// The address `hotpath serve` listens on by default: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
+/// Threads of the runtime that serves HTTP.
+pub(crate) const HTTP_WORKERS: usize = 2;
+
 /// What [`Server::start`] needs.
 ///
 /// ```
@@ -173,7 +176,7 @@ impl Server {
         )?;
         let open_report = host.open_report().clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(HTTP_WORKERS)
             .thread_name("hotpath-http")
             .enable_all()
             .build()

@@ -5,8 +5,7 @@
 
 use hotpath::{AdaptiveEngineConfig, ParamSpace};
 use hotpath_host::{Host, HostOptions};
-use hotpath_server::http::{router, AppState};
-use hotpath_server::{serve, Control, ControlHandle, ControlOptions, Limits, Token};
+use hotpath_server::{Background, Control, ControlHandle, ControlOptions, Limits, Token};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -35,39 +34,20 @@ pub fn control(
     Control::start(host(space, settings), options).expect("control")
 }
 
-/// The router over `handle`, served on a free loopback port by a thread
-/// of its own until dropped.
+/// The router over `handle`, served on a free loopback port until
+/// dropped.
 pub struct Listening {
     pub addr: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Background,
 }
 
 impl Listening {
     pub fn start(handle: ControlHandle, limits: Limits) -> Listening {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
-        listener.set_nonblocking(true).expect("nonblocking");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let (stopping, watching) = tokio::sync::watch::channel(false);
-                let state = AppState::new(handle, Token::new(TOKEN), limits.clone(), watching);
-                let _ = serve(listener, router(state), &limits, stopping, async {
-                    let _ = stopped.await;
-                })
-                .await;
-            });
-        });
+        let listen = "127.0.0.1:0".parse().expect("address");
+        let server = Background::start(handle, Token::new(TOKEN), limits, listen).expect("serve");
         Listening {
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
+            addr: server.local_addr().to_string(),
+            _server: server,
         }
     }
 
@@ -109,17 +89,6 @@ impl Listening {
         Stream {
             stream,
             seen: String::new(),
-        }
-    }
-}
-
-impl Drop for Listening {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }
