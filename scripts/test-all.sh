@@ -47,6 +47,28 @@ wait "$st_pid"
 trap - EXIT
 rm -rf "$st_dir"
 
+# The live status page in a real headless Chromium: Debian's `chromium`
+# (installed here when missing; never a browser download), driven by
+# playwright-core (npm, pinned by the lock file, under node_modules/)
+# against a real `hotpath serve`, `hotpath demo` and the `embedded`
+# example. Skipped, saying so, only where chromium cannot be installed.
+echo "== browser (the status page in headless Chromium)"
+browser_dir=crates/hotpath-server/tests/browser
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+        >target/apt-chromium.log 2>&1 || echo "apt-get could not install chromium (target/apt-chromium.log)"
+fi
+if command -v chromium >/dev/null 2>&1; then
+    if [ ! -d "$browser_dir/node_modules/playwright-core" ]; then
+        (cd "$browser_dir" && npm ci --no-audit --no-fund --silent)
+    fi
+    cargo build --quiet -p hotpath-server --example embedded
+    CHROMIUM="$(command -v chromium)" timeout 300 \
+        node --test --test-concurrency=1 "$browser_dir/page.test.mjs"
+else
+    echo "SKIPPED: chromium is not installed and cannot be (no apt-get, or it failed): the status page was not tested in a browser"
+fi
+
 # Loom model check of the lock-free parts (AtomicConfig publication, the
 # audit ring), in its own target dir: the cfg flag changes every crate's
 # build. Bounded to 3 preemptions per execution, as loom recommends for CI;

@@ -2,7 +2,7 @@
 //!
 //! | method | path | auth | what |
 //! |--------|------|------|------|
-//! | GET | `/` (and `/ui/page.js`, `/ui/page.css`) | | the live status page |
+//! | GET | `/` (and `/ui/page.js`, `/ui/page.css`, `/ui/icon.svg`) | | the live status page |
 //! | GET | `/healthz` | | 200 while the process serves |
 //! | GET | `/readyz` | | 200 once the host is open and the log writing; 503 `not_ready` otherwise |
 //! | GET | `/metrics` | | Prometheus text format |
@@ -36,10 +36,11 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 /// Every route template, as the metrics label them.
-pub const ROUTES: [&str; 17] = [
+pub const ROUTES: [&str; 18] = [
     "/",
     "/ui/page.js",
     "/ui/page.css",
+    "/ui/icon.svg",
     "/healthz",
     "/readyz",
     "/metrics",
@@ -113,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(crate::page::index))
         .route("/ui/page.js", get(crate::page::script))
         .route("/ui/page.css", get(crate::page::style))
+        .route("/ui/icon.svg", get(crate::page::icon))
         .route("/healthz", get(handlers::health))
         .route("/readyz", get(handlers::ready))
         .route("/metrics", get(handlers::metrics))

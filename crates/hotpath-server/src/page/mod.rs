@@ -1,5 +1,5 @@
-//! The live status page at `GET /`: one HTML document, its script and its
-//! style sheet, embedded in the binary (nothing is fetched from anywhere
+//! The live status page at `GET /`: one HTML document, its script, its
+//! style sheet and its icon, embedded in the binary (nothing is fetched from anywhere
 //! else: the page works on a machine without internet).
 //!
 //! The page reads the same API as any client: `/v1/knobs` once (kinds,
@@ -26,6 +26,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 const INDEX: &str = include_str!("index.html");
 const SCRIPT: &str = include_str!("page.js");
 const STYLE: &str = include_str!("page.css");
+const ICON: &str = include_str!("icon.svg");
 
 /// One of the page's files, with the headers every one of them carries.
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -61,6 +62,10 @@ pub(crate) async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
 }
 
+pub(crate) async fn icon() -> Response {
+    asset("image/svg+xml", ICON)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,7 +76,7 @@ mod tests {
     fn the_page_is_self_contained() {
         assert!(INDEX.contains(r#"<script src="/ui/page.js" defer></script>"#));
         assert!(INDEX.contains(r#"<link rel="stylesheet" href="/ui/page.css">"#));
-        for text in [INDEX, SCRIPT, STYLE] {
+        for text in [INDEX, SCRIPT, STYLE, ICON] {
             // The SVG namespace is a name, not a place.
             let text = text.replace("http://www.w3.org/2000/svg", "");
             for outside in ["http://", "https://", "//cdn", "@import", "url("] {

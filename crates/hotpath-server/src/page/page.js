@@ -6,6 +6,7 @@
 (() => {
   const MAX_POINTS = 600;
   const MAX_DECISIONS = 200;
+  const MAX_CHANGE_MARKS = 30;
   const STATUS_EVERY_MS = 2000;
   const TOKEN_KEY = 'hotpath.operator-token';
   const SVG = 'http://www.w3.org/2000/svg';
@@ -133,7 +134,10 @@
       meter.setAttribute('aria-label', `${knob.name} within its bounds${knob.scale === 'log' ? ' (log scale)' : ''}`);
       where.append(meter);
       const baseline = el('td', 'baseline', '–');
-      row.append(name, el('td', 'kind', kindText(knob)), bounds, live, where, baseline);
+      const cells = [name, el('td', 'kind', kindText(knob)), bounds, live, where, baseline];
+      const headings = $('knobs').tHead.rows[0].cells;
+      cells.forEach((cell, i) => { cell.dataset.label = headings[i].textContent; });
+      row.append(...cells);
       body.append(row);
       page.rows.set(knob.name, { knob, live, meter, baseline, options });
     }
@@ -168,12 +172,15 @@
   function drawChart() {
     const chart = $('chart');
     const caption = $('chart-caption');
-    const width = 640;
-    const height = 240;
-    const left = 64;
+    // Drawn at the size it is shown, so its text stays readable.
+    const shownWidth = Math.round(chart.getBoundingClientRect().width);
+    const width = shownWidth > 0 ? Math.max(shownWidth, 280) : 960;
+    const height = Math.round(Math.min(300, Math.max(180, width * 0.3)));
+    chart.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    const left = 72;
     const right = 12;
     const top = 12;
-    const bottom = 30;
+    const bottom = 34;
     chart.replaceChildren();
     const points = page.points;
     if (points.length === 0) {
@@ -205,14 +212,12 @@
     const start = svg('text', { class: 'axis', x: left, y: height - 8, 'text-anchor': 'start' });
     start.textContent = `${number(seconds)} s ago`;
     chart.append(axis, start);
-    // A faint band for each generation, so a change of the config shows.
-    let from = 0;
-    for (let i = 1; i <= points.length; i += 1) {
-      if (i === points.length || points[i].generation !== points[from].generation) {
-        if (from > 0) {
-          chart.append(svg('line', { class: 'generation', x1: x(points[from].t_us), x2: x(points[from].t_us), y1: top, y2: height - bottom }));
-        }
-        from = i;
+    // A dotted line where the config changed, while there are few enough
+    // changes in view to tell apart.
+    const changes = points.filter((p, i) => i > 0 && p.generation !== points[i - 1].generation);
+    if (changes.length <= MAX_CHANGE_MARKS) {
+      for (const p of changes) {
+        chart.append(svg('line', { class: 'generation', x1: x(p.t_us), x2: x(p.t_us), y1: top, y2: height - bottom }));
       }
     }
     const path = points.map((p) => `${x(p.t_us).toFixed(1)},${y(p.objective).toFixed(1)}`).join(' ');
@@ -251,15 +256,24 @@
     engine: 'engine',
   };
 
-  /** The event's line without the "#seq t=…µs gen=…" prefix the row shows apart. */
+  /** The knobs' typed values of an event's `params`, or null. */
+  function typedParams(params) {
+    if (!Array.isArray(params) || params.length !== page.knobs.length) return null;
+    return page.knobs.map((k, i) => `${k.name} ${valueText(k, typed(k, params[i]))}`).join(', ');
+  }
+
+  /** What an event says, for people: the knobs' typed values where it
+   * moved them, else its own line without the "#seq t=…µs gen=…" prefix
+   * the row shows apart. */
   function eventText(event) {
-    let text = event.text.replace(/^#\d+ t=\d+µs gen=\d+ /, '');
-    const applied = event.details && (event.details.Applied || event.details.RolledBack);
-    if (applied && Array.isArray(applied.params) && page.knobs.length === applied.params.length) {
-      const values = page.knobs.map((k, i) => `${k.name} ${valueText(k, typed(k, applied.params[i]))}`);
-      text += ` — now ${values.join(', ')}`;
-    }
-    return text;
+    const details = event.details || {};
+    const applied = details.Applied;
+    const values = applied ? typedParams(applied.params) : null;
+    if (values !== null) return `${applied.kind} #${applied.correlation_id} → ${values}`;
+    const rolled = details.RolledBack;
+    const restored = rolled ? typedParams(rolled.params) : null;
+    if (restored !== null) return `rolled back (${rolled.reason}) → ${restored}`;
+    return event.text.replace(/^#\d+ t=\d+µs gen=\d+ /, '');
   }
 
   function decisionRow(event) {
@@ -332,13 +346,20 @@
     }
   }
 
+  /** Refreshes the status within `delay` ms (one request however many
+   * events ask for it meanwhile). */
   let statusQueued = null;
-  function queueStatus() {
-    if (statusQueued !== null) return;
+  let statusDue = Infinity;
+  function queueStatus(delay) {
+    const due = Date.now() + delay;
+    if (statusQueued !== null && statusDue <= due) return;
+    if (statusQueued !== null) window.clearTimeout(statusQueued);
+    statusDue = due;
     statusQueued = window.setTimeout(() => {
       statusQueued = null;
+      statusDue = Infinity;
       refreshStatus();
-    }, 100);
+    }, delay);
   }
 
   /** The live values, unless what is shown is newer (the watch and the status race). */
@@ -391,7 +412,7 @@
     stream('events', '/v1/events', {
       audit: (event) => {
         addDecision(event);
-        if (STATUS_EVENTS.has(event.type)) queueStatus();
+        queueStatus(STATUS_EVENTS.has(event.type) ? 100 : 1000);
       },
       objective: (point) => {
         addPoint(point);
@@ -431,6 +452,16 @@
     $('token-input').focus();
   }
 
+  /** What an operator call did, in words. */
+  function actionResult(action, reply) {
+    if (action === 'freeze') return reply.changed ? 'Frozen: safe mode latched (Manual).' : 'Already frozen.';
+    if (action === 'resume') {
+      const cleared = Array.isArray(reply.cleared) ? reply.cleared.join(', ') : '';
+      return reply.changed ? `Resumed: cleared ${cleared}.` : 'Nothing to resume.';
+    }
+    return `${action}: done.`;
+  }
+
   async function act(action) {
     if (page.token === null) {
       askToken(action);
@@ -464,9 +495,7 @@
       showResult(`${action} refused: ${message}`, true);
       return;
     }
-    const done = { freeze: body.changed ? 'Frozen: safe mode latched (Manual).' : 'Already frozen.',
-      resume: body.changed ? `Resumed: cleared ${body.cleared.join(', ')}.` : 'Nothing to resume.' }[action];
-    showResult(done || `${action}: done.`, false);
+    showResult(actionResult(action, body), false);
     refreshStatus();
   }
 
@@ -509,6 +538,7 @@
     await refreshStatus();
     startStreams();
     page.statusTimer = window.setInterval(refreshStatus, STATUS_EVERY_MS);
+    window.addEventListener('resize', queueChart);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
