@@ -172,3 +172,20 @@ fn an_attached_server_refuses_another_host() {
     assert!(attached.measured(&mut other, &digest).is_err());
     assert!(attached.poll(&mut host).is_ok());
 }
+
+#[test]
+fn a_quiet_config_watch_sends_its_frame_once_then_keep_alives() {
+    let (host, attached) = attached();
+    let limits = Limits {
+        keep_alive: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let listening = Listening::start(attached.handle(), limits);
+    let mut watch = listening.stream("/v1/config/watch", "");
+    let frame = "event: config\nid: 0\ndata: {\"generation\":0,\"values\":{\"batch\":64,\"linger_ms\":5.0,\"codec\":\"lz4\"}}\n\n";
+    assert!(watch.wait_for(frame, WAIT), "{}", watch.seen);
+    assert!(watch.wait_for(": keep-alive\n\n", WAIT), "{}", watch.seen);
+    assert_eq!(watch.seen.matches("event: config").count(), 1);
+    drop(listening);
+    host.shutdown(ShutdownPolicy::default()).expect("shutdown");
+}

@@ -233,9 +233,9 @@ pub struct IngestCounts {
     pub generation: u64,
 }
 
-/// A published configuration: its generation and its JSON
-/// (`{"generation": N, "values": {…}}`), serialised once for every
-/// watcher.
+/// A published configuration: its generation, its JSON
+/// (`{"generation": N, "values": {…}}`) and its Server-Sent-Event frame,
+/// each serialised once for every watcher.
 ///
 /// ```
 /// # use hotpath_server::ConfigEvent;
@@ -247,6 +247,21 @@ pub struct ConfigEvent {
     pub generation: u64,
     /// `{"generation": N, "values": {name: typed value}}`.
     pub json: Arc<str>,
+    /// `event: config\nid: N\ndata: JSON\n\n`, what every watch stream
+    /// sends (a reference-counted buffer: a thousand watchers share one).
+    pub(crate) frame: axum::body::Bytes,
+}
+
+impl ConfigEvent {
+    /// The event of `generation` with its `json`.
+    pub(crate) fn new(generation: u64, json: String) -> Self {
+        let frame = format!("event: config\nid: {generation}\ndata: {json}\n\n");
+        Self {
+            generation,
+            json: json.into(),
+            frame: frame.into(),
+        }
+    }
 }
 
 /// The JSON of a configuration.

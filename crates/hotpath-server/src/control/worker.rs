@@ -55,10 +55,10 @@ impl Worker {
         let space = Arc::clone(host.space());
         let config = Arc::clone(host.config());
         let snapshot = config.snapshot();
-        let first = Arc::new(ConfigEvent {
-            generation: snapshot.generation,
-            json: config_json(&space, &snapshot).into(),
-        });
+        let first = Arc::new(ConfigEvent::new(
+            snapshot.generation,
+            config_json(&space, &snapshot),
+        ));
         let (watch_tx, watch_rx) = watch::channel(first);
         let windows = Windows::new(u64::try_from(window.as_micros()).unwrap_or(u64::MAX));
         let extras = Extras {
@@ -322,10 +322,10 @@ impl Worker {
         let snapshot = host.config().snapshot();
         if snapshot.generation != self.published {
             self.published = snapshot.generation;
-            let event = ConfigEvent {
-                generation: snapshot.generation,
-                json: config_json(&self.shared.space, &snapshot).into(),
-            };
+            let event = ConfigEvent::new(
+                snapshot.generation,
+                config_json(&self.shared.space, &snapshot),
+            );
             self.watch.send_replace(Arc::new(event));
         }
     }
