@@ -74,6 +74,19 @@ fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
+/// The server's API over `handle` on a free loopback port.
+fn serve_on_loopback(
+    handle: hotpath_server::ControlHandle,
+    limits: Limits,
+) -> Result<Background, Error> {
+    Ok(Background::start(
+        handle,
+        Token::new(TOKEN),
+        limits,
+        loopback(),
+    )?)
+}
+
 /// Two knobs on an in-memory host.
 fn space() -> ParamSpace {
     ParamSpace::new(vec![
@@ -126,12 +139,7 @@ fn serve_router(
 
 fn config_throughput(runtime: &tokio::runtime::Runtime) -> Result<(), Error> {
     let control = in_memory_control()?;
-    let server = Background::start(
-        control.handle(),
-        Token::new(TOKEN),
-        Limits::default(),
-        loopback(),
-    )?;
+    let server = serve_on_loopback(control.handle(), Limits::default())?;
     let bytes = Bytes::from(control.handle().config_json());
     let same = bytes.clone();
     let minimal = axum::Router::new().route(
@@ -241,12 +249,7 @@ fn ingest(runtime: &tokio::runtime::Runtime) -> Result<(), Error> {
         hotpath::SystemClock::new(),
     )?;
     let control = Control::start(host, ControlOptions::default())?;
-    let server = Background::start(
-        control.handle(),
-        Token::new(TOKEN),
-        Limits::default(),
-        loopback(),
-    )?;
+    let server = serve_on_loopback(control.handle(), Limits::default())?;
     let batch = 1000;
     let body = Bytes::from(digest_lines(batch, 0));
     let request = Request::post(
@@ -358,12 +361,7 @@ fn propagation(runtime: &tokio::runtime::Runtime) -> Result<(), Error> {
         clock.clone(),
     )?;
     let mut attached = Attached::new(&mut host, ControlOptions::default())?;
-    let server = Background::start(
-        attached.handle(),
-        Token::new(TOKEN),
-        many_watchers(),
-        loopback(),
-    )?;
+    let server = serve_on_loopback(attached.handle(), many_watchers())?;
     let mut watchers = runtime.block_on(open_sse(
         server.local_addr(),
         "/v1/config/watch",
@@ -451,12 +449,7 @@ fn etcd_propagation(_: &tokio::runtime::Runtime) -> Result<Option<Duration>, Err
 /// its address on the first line, until standard input closes.
 fn child_server() -> Result<(), Error> {
     let control = in_memory_control()?;
-    let server = Background::start(
-        control.handle(),
-        Token::new(TOKEN),
-        many_watchers(),
-        loopback(),
-    )?;
+    let server = serve_on_loopback(control.handle(), many_watchers())?;
     println!("{}", server.local_addr());
     std::io::stdout().flush()?;
     let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());

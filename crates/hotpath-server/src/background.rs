@@ -5,7 +5,7 @@
 use crate::control::ControlHandle;
 use crate::http::{router, AppState};
 use crate::limits::Limits;
-use crate::run::{ServerError, HTTP_WORKERS};
+use crate::run::{http_runtime, ServerError};
 use crate::serve::{serve, Served};
 use crate::token::Token;
 use std::net::SocketAddr;
@@ -52,12 +52,7 @@ impl Background {
         limits: Limits,
         listen: SocketAddr,
     ) -> Result<Self, ServerError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(HTTP_WORKERS)
-            .thread_name("hotpath-http")
-            .enable_all()
-            .build()
-            .map_err(ServerError::Runtime)?;
+        let runtime = http_runtime()?;
         let bind = |source| ServerError::Bind {
             addr: listen,
             source,

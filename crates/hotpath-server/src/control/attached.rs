@@ -1,10 +1,10 @@
 //! [`Attached`]: the API over a host its owner keeps and steps.
 
 use super::worker::Worker;
-use super::{default_window, Command, ControlError, ControlHandle, ControlOptions};
+use super::{prepare, Command, ControlError, ControlHandle, ControlOptions};
 use hotpath::{Clock, TelemetryDigest};
 use hotpath_host::Host;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 /// The API over a host that its owner keeps and steps itself, on its
@@ -71,17 +71,7 @@ impl Attached {
         host: &mut Host<C>,
         options: ControlOptions,
     ) -> Result<Self, ControlError> {
-        let window = options
-            .window
-            .unwrap_or_else(|| default_window(host.engine().settings()));
-        let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
-        let (worker, shared) =
-            Worker::new(host, &options, window).map_err(|e| ControlError::Host(e.to_string()))?;
-        let handle = ControlHandle {
-            shared,
-            tx,
-            reply_timeout: options.reply_timeout,
-        };
+        let (worker, handle, rx) = prepare(host, &options)?;
         let mut attached = Self { worker, rx, handle };
         attached.poll(host)?;
         Ok(attached)

@@ -494,6 +494,27 @@ impl ControlHandle {
     }
 }
 
+/// The worker for `host` (subscribed, its state published), the handle
+/// to it, and the end of its command queue: what [`Control`] and
+/// [`Attached`] both start from.
+fn prepare<C: Clock>(
+    host: &mut Host<C>,
+    options: &ControlOptions,
+) -> Result<(worker::Worker, ControlHandle, mpsc::Receiver<Command>), ControlError> {
+    let window = options
+        .window
+        .unwrap_or_else(|| default_window(host.engine().settings()));
+    let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
+    let (worker, shared) = worker::Worker::new(host, options, window)
+        .map_err(|e| ControlError::Host(e.to_string()))?;
+    let handle = ControlHandle {
+        shared,
+        tx,
+        reply_timeout: options.reply_timeout,
+    };
+    Ok((worker, handle, rx))
+}
+
 /// The running control thread: see the [crate docs](crate#architecture).
 pub struct Control {
     handle: ControlHandle,
@@ -521,22 +542,13 @@ impl Control {
         mut host: Host<C>,
         options: ControlOptions,
     ) -> Result<Self, ControlError> {
-        let window = options
-            .window
-            .unwrap_or_else(|| default_window(host.engine().settings()));
-        let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
-        let (worker, shared) = worker::Worker::new(&mut host, &options, window)
-            .map_err(|e| ControlError::Host(e.to_string()))?;
+        let (worker, handle, rx) = prepare(&mut host, &options)?;
         let thread = std::thread::Builder::new()
             .name("hotpath-control".into())
             .spawn(move || worker.run(host, rx))
             .map_err(|e| ControlError::Host(format!("cannot start the control thread: {e}")))?;
         Ok(Self {
-            handle: ControlHandle {
-                shared,
-                tx,
-                reply_timeout: options.reply_timeout,
-            },
+            handle,
             thread: Some(thread),
         })
     }

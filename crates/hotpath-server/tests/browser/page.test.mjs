@@ -27,29 +27,7 @@ const SHOTS = path.join(TARGET, 'browser');
 const WAIT = 20_000;
 
 /** The serve tests' config: calibration off, generations move within seconds. */
-const FAST_CONFIG = `seed = 7
-calibration = false
-
-[[param]]
-name = "batch_size"
-min = 1
-max = 512
-initial = 64
-
-[[param]]
-name = "linger_ms"
-min = 0.5
-max = 50
-initial = 10
-
-[guardrails]
-preset = "aggressive"
-
-[spsa]
-eval_window_digests = 1
-eval_window_us = 2000000
-settle_time_us = 0
-`;
+const FAST_CONFIG = readFileSync(path.join(ROOT, 'crates/hotpath-cli/tests/data/fast_tuning.toml'), 'utf8');
 
 let browser;
 const children = [];
