@@ -125,6 +125,10 @@ pub struct DemoArgs {
     /// Print plain periodic lines even on a terminal
     #[arg(long)]
     pub plain: bool,
+    /// Do not serve the live status page (by default it is served on a
+    /// free loopback port, its URL printed first)
+    #[arg(long)]
+    pub no_page: bool,
 }
 
 /// Arguments of `hotpath replay`.

@@ -1039,7 +1039,7 @@ fn demo_runs_for_five_seconds_and_leaves_its_audit_log_and_state() {
     // Not a terminal: plain lines, no escape sequences.
     assert!(!stdout.contains('\x1b'), "{stdout}");
     assert!(stdout.contains("chain verified: "), "{stdout}");
-    assert_eq!(listing(&out), ["audit", "state.json"]);
+    assert_eq!(listing(&out), ["audit", "state.json", "token"]);
     assert_eq!(listing(&out.join("audit")), LOG_FILES);
     let state: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("state.json")).expect("state")).expect("json");

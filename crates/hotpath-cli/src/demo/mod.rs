@@ -40,7 +40,10 @@
 //!   as tuned: the closing comparison measures, it does not tune, so the
 //!   host shuts down without saving). `--resume` restores it
 //!   ([`Resume::Require`]), as a restarted service would.
+//! * `token`: the operator token of the live status page (see [`page`];
+//!   not with `--no-page`).
 
+mod page;
 mod view;
 mod workload;
 
@@ -146,6 +149,7 @@ struct Run<'a> {
     rate: u64,
     last: Option<(f64, u64)>,
     next_tick: Instant,
+    page: Option<page::Page>,
 }
 
 impl Run<'_> {
@@ -169,14 +173,37 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Shows the status at `elapsed`.
+    /// A measurement of the live generation: the view's and the page's.
+    fn measured(
+        &mut self,
+        host: &mut Host,
+        y: f64,
+        n: u64,
+        generation: u64,
+    ) -> Result<(), CliError> {
+        self.last = Some((y, n));
+        match &mut self.page {
+            Some(page) => {
+                let digest = TelemetryDigest::new(TICK.as_micros() as u64, y, n)
+                    .with_timestamp(self.clock.now_us())
+                    .with_generation(generation);
+                page.measured(host, &digest)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Shows the status at `elapsed` (and has the page catch up).
     fn frame(
         &mut self,
-        host: &Host,
+        host: &mut Host,
         phase: &str,
         elapsed: Duration,
         done: bool,
     ) -> Result<(), CliError> {
+        if let Some(page) = &mut self.page {
+            page.poll(host)?;
+        }
         let engine = host.engine();
         let executor = engine.executor();
         let reasons: Vec<String> = executor
@@ -226,6 +253,14 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let config = config::parse("demo tuning config", DEMO_CONFIG, Path::new(""), &layers)?;
     let clock = SystemClock::new();
     let mut host = open_host(&config, args, clock)?;
+    let page = if args.no_page {
+        None
+    } else {
+        Some(page::Page::start(&mut host, &args.out)?)
+    };
+    if let Some(page) = &page {
+        crate::cli::print(&format!("{}\n", page.banner()))?;
+    }
     let start = host.executor().centre().to_vec();
     let mut run = Run {
         config: &config,
@@ -238,6 +273,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         rate: STEADY_RATE,
         last: None,
         next_tick: Instant::now() + TICK,
+        page,
     };
     let pipeline = Pipeline::start(host.config(), &config.space, STEADY_RATE, args.seed)?;
     for note in log_notes(&host, &config) {
@@ -259,6 +295,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let tuned = tune(&mut host, &mut run, &pipeline)?;
     compare(&mut host, &mut run, &pipeline)?;
     pipeline.shutdown()?;
+    // The page stops before the host it shows.
+    drop(run.page.take());
     let resumed = host
         .open_report()
         .restored
@@ -351,7 +389,7 @@ fn tune(host: &mut Host, run: &mut Run, pipeline: &Pipeline) -> Result<Tuned, Cl
                     .with_generation(generation);
                 let outcome = host.step(digest)?;
                 run.tally.step(&outcome);
-                run.last = Some((y, n));
+                run.measured(host, y, n, generation)?;
             }
             None => host.maintain()?,
         }
@@ -402,7 +440,7 @@ fn compare(host: &mut Host, run: &mut Run, pipeline: &Pipeline) -> Result<(), Cl
             if elapsed >= compare_from {
                 run.scores.peak_initial.add(b.mean_ms(), b.records());
             }
-            run.last = Some((b.mean_ms(), b.records()));
+            run.measured(host, b.mean_ms(), b.records(), generation)?;
         }
         host.drain()?;
         run.absorb()?;

@@ -187,11 +187,16 @@ impl Watch {
     /// Opens the stream (with `Last-Event-ID: last` if given) and reads
     /// the response head.
     pub fn open(addr: &str, last: Option<u64>) -> Watch {
+        Watch::open_path(addr, "/v1/config/watch", last)
+    }
+
+    /// Opens the event stream at `path` (with `Last-Event-ID: last` if
+    /// given) and reads the response head.
+    pub fn open_path(addr: &str, path: &str, last: Option<u64>) -> Watch {
         let mut stream = connect(addr);
         let id = last.map(|l| l.to_string());
         let headers: Vec<(&str, &str)> = id.iter().map(|v| ("Last-Event-ID", v.as_str())).collect();
-        let text =
-            head("GET", "/v1/config/watch", &headers, 0).replace("Connection: close\r\n", "");
+        let text = head("GET", path, &headers, 0).replace("Connection: close\r\n", "");
         stream.write_all(text.as_bytes()).expect("send");
         let mut reader = BufReader::new(stream);
         let mut status_line = String::new();

@@ -1,7 +1,9 @@
-//! End-to-end tests of `hotpath serve`: a real process on a free loopback
-//! port, spoken to over real HTTP.
+//! End-to-end tests of `hotpath serve` (and of the status page it and
+//! `hotpath demo` serve): a real process on a free loopback port, spoken to
+//! over real HTTP.
 
 mod http;
+mod page;
 mod process;
 mod typed;
 

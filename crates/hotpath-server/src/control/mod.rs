@@ -12,9 +12,13 @@
 //! to the latest), the [`Status`], the recent audit events and the
 //! metrics.
 
+mod attached;
 mod worker;
 
+pub use attached::Attached;
+
 use crate::audit::{AuditPage, AuditRing, AUDIT_RING_CAPACITY};
+use crate::feed::{Feed, FEED_CAPACITY};
 use crate::metrics::Metrics;
 use crate::status::{SafeModeView, Status};
 use arc_swap::ArcSwap;
@@ -56,6 +60,12 @@ pub struct ControlOptions {
     /// Distinct `instance` label values in the metrics, at most (then
     /// `_other`).
     pub max_instances: usize,
+    /// Items the live feed of `GET /v1/events` keeps.
+    pub feed_capacity: usize,
+    /// Whether reported digests are taken (`false` for a host whose owner
+    /// measures its own telemetry, as `hotpath demo` does: a report is
+    /// then [`ControlError::TelemetryNotAccepted`]).
+    pub accept_telemetry: bool,
 }
 
 impl Default for ControlOptions {
@@ -68,6 +78,8 @@ impl Default for ControlOptions {
             audit_ring: AUDIT_RING_CAPACITY,
             subscription_capacity: 8192,
             max_instances: 64,
+            feed_capacity: FEED_CAPACITY,
+            accept_telemetry: true,
         }
     }
 }
@@ -117,6 +129,10 @@ pub enum ControlError {
     /// The host failed (the message names what and where).
     #[error("{0}")]
     Host(String),
+    /// This host measures its own telemetry and takes none over the API
+    /// ([`ControlOptions::accept_telemetry`]).
+    #[error("this tuner measures its own telemetry and takes none over the API")]
+    TelemetryNotAccepted,
 }
 
 impl ControlError {
@@ -128,6 +144,7 @@ impl ControlError {
             ControlError::Stopped => "shutting_down",
             ControlError::Refused(_) => "refused",
             ControlError::Host(_) => "internal",
+            ControlError::TelemetryNotAccepted => "telemetry_not_accepted",
         }
     }
 
@@ -216,9 +233,9 @@ pub struct IngestCounts {
     pub generation: u64,
 }
 
-/// A published configuration: its generation and its JSON
-/// (`{"generation": N, "values": {…}}`), serialised once for every
-/// watcher.
+/// A published configuration: its generation, its JSON
+/// (`{"generation": N, "values": {…}}`) and its Server-Sent-Event frame,
+/// each serialised once for every watcher.
 ///
 /// ```
 /// # use hotpath_server::ConfigEvent;
@@ -230,6 +247,21 @@ pub struct ConfigEvent {
     pub generation: u64,
     /// `{"generation": N, "values": {name: typed value}}`.
     pub json: Arc<str>,
+    /// `event: config\nid: N\ndata: JSON\n\n`, what every watch stream
+    /// sends (a reference-counted buffer: a thousand watchers share one).
+    pub(crate) frame: axum::body::Bytes,
+}
+
+impl ConfigEvent {
+    /// The event of `generation` with its `json`.
+    pub(crate) fn new(generation: u64, json: String) -> Self {
+        let frame = format!("event: config\nid: {generation}\ndata: {json}\n\n");
+        Self {
+            generation,
+            json: json.into(),
+            frame: frame.into(),
+        }
+    }
 }
 
 /// The JSON of a configuration.
@@ -268,7 +300,7 @@ impl<T> Reply<T> {
 pub(crate) enum Command {
     Report {
         digests: Vec<Reported>,
-        reply: Reply<IngestCounts>,
+        reply: Reply<Result<IngestCounts, ControlError>>,
     },
     Operate {
         action: Action,
@@ -287,6 +319,9 @@ pub(crate) struct Shared {
     pub(crate) watch: watch::Receiver<Arc<ConfigEvent>>,
     pub(crate) status: ArcSwap<Status>,
     pub(crate) audit: AuditRing,
+    pub(crate) feed: Feed,
+    /// `{"knobs": […]}`, serialised once.
+    pub(crate) knobs: Arc<str>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) ready: AtomicBool,
     pub(crate) window: Duration,
@@ -360,6 +395,16 @@ impl ControlHandle {
         self.shared.audit.page(after, limit)
     }
 
+    /// `{"knobs": [KnobView, …]}` (see [`KnobView`](crate::KnobView)),
+    /// serialised once.
+    pub fn knobs_json(&self) -> Arc<str> {
+        Arc::clone(&self.shared.knobs)
+    }
+
+    pub(crate) fn feed(&self) -> &Feed {
+        &self.shared.feed
+    }
+
     /// The metrics the thread keeps.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.shared.metrics
@@ -381,9 +426,10 @@ impl ControlHandle {
     /// # Errors
     ///
     /// [`ControlError::Busy`], [`ControlError::Timeout`],
-    /// [`ControlError::Stopped`].
+    /// [`ControlError::Stopped`], [`ControlError::TelemetryNotAccepted`].
     pub async fn report(&self, digests: Vec<Reported>) -> Result<IngestCounts, ControlError> {
-        self.call(|reply| Command::Report { digests, reply }).await
+        self.call(|reply| Command::Report { digests, reply })
+            .await?
     }
 
     /// [`report`](Self::report) from a thread that is not async (a
@@ -393,7 +439,7 @@ impl ControlHandle {
     ///
     /// As [`report`](Self::report).
     pub fn report_blocking(&self, digests: Vec<Reported>) -> Result<IngestCounts, ControlError> {
-        self.call_blocking(|reply| Command::Report { digests, reply })
+        self.call_blocking(|reply| Command::Report { digests, reply })?
     }
 
     /// Carries out an operator's request through the host (audited).
@@ -448,6 +494,27 @@ impl ControlHandle {
     }
 }
 
+/// The worker for `host` (subscribed, its state published), the handle
+/// to it, and the end of its command queue: what [`Control`] and
+/// [`Attached`] both start from.
+fn prepare<C: Clock>(
+    host: &mut Host<C>,
+    options: &ControlOptions,
+) -> Result<(worker::Worker, ControlHandle, mpsc::Receiver<Command>), ControlError> {
+    let window = options
+        .window
+        .unwrap_or_else(|| default_window(host.engine().settings()));
+    let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
+    let (worker, shared) = worker::Worker::new(host, options, window)
+        .map_err(|e| ControlError::Host(e.to_string()))?;
+    let handle = ControlHandle {
+        shared,
+        tx,
+        reply_timeout: options.reply_timeout,
+    };
+    Ok((worker, handle, rx))
+}
+
 /// The running control thread: see the [crate docs](crate#architecture).
 pub struct Control {
     handle: ControlHandle,
@@ -472,25 +539,16 @@ impl Control {
     /// `subscription_capacity` is out of the host's range (1..=2^20); the
     /// host is then dropped, which closes its log.
     pub fn start<C: Clock + Send + 'static>(
-        host: Host<C>,
+        mut host: Host<C>,
         options: ControlOptions,
     ) -> Result<Self, ControlError> {
-        let window = options
-            .window
-            .unwrap_or_else(|| default_window(host.engine().settings()));
-        let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
-        let (worker, shared) = worker::Worker::new(host, &options, window)
-            .map_err(|e| ControlError::Host(e.to_string()))?;
+        let (worker, handle, rx) = prepare(&mut host, &options)?;
         let thread = std::thread::Builder::new()
             .name("hotpath-control".into())
-            .spawn(move || worker.run(rx))
+            .spawn(move || worker.run(host, rx))
             .map_err(|e| ControlError::Host(format!("cannot start the control thread: {e}")))?;
         Ok(Self {
-            handle: ControlHandle {
-                shared,
-                tx,
-                reply_timeout: options.reply_timeout,
-            },
+            handle,
             thread: Some(thread),
         })
     }
