@@ -12,8 +12,9 @@
 //! `hotpath_durable`'s [`LogReader`], which checks the chain as it reads:
 //! see [`read`] and [`resolve`].
 
+use crate::named::{self, Digits};
 use crate::CliError;
-use hotpath::AuditEvent;
+use hotpath::{AuditDetails, AuditEvent, ParamSpace};
 use hotpath_durable::audit_log::LogRecord;
 use hotpath_durable::LogReader;
 use std::path::{Path, PathBuf};
@@ -130,6 +131,97 @@ impl std::fmt::Display for Shown {
     }
 }
 
+/// Events with the knobs named and typed (`hotpath audit show --config`):
+/// the events that carry values show them as `name=value`, an applied
+/// change as the knobs it moved (`batch_size 48 -> 52`); the others read
+/// as [`Shown`] does. It follows the live values from event to event (so a
+/// change shows exactly what it moved from), and, until it has seen them,
+/// works them out from the change's delta.
+pub struct Named<'a> {
+    space: &'a ParamSpace,
+    config: &'a Path,
+    live: Option<Vec<f64>>,
+}
+
+impl<'a> Named<'a> {
+    /// Names the values of `space`, read from `config`.
+    pub fn new(space: &'a ParamSpace, config: &'a Path) -> Self {
+        Self {
+            space,
+            config,
+            live: None,
+        }
+    }
+
+    /// The line for `record` (its event decoded as by [`Shown::of`]),
+    /// after which the live values are where the event left them.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::ConfigMismatch`] if the event's values do not number
+    /// the config's parameters.
+    pub fn line(&mut self, record: &LogRecord) -> Result<String, CliError> {
+        let event = match Shown::of(record) {
+            Shown::Event(event) => event,
+            raw => return Ok(raw.to_string()),
+        };
+        let values = match &event.details {
+            AuditDetails::Started { params }
+            | AuditDetails::Restored { params, .. }
+            | AuditDetails::Applied { params, .. }
+            | AuditDetails::RolledBack { params, .. }
+            | AuditDetails::BaselineSet { params, .. } => params,
+            _ => return Ok(event.to_string()),
+        };
+        if values.len() != self.space.len() {
+            return Err(CliError::ConfigMismatch {
+                file: record.file.to_path_buf(),
+                line: record.line,
+                values: values.len(),
+                config: self.config.to_path_buf(),
+                params: self.space.len(),
+            });
+        }
+        let space = self.space;
+        let all = |v: &[f64]| named::values(space, v, Digits::Exact);
+        let what = match &event.details {
+            AuditDetails::Started { params } => format!("started with {}", all(params)),
+            AuditDetails::Restored { params, safe_mode } => format!(
+                "restored with {}, safe mode {:?}",
+                all(params),
+                safe_mode.iter().collect::<Vec<_>>()
+            ),
+            AuditDetails::Applied {
+                kind,
+                correlation_id,
+                delta,
+                params,
+                ..
+            } => {
+                let before = match self.live.take() {
+                    Some(live) => live,
+                    None => named::before(space, params, delta),
+                };
+                let moved = named::changes(space, &before, params, Digits::Exact);
+                format!("applied {kind:?} #{correlation_id}: {moved}")
+            }
+            AuditDetails::RolledBack { reason, params, .. } => {
+                format!("ROLLED BACK ({reason:?}) to {}", all(params))
+            }
+            AuditDetails::BaselineSet {
+                baseline_generation,
+                params,
+            } => format!("baseline set at gen {baseline_generation}: {}", all(params)),
+            _ => return Ok(event.to_string()),
+        };
+        self.live = Some(values.to_vec());
+        Ok(format!(
+            "#{} t={}µs gen={} {what}",
+            event.seq, event.timestamp_us, event.generation
+        ))
+    }
+}
+
 /// `true` if `dir` holds nothing but what an audit log consists of (log
 /// files and the lock file): a log a new run may replace.
 pub fn is_replaceable(dir: &Path) -> bool {
@@ -190,6 +282,48 @@ mod tests {
             "details": {"Started": {"params": [64.0, 4.0]}}
         })));
         assert_eq!(shown.to_string(), "#0 t=7µs gen=0 started with [64.0, 4.0]");
+    }
+
+    #[test]
+    fn named_events_show_typed_values_and_what_moved() {
+        let space = ParamSpace::new(vec![
+            hotpath::Knob::int("batch_size", 1, 64, 48),
+            hotpath::Knob::choice("encoding", ["json", "csv"], "csv"),
+        ])
+        .expect("valid");
+        let mut named = Named::new(&space, Path::new("t.toml"));
+        let applied = serde_json::json!({
+            "seq": 5, "timestamp_us": 9, "generation": 2,
+            "details": {"Applied": {"kind": "Update", "correlation_id": 3,
+                "previous_generation": 1, "delta": [4.0, -1.0], "params": [52.0, 0.0]}}
+        });
+        // Before any values were seen: worked out from the delta.
+        assert_eq!(
+            named.line(&record(applied.clone())).expect("line"),
+            "#5 t=9µs gen=2 applied Update #3: batch_size 48 -> 52, encoding csv -> json"
+        );
+        let started = serde_json::json!({
+            "seq": 0, "timestamp_us": 7, "generation": 0,
+            "details": {"Started": {"params": [50.0, 1.0]}}
+        });
+        assert_eq!(
+            named.line(&record(started)).expect("line"),
+            "#0 t=7µs gen=0 started with batch_size=50 encoding=csv"
+        );
+        // Then from the live values followed.
+        assert_eq!(
+            named.line(&record(applied)).expect("line"),
+            "#5 t=9µs gen=2 applied Update #3: batch_size 50 -> 52, encoding csv -> json"
+        );
+        let other = serde_json::json!({
+            "seq": 0, "timestamp_us": 7, "generation": 0,
+            "details": {"Started": {"params": [50.0]}}
+        });
+        let e = named.line(&record(other)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "audit.0000000001.jsonl:3: the event has 1 values but t.toml declares 2 parameters: not this log's config"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The command line: argument definitions and what each command does.
 
-use crate::config::{Override, Preset, ShortFloat};
+use crate::config::{Override, Preset};
+use crate::named;
 use crate::serve::ServeArgs;
 use crate::{audit_log, config, demo, replay, serve, CliError};
 use clap::builder::TypedValueParser as _;
@@ -39,11 +40,13 @@ pub enum Command {
     /// Tune a live in-process workload for about a minute and show each
     /// decision as it happens
     ///
-    /// A producer offers records to a batching pipeline (parse, hash,
-    /// encode; a simulated network round trip per batch). The engine tunes
-    /// the batch size and linger time to minimise the latency per record,
-    /// through the guardrails; the offered load rises mid-run, so the best
-    /// setting moves. Ends with a summary; keeps a durable, hash-chained
+    /// A producer offers records to a batching pipeline (each batch encoded
+    /// as JSON, CSV or varints; a simulated network round trip per batch,
+    /// its transfer time by the byte). The engine tunes the batch size (an
+    /// integer), the linger time (on a log scale) and the encoding (a
+    /// choice) to minimise the latency per record, through the guardrails;
+    /// the offered load rises mid-run, so the best setting moves. Probes
+    /// around the centre and the centre's own moves are shown apart. Ends with a summary; keeps a durable, hash-chained
     /// audit log (DIR/audit/, continued across runs) and the governed state
     /// (DIR/state.json) in --out.
     Demo(DemoArgs),
@@ -123,6 +126,10 @@ pub struct DemoArgs {
     /// Print plain periodic lines even on a terminal
     #[arg(long)]
     pub plain: bool,
+    /// Do not serve the live status page (by default it is served on a
+    /// free loopback port, its URL printed first)
+    #[arg(long)]
+    pub no_page: bool,
 }
 
 /// Arguments of `hotpath replay`.
@@ -206,6 +213,10 @@ pub struct ShowArgs {
     /// Only events at or before this time (µs, the executor's clock)
     #[arg(long, value_name = "T_US")]
     pub until: Option<u64>,
+    /// The log's tuning config: values shown by knob name and typed
+    /// (integers whole, choices by option), changes as the knobs they moved
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `--preset`'s values: every [`Preset`], with its description in the help.
@@ -239,16 +250,16 @@ fn run_check(args: &CheckArgs) -> Result<(), CliError> {
     let c = config::load(&args.config, &args.overrides.layers())?;
     let mut out = String::new();
     out.push_str(&format!("{}: ok\n", args.config.display()));
-    let initial = c.initial();
-    let params: Vec<String> = (0..c.space.len())
-        .zip(initial.iter())
-        .map(|(i, start)| {
-            let (min, max) = c.space.bounds(i);
-            let (min, max, start) = (ShortFloat(min), ShortFloat(max), ShortFloat(*start));
-            format!("{} in [{min}, {max}] from {start}", c.space.name(i))
-        })
-        .collect();
-    out.push_str(&format!("  parameters   {}\n", params.join("; ")));
+    let width = c.space.knobs().iter().map(|k| k.name().len()).max();
+    for (i, knob) in c.space.knobs().iter().enumerate() {
+        let label = if i == 0 { "parameters" } else { "" };
+        out.push_str(&format!(
+            "  {label:<12} {:<width$}  {}\n",
+            knob.name(),
+            named::knob(knob),
+            width = width.unwrap_or(0)
+        ));
+    }
     let set_in = |section: &str| {
         let keys: Vec<&str> = c
             .explicit
@@ -379,7 +390,16 @@ fn run_show(args: &ShowArgs) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let path = audit_log::resolve(&args.path);
+    let config = match &args.config {
+        Some(file) => Some((config::load(file, &[])?, file)),
+        None => None,
+    };
+    let mut named = config
+        .as_ref()
+        .map(|(c, file)| audit_log::Named::new(&c.space, file));
     let result = audit_log::read(&path, |record| {
+        // Every event is named, shown or not: each starts where the last left.
+        let line = named.as_mut().map(|n| n.line(record)).transpose()?;
         let wanted_type = args.types.is_empty() || args.types.contains(&record.event_type);
         if !wanted_type {
             return Ok(());
@@ -387,7 +407,11 @@ fn run_show(args: &ShowArgs) -> Result<(), CliError> {
         let shown = audit_log::Shown::of(record);
         let t = shown.timestamp_us();
         if args.since.is_none_or(|s| t >= s) && args.until.is_none_or(|u| t <= u) {
-            writeln!(out, "{shown}").map_err(CliError::Stdout)?;
+            match line {
+                Some(line) => writeln!(out, "{line}"),
+                None => writeln!(out, "{shown}"),
+            }
+            .map_err(CliError::Stdout)?;
         }
         Ok(())
     });

@@ -26,6 +26,21 @@ pub enum CliError {
         /// The directory.
         path: PathBuf,
     },
+    /// `hotpath audit show --config`: the log's events do not have one
+    /// value per parameter of the config.
+    #[error("{}:{line}: the event has {values} values but {} declares {params} parameters: not this log's config", file.display(), config.display())]
+    ConfigMismatch {
+        /// The log file.
+        file: PathBuf,
+        /// The line of the event.
+        line: u64,
+        /// Values in the event.
+        values: usize,
+        /// The config file.
+        config: PathBuf,
+        /// Parameters it declares.
+        params: usize,
+    },
     /// The state file could not be read or written.
     #[error("{0}")]
     State(#[from] hotpath_durable::state::StateError),

@@ -8,6 +8,7 @@
 //!   `hotpath-config` crate).
 //! * [`telemetry`]: recorded telemetry (JSON Lines; `hotpath-config`'s).
 //! * [`replay`]: the engine run offline over recorded telemetry.
+//! * [`named`]: knobs and their typed values as the reports show them.
 //! * [`demo`]: a live, in-process workload tuned by the engine.
 //! * [`audit_log`]: a run's durable, hash-chained audit log
 //!   (`hotpath_durable`) and reading one back.
@@ -21,6 +22,7 @@ pub mod audit_log;
 pub mod cli;
 pub mod demo;
 mod error;
+pub mod named;
 pub mod output;
 pub mod replay;
 pub mod report;

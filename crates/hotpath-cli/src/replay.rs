@@ -12,10 +12,15 @@
 //! * `decisions.jsonl`: one line per digest used, in input order:
 //!   `{"line":12,"t_us":1200000,"proposal":"NoChange","reason":"Settling"}`
 //!   or, for a move, `{"line":…,"t_us":…,"proposal":"ApplyPlus","id":4,
-//!   "delta":[…],"applied":true,"generation":7,"params":[…]}` (`Update`
-//!   also carries `"gradient"`; a refused move has `"applied":false` and
-//!   `"violation"` instead of `generation`/`params`). `line` is the input
-//!   line; names are hotpath's type names.
+//!   "delta":[…],"applied":true,"generation":7,"params":[…],"values":{…}}`
+//!   (`Update` also carries `"gradient"`; a refused move has
+//!   `"applied":false` and `"violation"` instead of
+//!   `generation`/`params`/`values`). `params` are the live values in
+//!   index order as the executor holds them (a choice as its option's
+//!   index); `values` the same by name and typed: `{"batch_size":52,
+//!   "linger_ms":1.8,"codec":"lz4"}`, an integer knob's value a JSON
+//!   integer, a choice's its option's name, a real's a number. `line` is
+//!   the input line; names are hotpath's type names.
 //! * `audit/`: the executor's audit trail as a `hotpath_durable` audit log
 //!   (`audit.0000000001.jsonl`, … and `audit.lock`; see
 //!   [`crate::audit_log`]), hash-chained from the genesis hash. Replay
@@ -37,13 +42,14 @@
 
 use crate::audit_log;
 use crate::config::TuningConfig;
+use crate::named::{self, Digits};
 use crate::output::{canonical_inputs, Expected, OutputSet};
 use crate::report::Tally;
 use crate::telemetry::{BadLine, DigestReader, Line, ReadStats};
 use crate::CliError;
 use hotpath::{
-    ManualClock, NoChangeReason, ParamVec, Proposal, ProposalKind, StepOutcome, TelemetryDigest,
-    Violation,
+    ManualClock, NamedValues, NoChangeReason, ParamSpace, ParamVec, Proposal, ProposalKind,
+    StepOutcome, TelemetryDigest, Violation,
 };
 use hotpath_durable::{AuditLogOptions, FsyncPolicy};
 use hotpath_host::{Host, HostError, HostOptions, Resume, ShutdownPolicy, Subscription, WhenFull};
@@ -51,6 +57,7 @@ use serde::Serialize;
 use std::fmt;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The decisions file's name inside the output directory.
@@ -92,10 +99,12 @@ pub struct ReplayReport {
     pub tally: Tally,
     /// Engine counters.
     pub engine: hotpath::EngineStats,
-    /// Names and final live values.
-    pub final_params: Vec<(String, f64)>,
-    /// Names and initial values.
-    pub initial_params: Vec<(String, f64)>,
+    /// The knobs.
+    pub space: Arc<ParamSpace>,
+    /// Their initial values (the live encoding, index order).
+    pub initial: Vec<f64>,
+    /// Their final live values.
+    pub final_values: Vec<f64>,
     /// Events written to the audit log.
     pub audit_events: u64,
     /// Files (and the audit log directory) written.
@@ -124,6 +133,8 @@ struct Decision<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     params: Option<&'a [f64]>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    values: Option<NamedValues<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     violation: Option<&'a Violation>,
 }
 
@@ -132,6 +143,7 @@ impl<'a> Decision<'a> {
         line: u64,
         t_us: u64,
         outcome: &'a StepOutcome,
+        space: &'a ParamSpace,
         live: &'a ParamVec,
         generation: u64,
     ) -> Self {
@@ -147,6 +159,7 @@ impl<'a> Decision<'a> {
             applied: None,
             generation: None,
             params: None,
+            values: None,
             violation: None,
         };
         match p {
@@ -164,6 +177,7 @@ impl<'a> Decision<'a> {
                 d.applied = Some(true);
                 d.generation = Some(generation);
                 d.params = Some(live);
+                d.values = Some(space.named(live));
             }
             Some(Err(v)) => {
                 d.applied = Some(false);
@@ -270,14 +284,14 @@ pub fn run(replay: &Replay, mut warn: impl FnMut(&BadLine)) -> Result<ReplayRepo
         names.push(name);
     }
     let outputs = set.commit(&names)?;
-    let names = config.space.knobs().iter().map(|k| k.name().to_owned());
     Ok(ReplayReport {
         read: reader.stats(),
         engine_refused,
         tally,
         engine,
-        final_params: names.clone().zip(final_live.iter().copied()).collect(),
-        initial_params: names.zip(config.initial().iter().copied()).collect(),
+        space: Arc::clone(&config.space),
+        initial: config.initial().to_vec(),
+        final_values: final_live.to_vec(),
         audit_events: logged,
         outputs,
         elapsed: started.elapsed(),
@@ -386,8 +400,9 @@ fn replay_digests<R: std::io::BufRead, W: FnMut(&BadLine)>(
                     _ => {
                         let snapshot = host.executor().snapshot();
                         live.copy_from(&snapshot.params);
+                        let space = host.space();
                         let decision =
-                            Decision::new(line, t_us, &outcome, &live, snapshot.generation);
+                            Decision::new(line, t_us, &outcome, space, &live, snapshot.generation);
                         decisions.write_json_line(&decision)?;
                     }
                 }
@@ -464,8 +479,16 @@ impl fmt::Display for ReplayReport {
         )?;
         writeln!(f, "{}", self.tally)?;
         writeln!(f, "  parameters")?;
-        for ((name, start), (_, end)) in self.initial_params.iter().zip(&self.final_params) {
-            writeln!(f, "    {name:<16} {} -> {}", short(*start), short(*end))?;
+        let space = &self.space;
+        for (i, (start, end)) in self.initial.iter().zip(&self.final_values).enumerate() {
+            let shown = |v: f64| named::value(space.value(i, v), Digits::Six);
+            writeln!(
+                f,
+                "    {:<16} {} -> {}",
+                space.name(i),
+                shown(*start),
+                shown(*end)
+            )?;
         }
         writeln!(f, "  audit log        {} events", self.audit_events)?;
         for path in &self.outputs {
@@ -480,33 +503,9 @@ impl fmt::Display for ReplayReport {
     }
 }
 
-/// `x` with at most six decimals, without trailing zeros (in exponent
-/// notation beyond `1e16`, [`ShortFloat`](crate::config::ShortFloat)).
-pub fn short(x: f64) -> String {
-    if x.abs() >= 1e16 {
-        return crate::config::ShortFloat(x).to_string();
-    }
-    let s = format!("{x:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".into()
-    } else {
-        s.into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn short_numbers() {
-        assert_eq!(short(64.0), "64");
-        assert_eq!(short(53.181188051), "53.181188");
-        assert_eq!(short(-0.0000001), "0");
-        assert_eq!(short(0.5), "0.5");
-        assert_eq!(short(-f64::MAX), "-1.7976931348623157e308");
-    }
 
     #[test]
     fn hand_written_no_change_lines_match_serde() {
@@ -519,13 +518,15 @@ mod tests {
             NoChangeReason::ConstraintViolated,
         ];
         let live = ParamVec::new();
+        let space = ParamSpace::unbounded(0);
         for reason in reasons {
             let outcome = StepOutcome {
                 proposal: Proposal::NoChange { reason },
                 applied: None,
             };
             let mut expected =
-                serde_json::to_vec(&Decision::new(12, u64::MAX, &outcome, &live, 0)).unwrap();
+                serde_json::to_vec(&Decision::new(12, u64::MAX, &outcome, &space, &live, 0))
+                    .unwrap();
             expected.push(b'\n');
             let mut buf = Vec::new();
             no_change_line(

@@ -88,7 +88,16 @@ fn check_accepts_the_shipped_example() {
         .success()
         .stdout(
             contains(": ok")
-                .and(contains("batch_size in [1, 512] from 64"))
+                .and(contains("batch_size         integer in [1, 512], from 64"))
+                .and(contains(
+                    "flush_interval_ms  real in [0.5, 50], log scale, from 10",
+                ))
+                .and(contains(
+                    "workers            integer in [2, 32], step 2, from 8",
+                ))
+                .and(contains(
+                    "codec              choice of none, lz4, zstd, from lz4",
+                ))
                 .and(contains("balanced preset, overriding max_delta_per_step")),
         );
 }
@@ -134,6 +143,34 @@ fn check_reports_file_line_column_key_and_expectation() {
         (
             format!("{PARAMS}[[param]]\nname = \"batch_size\"\nmin = 0\nmax = 1\ninitial = 0\n"),
             ":7:8: param[1].name: duplicate name \"batch_size\"",
+        ),
+        (
+            "[[param]]\nname = \"ttl\"\nscale = \"log\"\nmin = 0\nmax = 60\ninitial = 5\n".to_string(),
+            ":4:7: param[0].min: a log scale (scale = \"log\") needs min > 0, got 0",
+        ),
+        (
+            "[[param]]\nname = \"r\"\nmin = 0\nmax = 1\nstep = 0.1\ninitial = 0\n".to_string(),
+            ":5:8: param[0].step: step applies only to integer knobs (type = \"int\"); this is a real knob",
+        ),
+        (
+            "[[param]]\nname = \"n\"\ntype = \"int\"\nmin = 0\nmax = 9\noptions = [\"a\", \"b\"]\ninitial = 1\n".to_string(),
+            ":6:11: param[0].options: options apply only to choice knobs (type = \"choice\"); this is an integer knob",
+        ),
+        (
+            "[[param]]\nname = \"n\"\ntype = \"int\"\nmin = 8\nmax = 64\nstep = 8\ninitial = 12\n".to_string(),
+            ":7:11: param[0].initial: expected a value on the grid min + k × step (8, 16, …), got 12: the nearest are 8 and 16",
+        ),
+        (
+            "[[param]]\nname = \"c\"\ntype = \"choice\"\noptions = [\"a\", \"b\"]\ninitial = \"z\"\n".to_string(),
+            ":5:11: param[0].initial: expected one of the options (\"a\", \"b\"), got \"z\"",
+        ),
+        (
+            "[[param]]\nname = \"c\"\ntype = \"choice\"\noptions = [\"a\", \"a\"]\ninitial = \"a\"\n".to_string(),
+            ":4:17: param[0].options[1]: duplicate option \"a\": options[0] already has it",
+        ),
+        (
+            "[[param]]\nname = \"c\"\ntype = \"enum\"\ninitial = \"a\"\n".to_string(),
+            ":3:8: param[0].type: unknown variant `enum`, expected one of `real`, `int`, `choice`",
         ),
     ];
     for (text, expected) in cases {
@@ -214,10 +251,16 @@ fn check_missing_file_is_one_line() {
 // ---------------------------------------------------------------- replay
 
 fn replay(out: &Path) -> Command {
+    replay_of("tuning.toml", out)
+}
+
+/// `hotpath replay` of the config `tests/data/CONFIG` over the test
+/// telemetry into `out`.
+fn replay_of(config: &str, out: &Path) -> Command {
     let mut cmd = hotpath();
     cmd.arg("replay")
         .arg("--config")
-        .arg(data("tuning.toml"))
+        .arg(data(config))
         .arg("--telemetry")
         .arg(data("digests.jsonl"))
         .arg("--out")
@@ -246,7 +289,7 @@ fn golden_replay_is_byte_identical_run_to_run_and_to_the_checked_in_outputs() {
     replay(a.path()).assert().success().stdout(
         contains("500 read, 500 used, 0 skipped")
             .and(contains("rollbacks        1 (regressions 1)"))
-            .and(contains("audit log        240 events")),
+            .and(contains("audit log        275 events")),
     );
     replay(b.path()).assert().success();
     assert_eq!(listing(a.path()), OUTPUTS);
@@ -575,7 +618,7 @@ fn stdout_of(cmd: &mut Command) -> String {
 
 #[test]
 fn audit_verify_accepts_a_sound_log_in_every_spelling() {
-    let expected = "OK: 240 events in 1 file, seq 0..=239, head ";
+    let expected = "OK: 275 events in 1 file, seq 0..=274, head ";
     let dir = stdout_of(hotpath().arg("audit").arg("verify").arg(golden_audit()));
     assert!(
         dir.starts_with(&format!("{}: {expected}", golden_audit().display())),
@@ -613,12 +656,12 @@ fn audit_verify_names_the_tampered_line() {
         (
             "a digit of a parameter changed",
             |lines| {
-                let i = lines[40].find("\"params\":[").expect("params") + 11;
-                let digit = lines[40].as_bytes()[i];
+                let i = lines[41].find("\"params\":[").expect("params") + 11;
+                let digit = lines[41].as_bytes()[i];
                 let other = if digit == b'9' { "8" } else { "9" };
-                lines[40].replace_range(i..=i, other);
+                lines[41].replace_range(i..=i, other);
             },
-            ":41: hash mismatch",
+            ":42: hash mismatch",
         ),
         (
             "a line deleted",
@@ -638,7 +681,7 @@ fn audit_verify_names_the_tampered_line() {
                 let last = lines.pop().expect("a line");
                 lines.push(last[..last.len() / 2].to_string());
             },
-            ":240: malformed line",
+            ":275: malformed line",
         ),
     ];
     for (what, edit, expected) in cases {
@@ -670,7 +713,7 @@ fn audit_verify_detects_a_byte_edited_in_a_replays_own_log() {
         .arg(dir.path())
         .assert()
         .success()
-        .stdout(contains("OK: 240 events"));
+        .stdout(contains("OK: 275 events"));
     let path = dir.path().join(GOLDEN[0]);
     let mut bytes = fs::read(&path).expect("log");
     // Line 120: one byte of its event, `generation` one higher.
@@ -829,6 +872,128 @@ fn audit_show_stops_at_a_line_that_does_not_verify() {
         .code(2);
 }
 
+// ---------------------------------------------------------------- typed knobs
+
+/// `hotpath replay` of `tests/data/typed.toml` (an integer, a log-scale
+/// real and a choice) into `out`.
+fn replay_typed(out: &Path) -> Command {
+    replay_of("typed.toml", out)
+}
+
+#[test]
+fn a_typed_replay_writes_named_typed_values_beside_the_params() {
+    let (a, b) = (tempdir(), tempdir());
+    let summary = stdout_of(&mut replay_typed(a.path()));
+    assert!(summary.contains("batch_size       64 -> "), "{summary}");
+    assert!(summary.contains("codec            lz4 -> "), "{summary}");
+    replay_typed(b.path()).assert().success();
+    let decisions = fs::read_to_string(a.path().join("decisions.jsonl")).expect("decisions");
+    assert_eq!(
+        decisions,
+        fs::read_to_string(b.path().join("decisions.jsonl")).expect("decisions"),
+        "a typed replay is byte-identical run to run"
+    );
+    let (mut moves, mut kinds) = (0, std::collections::BTreeSet::new());
+    for line in decisions.lines() {
+        let d: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let Some(params) = d["params"].as_array() else {
+            assert!(d.get("values").is_none(), "values without params: {line}");
+            continue;
+        };
+        moves += 1;
+        kinds.insert(d["proposal"].as_str().expect("a proposal").to_owned());
+        let values = d["values"].as_object().expect("values beside params");
+        let keys: Vec<&str> = values.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["batch_size", "codec", "linger_ms"], "{line}");
+        let batch = &values["batch_size"];
+        assert!(batch.is_i64(), "an integer knob as a JSON integer: {line}");
+        assert_eq!(batch.as_f64(), params[0].as_f64(), "{line}");
+        let linger = values["linger_ms"].as_f64().expect("a real as a number");
+        assert!(
+            (0.5..=50.0).contains(&linger) && Some(linger) == params[1].as_f64(),
+            "{line}"
+        );
+        let codec = values["codec"].as_str().expect("a choice as its option");
+        let index = params[2].as_f64().expect("an index") as usize;
+        assert_eq!(codec, ["none", "lz4", "zstd"][index], "{line}");
+    }
+    assert!(moves > 50, "{moves} moves");
+    assert!(
+        kinds.contains("Update") && kinds.contains("ApplyPlus"),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn audit_show_with_the_config_names_and_types_every_value() {
+    let dir = tempdir();
+    replay_typed(dir.path()).assert().success();
+    let show = |config: &Path| {
+        stdout_of(
+            hotpath()
+                .arg("audit")
+                .arg("show")
+                .arg(dir.path())
+                .arg("--config")
+                .arg(config),
+        )
+    };
+    let named = show(&data("typed.toml"));
+    let plain = stdout_of(hotpath().arg("audit").arg("show").arg(dir.path()));
+    assert_eq!(named.lines().count(), plain.lines().count());
+    assert!(
+        named
+            .starts_with("#0 t=1100000µs gen=0 started with batch_size=64 linger_ms=5 codec=lz4\n"),
+        "{named}"
+    );
+    let applied: Vec<&str> = named.lines().filter(|l| l.contains(" applied ")).collect();
+    assert!(!applied.is_empty());
+    for line in &applied {
+        // `applied KIND #ID: knob before -> after, …`, integers whole.
+        let (_, moved) = line.split_once(": ").expect("what moved");
+        for change in moved.split(", ").filter(|c| c.starts_with("batch_size ")) {
+            let numbers: Vec<&str> = change["batch_size ".len()..].split(" -> ").collect();
+            assert!(
+                numbers.len() == 2 && numbers.iter().all(|n| n.parse::<i64>().is_ok()),
+                "{line}"
+            );
+        }
+        assert!(!line.contains("delta ["), "{line}");
+    }
+    assert!(
+        named
+            .lines()
+            .any(|l| l.contains("baseline set at gen 0: batch_size=64")),
+        "{named}"
+    );
+    let golden_named = stdout_of(
+        hotpath()
+            .arg("audit")
+            .arg("show")
+            .arg(golden_audit())
+            .arg("--config")
+            .arg(data("tuning.toml")),
+    );
+    assert!(
+        golden_named.starts_with("#0 t=1100000µs gen=0 started with batch_size=64 workers=4\n"),
+        "{golden_named}"
+    );
+    // The golden log (two real knobs) against a config of three: refused, located.
+    hotpath()
+        .arg("audit")
+        .arg("show")
+        .arg(golden_audit())
+        .arg("--config")
+        .arg(data("typed.toml"))
+        .assert()
+        .code(1)
+        .stderr(contains(format!(
+            "{}:1: the event has 2 values but {} declares 3 parameters: not this log's config",
+            golden(GOLDEN[0]).display(),
+            data("typed.toml").display()
+        )));
+}
+
 // ---------------------------------------------------------------- demo
 
 #[test]
@@ -857,7 +1022,13 @@ fn demo_runs_for_five_seconds_and_leaves_its_audit_log_and_state() {
         "ROLLED BACK (manual)",
         "objective: mean latency per record",
         "steady load  1500 records/s",
-        "batch_size       48.00 -> ",
+        "tuning batch_size (integer in [1, 64], from 48); linger_ms (real in [0.1, 6], log scale, from 2); encoding (choice of json, csv, varint, from csv)",
+        "batch_size       48 -> ",
+        "linger_ms        2.00 -> ",
+        "encoding         csv -> ",
+        // Five seconds may end before the first commit: the centre's lines
+        // are tested in demo::view's unit tests.
+        "probe ± #0: batch_size ",
         "aggressive preset",
     ] {
         assert!(
@@ -868,7 +1039,7 @@ fn demo_runs_for_five_seconds_and_leaves_its_audit_log_and_state() {
     // Not a terminal: plain lines, no escape sequences.
     assert!(!stdout.contains('\x1b'), "{stdout}");
     assert!(stdout.contains("chain verified: "), "{stdout}");
-    assert_eq!(listing(&out), ["audit", "state.json"]);
+    assert_eq!(listing(&out), ["audit", "state.json", "token"]);
     assert_eq!(listing(&out.join("audit")), LOG_FILES);
     let state: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("state.json")).expect("state")).expect("json");
@@ -1090,7 +1261,7 @@ fn capacities_beyond_their_limits_are_located_config_errors_not_aborts() {
         let expected = if value.len() > 10 {
             format!("integer {value} is too large: TOML integers are at most 9223372036854775807")
         } else {
-            format!("expected a capacity in [1, 1048576] events, got {value}")
+            format!("expected a capacity in [2, 1048576] events, got {value}")
         };
         let set = format!("engine.audit_capacity={value}");
         hotpath()

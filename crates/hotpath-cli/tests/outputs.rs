@@ -9,6 +9,7 @@ use hotpath_testkit::{listing, snapshot};
 use predicates::prelude::*;
 use predicates::str::contains;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -123,12 +124,31 @@ fn a_second_run_on_an_output_directory_in_use_is_refused() {
     drop(held);
 
     // Two real replays: the second, started while the first works, is
-    // refused; the first finishes with its outputs whole.
-    let telemetry = root.path().join("long.jsonl");
-    common::long_telemetry(&telemetry, 100_000);
+    // refused; the first finishes with its outputs whole. The first reads
+    // its telemetry from a pipe this test holds open, so it is still at
+    // work when the second starts, however loaded the machine is.
+    let telemetry = root.path().join("telemetry.pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&telemetry)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo");
     let mut first = common::replay_process(&data("tuning.toml"), &telemetry, &out)
         .spawn()
         .expect("the first replay starts");
+    let text = common::long_telemetry_text(10_000);
+    let (half, rest) = text.split_at(text.len() / 2);
+    let (rest, release) = (rest.to_owned(), std::sync::mpsc::channel::<()>());
+    let writer = {
+        let (half, path) = (half.to_owned(), telemetry.clone());
+        std::thread::spawn(move || {
+            // Blocks until the replay opens the pipe for reading.
+            let mut pipe = fs::OpenOptions::new().write(true).open(path).expect("pipe");
+            pipe.write_all(half.as_bytes()).expect("first half");
+            release.1.recv().expect("released");
+            pipe.write_all(rest.as_bytes()).expect("second half");
+        })
+    };
     // It holds the lock once its staging directory exists.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !listing(root.path())
@@ -146,16 +166,18 @@ fn a_second_run_on_an_output_directory_in_use_is_refused() {
         std::thread::sleep(Duration::from_millis(2));
     }
     refused_in_use(&out);
+    release.0.send(()).expect("the writer waits");
+    writer.join().expect("the writer wrote everything");
     assert!(first.wait().expect("wait").success());
     assert_eq!(listing(&out), ["audit", "decisions.jsonl", "state.json"]);
-    assert_eq!(listing(root.path()), ["long.jsonl", "out"]);
+    assert_eq!(listing(root.path()), ["out", "telemetry.pipe"]);
     hotpath()
         .args(["audit", "verify"])
         .arg(&out)
         .assert()
         .success();
     let decisions = fs::read_to_string(out.join("decisions.jsonl")).expect("decisions");
-    assert_eq!(decisions.lines().count(), 100_000, "the first run's, whole");
+    assert_eq!(decisions.lines().count(), 10_000, "the first run's, whole");
 }
 
 /// A config whose `[output]` section is `output`, in `dir`.

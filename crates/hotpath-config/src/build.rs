@@ -8,7 +8,7 @@
 //! the schema maps back to the key that set it and the side map to where
 //! that key was written.
 
-use crate::diagnostic::{Diagnostic, Part, Problem, ShortFloat};
+use crate::diagnostic::{Diagnostic, Part, Problem};
 use crate::merge::Merged;
 use crate::params::{self, Param};
 use crate::preset::Preset;
@@ -16,31 +16,16 @@ use crate::schema::{insert, to_table, Route, Schema};
 use crate::source::{join, Sources};
 use crate::structure::{from_value, RawOutput};
 use crate::tuning::{OutputSettings, TuningConfig};
+use hotpath::ShortFloat;
 use hotpath::{
-    AdaptiveEngine, AdaptiveEngineConfig, ConfigError, EngineError, ManualClock, ParamSpace,
-    ParamVec, SpsaConfigError,
+    AdaptiveEngine, AdaptiveEngineConfig, AtomicConfig, ConfigError, EngineError, Knob,
+    ManualClock, ParamSpace, SafetyExecutor, SpsaConfigError, MAX_EVAL_WINDOW_DIGESTS,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The aggregation that takes a `trim_fraction`.
 const TRIMMED: &str = "trimmed_mean";
-
-/// The most digests an evaluation window may hold (`spsa.eval_window_digests`):
-/// the engine sets aside room for a whole window when it starts, so a
-/// window of billions of digests would abort the process rather than be
-/// refused. The library does not bound it (yet); the format does.
-///
-/// ```
-/// use hotpath_config::{parse, Override, MAX_EVAL_WINDOW_DIGESTS};
-/// use std::path::Path;
-///
-/// let text = "[[param]]\nname = \"a\"\nmin = 0\nmax = 1\ninitial = 0.5\n";
-/// let huge = [Override::parse(&format!("spsa.eval_window_digests={}", MAX_EVAL_WINDOW_DIGESTS + 1))?];
-/// assert!(parse("t.toml", text, Path::new(""), &huge).is_err());
-/// # Ok::<(), String>(())
-/// ```
-pub const MAX_EVAL_WINDOW_DIGESTS: usize = 1 << 16;
 
 /// Builds the config from `merged`; every problem found.
 pub(crate) fn build(
@@ -73,7 +58,7 @@ pub(crate) fn build(
     match (space, problems.is_empty()) {
         (Some(space), true) => Ok(TuningConfig {
             space,
-            initial: params.iter().map(|p| p.initial).collect(),
+            initial: params.iter().map(Param::initial).collect(),
             engine,
             guardrails_preset,
             rollback_preset,
@@ -173,25 +158,10 @@ impl Context<'_> {
         if let Err(e) = engine.spsa.validate() {
             out.push(self.problem("spsa", &e.into()));
         }
-        let digests = engine.spsa.eval_window_digests;
-        if digests > MAX_EVAL_WINDOW_DIGESTS {
-            out.push(self.located(
-                "spsa.eval_window_digests",
-                format!(
-                    "expected at most {MAX_EVAL_WINDOW_DIGESTS} digests per window, got {digests}"
-                ),
-            ));
-        }
         if let Some(Err(e)) = engine.calibration.as_ref().map(|c| c.validate()) {
             out.push(self.problem("", &e.into()));
         }
-        if engine.audit_capacity == 0 {
-            let e = ConfigError::ZeroCapacity {
-                what: "audit queue",
-            };
-            out.push(self.problem("", &e.into()));
-        }
-        let bounds = params.iter().map(|p| (p.min, p.max)).collect();
+        let bounds = params.iter().map(Param::bounds).collect();
         engine.guardrails = engine.guardrails.clone().with_bounds(bounds);
     }
 
@@ -204,16 +174,25 @@ impl Context<'_> {
         params: &[Param],
         out: &mut Vec<Problem>,
     ) -> Option<Arc<ParamSpace>> {
-        let initial: ParamVec = params.iter().map(|p| p.initial).collect();
+        let knobs: Option<Vec<Knob>> = params.iter().map(|p| p.knob.clone()).collect();
         let checked = engine
             .validate(params.len())
-            .and_then(|()| Ok(ParamSpace::new(params.iter().map(Param::knob).collect())?))
+            .and_then(|()| Ok(ParamSpace::new(knobs.unwrap_or_default())?))
             .and_then(|space| {
-                AdaptiveEngine::with_clock(engine.clone(), initial, ManualClock::new(0))?;
+                let space = Arc::new(space);
+                let live = Arc::new(AtomicConfig::new(space.initial()));
+                let executor = SafetyExecutor::builder(live)
+                    .space(Arc::clone(&space))
+                    .guardrails(engine.guardrails.clone())
+                    .rollback_policy(engine.rollback_policy)
+                    .audit_capacity(engine.audit_capacity)
+                    .clock(ManualClock::new(0))
+                    .build()?;
+                AdaptiveEngine::with_executor(engine.clone(), executor)?;
                 Ok(space)
             });
         match checked {
-            Ok(space) => Some(Arc::new(space)),
+            Ok(space) => Some(space),
             Err(e) => {
                 out.push(self.problem("", &e));
                 None
@@ -299,7 +278,7 @@ impl Context<'_> {
             ),
             EngineError::Config(ConfigError::CapacityTooLarge { got, limit, .. }) => (
                 "audit_capacity".to_owned(),
-                format!("expected a capacity in [1, {limit}] events, got {got}"),
+                format!("expected at most {limit} events, got {got}"),
             ),
             // The queue cannot hold the engine's first events.
             EngineError::Config(ConfigError::BaselineRefused { violation }) => (
@@ -338,6 +317,12 @@ impl Context<'_> {
                     ..Problem::whole("at least one [[param]] is required")
                 }
             }
+            EngineError::Spsa(SpsaConfigError::TooManyEvalWindowDigests { value }) => (
+                "spsa.eval_window_digests".to_owned(),
+                format!(
+                    "expected at most {MAX_EVAL_WINDOW_DIGESTS} digests per window, got {value}"
+                ),
+            ),
             EngineError::Spsa(e) => match self.spsa_field(e) {
                 Some(path) => (path, e.to_string()),
                 None => {

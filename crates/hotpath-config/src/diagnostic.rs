@@ -3,6 +3,7 @@
 //! internal [`Problem`] they are made from.
 
 use crate::source::{Origin, Origins, Sources};
+use hotpath::ShortFloat;
 use std::fmt;
 use std::ops::Range;
 
@@ -70,33 +71,6 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
-
-/// A number as messages show it: the shortest decimal that reads back as
-/// the same `f64`, in exponent notation outside `1e-5..1e16` (so
-/// `f64::MAX` is `1.7976931348623157e308`, not 309 digits).
-///
-/// ```
-/// use hotpath_config::ShortFloat;
-///
-/// assert_eq!(ShortFloat(0.25).to_string(), "0.25");
-/// assert_eq!(ShortFloat(64.0).to_string(), "64");
-/// assert_eq!(ShortFloat(1e300).to_string(), "1e300");
-/// assert_eq!(ShortFloat(-2.5e-7).to_string(), "-2.5e-7");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ShortFloat(pub f64);
-
-impl fmt::Display for ShortFloat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let x = self.0;
-        let magnitude = x.abs();
-        if x == 0.0 || !x.is_finite() || (1e-5..1e16).contains(&magnitude) {
-            write!(f, "{x}")
-        } else {
-            write!(f, "{x:e}")
-        }
-    }
-}
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
 ///

@@ -53,8 +53,15 @@
 //! Every key is optional unless marked:
 //!
 //! * top level: `seed`; `calibration = false | true` (instead of a table).
-//! * `[[param]]` (at least one): `name`, `min`, `max`, `initial`, all
-//!   required. Names map to dense indices in file order at load time.
+//! * `[[param]]` (at least one): `name` and `initial`, and by `type`:
+//!   `"real"` (the default) and `"int"` need `min` and `max` and take
+//!   `scale = "linear" | "log"` (log needs `min > 0`); `"int"` also takes
+//!   `step` (default 1; the values are `min + k·step`); `"choice"` needs
+//!   `options = ["…", …]` (2 to 256, distinct) and a string `initial`.
+//!   A key that does not apply to the type is a problem at that key.
+//!   Names map to dense indices in file order at load time; the values
+//!   live as `f64`s (an integer exactly, a choice as its option's index:
+//!   see [`hotpath::KnobKind`]).
 //! * `[guardrails]`: `preset` and the fields of [`hotpath::Guardrails`]
 //!   except `bounds` (which come from the parameters).
 //! * `[rollback]`: `preset` and the fields of [`hotpath::RollbackPolicy`].
@@ -72,9 +79,9 @@
 //!
 //! Every count and capacity has an upper limit, refused at its key beyond
 //! it: the library's (`engine.audit_capacity` 1 to
-//! [`hotpath::MAX_AUDIT_CAPACITY`], rates, flips, rollbacks), the format's
-//! where the library has none yet (`spsa.eval_window_digests` at most
-//! [`MAX_EVAL_WINDOW_DIGESTS`]), and TOML's own (integers at most
+//! [`hotpath::MAX_AUDIT_CAPACITY`], `spsa.eval_window_digests` at most
+//! [`hotpath::MAX_EVAL_WINDOW_DIGESTS`], rates, flips, rollbacks), and
+//! TOML's own (integers at most
 //! 2⁶³ − 1, said so rather than read as a string).
 //!
 //! # How a config is read
@@ -104,8 +111,7 @@ pub mod telemetry;
 mod tests;
 mod tuning;
 
-pub use build::MAX_EVAL_WINDOW_DIGESTS;
-pub use diagnostic::{line_column, ConfigErrors, Diagnostic, ShortFloat};
+pub use diagnostic::{line_column, ConfigErrors, Diagnostic};
 pub use overrides::Override;
 pub use preset::{Preset, UnknownPreset};
 pub use tuning::{OutputSettings, TuningConfig};

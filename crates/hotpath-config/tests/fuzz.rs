@@ -37,8 +37,9 @@ fn config() -> ProptestConfig {
 }
 
 /// Words that give away a Rust type rather than say what is expected.
-const RUST_WORDS: [&str; 8] = [
-    "RawLine", "RawParam", "struct ", "u64", "u32", "f64", "usize", "i64",
+const RUST_WORDS: [&str; 12] = [
+    "RawLine", "RawParam", "struct ", "u64", "u32", "f64", "usize", "i64", "KindName", "Initial",
+    "Option<", "Scale",
 ];
 
 fn plain(message: &str) -> Result<(), TestCaseError> {
@@ -67,7 +68,9 @@ fn check_telemetry(bytes: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// The config parser's properties on `text` with `overrides`.
+/// The config parser's properties on `text` with `overrides`: an error
+/// is located and plainly worded; a config that loads starts every knob
+/// at one of its values.
 fn check_config(text: &str, overrides: &[String]) -> Result<(), TestCaseError> {
     let mut layers = Vec::new();
     for o in overrides {
@@ -76,7 +79,17 @@ fn check_config(text: &str, overrides: &[String]) -> Result<(), TestCaseError> {
             Err(message) => plain(&message)?,
         }
     }
-    if let Err(errors) = parse("t.toml", text, Path::new(""), &layers) {
+    let errors = match parse("t.toml", text, Path::new(""), &layers) {
+        Ok(config) => {
+            let initial = config.initial();
+            for (i, v) in initial.iter().enumerate() {
+                prop_assert!(config.space.admits(i, *v), "param[{i}] starts at {v}");
+            }
+            return Ok(());
+        }
+        Err(errors) => errors,
+    };
+    {
         prop_assert!(!errors.0.is_empty(), "an error without a problem");
         for d in &errors.0 {
             let located = d.location == "t.toml"
@@ -174,8 +187,75 @@ fn overrides() -> impl Strategy<Value = Vec<String>> {
     prop::collection::vec(one, 0..3)
 }
 
+/// A `[[param]]` table of any kind, its keys drawn from values that are
+/// right for one kind and wrong for another (or for every kind).
+fn typed_param() -> impl Strategy<Value = String> {
+    let kind = prop::sample::select(vec!["", "real", "int", "choice", "float", "\"\""]);
+    let scale = prop::sample::select(vec!["", "linear", "log", "ln"]);
+    let number = prop::sample::select(vec![
+        "",
+        "0",
+        "1",
+        "-1",
+        "2",
+        "8",
+        "64",
+        "0.5",
+        "2.5",
+        "1e300",
+        "-9223372036854775808",
+        "9007199254740993",
+        "nan",
+        "inf",
+        "\"x\"",
+        "\"lz4\"",
+        "true",
+        "[1]",
+    ]);
+    let options = prop::sample::select(vec![
+        "",
+        "[]",
+        "[\"lz4\"]",
+        "[\"none\", \"lz4\", \"zstd\"]",
+        "[\"a\", \"a\"]",
+        "[\"\", \"b\"]",
+        "[1, 2]",
+        "\"lz4\"",
+    ]);
+    let numbers = prop::collection::vec(number, 4);
+    (kind, scale, numbers, options).prop_map(|(kind, scale, n, options)| {
+        let mut table = String::from("[[param]]\nname = \"k\"\n");
+        let mut key = |k: &str, v: &str, quoted: bool| {
+            if !v.is_empty() {
+                let v = if quoted {
+                    format!("\"{v}\"")
+                } else {
+                    v.to_owned()
+                };
+                table.push_str(&format!("{k} = {v}\n"));
+            }
+        };
+        key("type", kind, !kind.starts_with('"'));
+        key("scale", scale, true);
+        key("min", n[0], false);
+        key("max", n[1], false);
+        key("step", n[2], false);
+        key("options", options, false);
+        key("initial", n[3], false);
+        table
+    })
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    #[test]
+    fn typed_params_of_every_combination(
+        params in prop::collection::vec(typed_param(), 1..4),
+        sets in overrides(),
+    ) {
+        check_config(&params.concat(), &sets)?;
+    }
 
     #[test]
     fn telemetry_of_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..400)) {

@@ -28,7 +28,9 @@
 //!                                               └ after each: drain subscription ─► metrics, audit ring
 //!  GET /v1/config ────────── lock-free ─────────── AtomicConfig::snapshot ◄───────── published by the executor
 //!  GET /v1/config/watch ◄─── watch::Receiver ◄──── watch::Sender (latest only) ◄──── new generation seen
+//!  GET /v1/events ◄────────── cursor into the feed ◄─ feed ring + watch (latest id) ◄─ audit events, objectives
 //!  GET /v1/status, /v1/audit, /metrics ◄────────── ArcSwap<Status>, ring, recorder
+//!  GET /v1/knobs, / (the page) ◄────────────────── serialised once / embedded in the binary
 //! ```
 //!
 //! * **One owner.** The [`Host`] is synchronous (`&mut self`) and is the
@@ -45,7 +47,13 @@
 //!   `tokio::sync::watch` channel (serialised once; a watcher that falls
 //!   behind skips to the latest and never slows the executor or the other
 //!   watchers), the [`Status`] through an `ArcSwap`, the audit events into
-//!   a bounded ring, the metrics.
+//!   a bounded ring, every audit event and every stepped window's
+//!   objective into the live feed of `/v1/events` (a bounded ring each
+//!   stream reads with its own cursor: see [`FeedKind`]), the metrics.
+//! * **A status page** at `GET /`, embedded in the binary and built on
+//!   the same endpoints (`/v1/knobs`, `/v1/config/watch`, `/v1/events`,
+//!   `/v1/status`), served under a `Content-Security-Policy` of the
+//!   server's own origin only ([`CONTENT_SECURITY_POLICY`]).
 //! * **Telemetry in windows.** Digests of several replicas are aggregated
 //!   per generation over a time window and stepped through the engine as
 //!   one digest weighted by samples: the precise rule is in [`window`].
@@ -54,7 +62,7 @@
 //!   counters and from an audit subscription, into a recorder private to
 //!   the server (no global recorder, no exporter thread).
 //! * **Bounded everywhere.** The command channel, the subscription, the
-//!   audit ring, the watchers (64), the connections (256), body and header
+//!   audit ring, the feed, the event streams (64), the connections (256), body and header
 //!   sizes, and header, body and handler times: [`Limits`].
 //! * **Shutdown, in order** ([`Server::run_until`]): stop accepting; end
 //!   every watch stream and turn `/readyz` to 503; let requests finish for
@@ -79,13 +87,25 @@
 //! [`ControlHandle`] feeds digests ([`ControlHandle::report_blocking`] from
 //! a plain thread, [`ControlHandle::report`] from async code) and operator
 //! calls, and [`http::router`] with [`serve`] serves the same API on a
-//! listener of the caller's. `tests/in_process.rs` does exactly that.
+//! listener of the caller's; [`Background`] does both on a thread of its
+//! own. `tests/in_process.rs` does exactly that.
+//!
+//! A process that keeps its host and steps it on its own schedule (as
+//! `hotpath demo` does) attaches instead: [`Attached::new`] takes the host
+//! by reference, and the owner's loop calls [`Attached::poll`] between its
+//! own calls, which carries out the operator calls waiting and publishes
+//! exactly what the control thread would (the same code runs);
+//! [`Attached::measured`] shows the owner's measurements in the live feed.
+//! `tests/page.rs` does that.
 //!
 //! # Modules
 //!
-//! `control/` (the thread and its handle; `control/fleet.rs` its fleet
-//! mode), [`fleet`] (the coordinator's seam), [`window`] (aggregation),
-//! [`http`] (router, handlers, auth, limits on bodies, the watch stream),
+//! `control/` (the thread and its handle, the attached host;
+//! `control/fleet.rs` its fleet mode), [`fleet`] (the coordinator's
+//! seam), [`window`] (aggregation), [`http`] (router, handlers, auth,
+//! limits on bodies, the watch stream, the event stream, a standby's
+//! forwards), `feed` (the live feed), `knobs` (their description),
+//! `page/` (the status page and its files),
 //! `metrics/` (the recorder, and what the thread derives), `status`,
 //! `audit` (the ring), `token`, `limits`, `serve` (the accept loop),
 //! `run` ([`Server`]). The API is described in `openapi.yaml` beside
@@ -99,12 +119,16 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod background;
 mod control;
+mod feed;
 pub mod fleet;
 pub mod http;
+mod knobs;
 mod limits;
 mod metrics;
 mod names;
+mod page;
 mod run;
 mod serve;
 mod status;
@@ -112,16 +136,20 @@ mod token;
 pub mod window;
 
 pub use audit::{AuditPage, EventView, AUDIT_RING_CAPACITY, MAX_AUDIT_PAGE};
+pub use background::Background;
 pub use control::{
-    default_window, Action, ConfigEvent, Control, ControlError, ControlHandle, ControlOptions,
-    FreshView, IngestCounts, OperatorReply, Waker,
+    default_window, Action, Attached, ConfigEvent, Control, ControlError, ControlHandle,
+    ControlOptions, FreshView, IngestCounts, OperatorReply, Waker,
 };
+pub use feed::{FeedKind, ObjectivePoint, FEED_BACKLOG, FEED_CAPACITY};
 pub use fleet::{
     Coordinator, Directive, FleetStatus, FreshConfig, LeaderView, Opening, Publication,
     PublishError, Published, ReadBarrier, Role,
 };
+pub use knobs::KnobView;
 pub use limits::Limits;
 pub use metrics::Metrics;
+pub use page::CONTENT_SECURITY_POLICY;
 pub use run::{ServeOptions, ServeReport, Server, ServerError, DEFAULT_LISTEN};
 pub use serve::{serve, Served};
 pub use status::{

@@ -31,8 +31,8 @@ pub struct Limits {
     /// Time for a handler to answer (the watch stream's answer is its
     /// start): 503 `timeout` after it. 15 s.
     pub request_timeout: Duration,
-    /// Open `/v1/config/watch` streams at most: 503 `too_many_watchers`
-    /// beyond. 64.
+    /// Open event streams (`/v1/config/watch` and `/v1/events` together)
+    /// at most: 503 `too_many_watchers` beyond. 64.
     pub max_watchers: usize,
     /// Open connections at most: further clients wait in the listen
     /// backlog. 256.

@@ -18,6 +18,20 @@ use std::time::{Duration, Instant};
 /// The address `hotpath serve` listens on by default: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 
+/// Threads of the runtime that serves HTTP.
+const HTTP_WORKERS: usize = 2;
+
+/// The runtime that serves HTTP: [`HTTP_WORKERS`] threads, timers and
+/// sockets.
+pub(crate) fn http_runtime() -> Result<tokio::runtime::Runtime, ServerError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(HTTP_WORKERS)
+        .thread_name("hotpath-http")
+        .enable_all()
+        .build()
+        .map_err(ServerError::Runtime)
+}
+
 /// What [`Server::start`] needs.
 ///
 /// ```
@@ -207,12 +221,7 @@ impl Server {
             Some(path) => Token::from_file(path)?,
             None => Token::load_or_generate(&token_file)?,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("hotpath-http")
-            .enable_all()
-            .build()
-            .map_err(ServerError::Runtime)?;
+        let runtime = http_runtime()?;
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(options.listen))
             .map_err(|source| ServerError::Bind {

@@ -210,13 +210,7 @@ pub(crate) fn safe_mode(safety: &ControlSafety) -> SafeModeView {
 /// The engine's stage.
 pub(crate) fn engine<C: Clock>(host: &Host<C>) -> EngineView {
     let engine = host.engine();
-    let stage = if engine.misconfiguration().is_some() {
-        "misconfigured"
-    } else if engine.settings().calibration.is_none() || engine.noise_sd().is_some() {
-        "tuning"
-    } else {
-        "calibrating"
-    };
+    let stage = engine.stage().name();
     EngineView {
         stage,
         iteration: engine.spsa().iteration(),

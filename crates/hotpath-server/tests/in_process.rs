@@ -4,21 +4,18 @@
 
 use hotpath::{AdaptiveEngineConfig, Knob, ParamSpace, SpsaConfig};
 use hotpath_host::ShutdownPolicy;
-use hotpath_server::http::{router, AppState};
-use hotpath_server::{serve, Action, Control, ControlOptions, Limits, Token};
+use hotpath_server::{Action, Control, ControlOptions, Limits};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 mod support;
 
-const TOKEN: &str = "in-process-test-token";
+use support::{body_of, Listening, TOKEN};
 
 struct Running {
-    addr: String,
+    listening: Option<Listening>,
     control: Option<Control>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
@@ -42,62 +39,28 @@ impl Running {
             ..ControlOptions::default()
         };
         let control = support::control(space, settings, options);
-        let handle = control.handle();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
-        listener.set_nonblocking(true).expect("nonblocking");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let (stopping, watching) = tokio::sync::watch::channel(false);
-                let state = AppState::new(handle, Token::new(TOKEN), limits.clone(), watching);
-                let _ = serve(listener, router(state), &limits, stopping, async {
-                    let _ = stopped.await;
-                })
-                .await;
-            });
-        });
         Running {
-            addr,
+            listening: Some(Listening::start(control.handle(), limits)),
             control: Some(control),
-            stop: Some(stop),
-            thread: Some(thread),
         }
     }
 
+    fn addr(&self) -> &str {
+        &self.listening.as_ref().expect("listening").addr
+    }
+
     fn exchange(&self, raw: &[u8]) -> String {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        stream.write_all(raw).expect("send");
-        let mut out = Vec::new();
-        let _ = stream.read_to_end(&mut out);
-        String::from_utf8_lossy(&out).into_owned()
+        self.listening.as_ref().expect("listening").exchange(raw)
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        drop(self.listening.take());
         if let Some(control) = self.control.take() {
             let _ = control.shutdown(ShutdownPolicy::default());
         }
     }
-}
-
-fn body_of(response: &str) -> &str {
-    response.split("\r\n\r\n").nth(1).unwrap_or("")
 }
 
 #[test]
@@ -159,7 +122,7 @@ fn slow_clients_are_cut_off() {
     let running = Running::start(limits);
     // Headers that never end: the connection is closed.
     let started = Instant::now();
-    let mut stream = TcpStream::connect(&running.addr).expect("connect");
+    let mut stream = TcpStream::connect(running.addr()).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");

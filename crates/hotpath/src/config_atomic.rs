@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(&snap.params[..], &[0.5, 0.5]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConfigSnapshot {
     /// Publication counter: 0 for the initial values, +1 for every change.
     /// Strictly increasing.

@@ -1,6 +1,7 @@
 //! [`ConfigError`]: why a [`Guardrails`](crate::Guardrails),
 //! [`RollbackPolicy`](crate::RollbackPolicy) or executor setup was refused.
 
+use crate::short_float::ShortFloat;
 use crate::spsa::SpsaConfigError;
 use crate::violation::Violation;
 
@@ -17,7 +18,7 @@ use crate::violation::Violation;
 #[non_exhaustive]
 pub enum ConfigError {
     /// A numeric setting is NaN, infinite or outside its range.
-    #[error("{field} = {value} is invalid: expected {expected}")]
+    #[error("{field} = {} is invalid: expected {expected}", ShortFloat(*value))]
     InvalidField {
         /// The field's name.
         field: &'static str,
@@ -27,7 +28,7 @@ pub enum ConfigError {
         expected: &'static str,
     },
     /// A parameter's bounds are not finite or not `min < max`.
-    #[error("bounds[{index}] = ({min}, {max}) is invalid: expected finite min < max")]
+    #[error("bounds[{index}] = ({}, {}) is invalid: expected finite min < max", ShortFloat(*min), ShortFloat(*max))]
     InvalidBounds {
         /// Parameter index.
         index: usize,
@@ -45,7 +46,7 @@ pub enum ConfigError {
         got: usize,
     },
     /// A live value lies outside its bounds or is not finite.
-    #[error("initial value params[{index}] = {value} is outside its bounds ({min}, {max})")]
+    #[error("initial value params[{index}] = {} is outside its bounds ({}, {})", ShortFloat(*value), ShortFloat(*min), ShortFloat(*max))]
     InitialOutOfBounds {
         /// Parameter index.
         index: usize,
@@ -99,7 +100,7 @@ pub enum ConfigError {
     },
     /// A live value is within its bounds but not one of the knob's values
     /// (an integer knob at 12.5, a choice index that is not an option).
-    #[error("initial value params[{index}] = {value} is not on the knob's grid")]
+    #[error("initial value params[{index}] = {} is not on the knob's grid", ShortFloat(*value))]
     InitialOffGrid {
         /// Parameter index.
         index: usize,

@@ -110,6 +110,7 @@ mod param;
 mod proposal;
 mod rollback;
 mod safe_mode;
+mod short_float;
 mod space;
 mod spsa;
 mod stats;
@@ -125,8 +126,8 @@ pub use audit::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config_atomic::{AtomicConfig, ConfigReader, ConfigSnapshot, MAX_GENERATION};
 pub use engine::{
-    AdaptiveEngine, AdaptiveEngineConfig, BanditState, CalibrationConfig, EngineError, EngineState,
-    EngineStats, StepOutcome, ENGINE_STATE_VERSION,
+    AdaptiveEngine, AdaptiveEngineConfig, BanditState, CalibrationConfig, EngineError, EngineStage,
+    EngineState, EngineStats, StepOutcome, ENGINE_STATE_VERSION,
 };
 pub use error::ConfigError;
 pub use executor::{
@@ -139,10 +140,13 @@ pub use param::{ParamVec, INLINE_PARAMS};
 pub use proposal::{NoChangeReason, Proposal, ProposalKind};
 pub use rollback::{RollbackPolicy, MAX_ROLLBACKS_PER_HOUR};
 pub use safe_mode::{ControlSafety, ReasonSet, SafeModeExit, SafeModeReason};
+pub use short_float::ShortFloat;
 pub use space::{
     ChoiceKnob, IntKnob, Knob, KnobHandle, KnobKind, KnobLookupError, KnobProblem, NamedValues,
     ParamSpace, RealKnob, Scale, Value, ValueProblem, MAX_EXACT_INT, MAX_OPTIONS, MAX_PARAMS,
 };
-pub use spsa::{Spsa, SpsaCheckpoint, SpsaConfig, SpsaConfigError, SpsaState};
+pub use spsa::{
+    Spsa, SpsaCheckpoint, SpsaConfig, SpsaConfigError, SpsaState, MAX_EVAL_WINDOW_DIGESTS,
+};
 pub use telemetry::{Aggregation, AggregationError, DigestError, TelemetryDigest};
 pub use violation::{RateRule, Violation};

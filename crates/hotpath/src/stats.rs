@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Welford's running mean and variance: numerically stable, no history kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RunningStats {
     count: u64,
     mean: f64,

@@ -15,6 +15,7 @@
 //! still averaging out measurement noise. [`Aggregation::aggregate`] works in
 //! place on a caller-owned buffer, so aggregating never allocates.
 
+use crate::short_float::ShortFloat;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -173,13 +174,13 @@ impl TelemetryDigest {
 #[derive(Copy, Clone, Debug, PartialEq, Error)]
 pub enum DigestError {
     /// `objective_value` is NaN or ±∞.
-    #[error("objective value is not finite: {0}")]
+    #[error("objective value is not finite: {}", ShortFloat(*.0))]
     NonFiniteObjective(f64),
     /// `sample_count` is zero: the window summarises nothing.
     #[error("digest summarises zero samples")]
     ZeroSampleCount,
     /// `constraint_margin` is present but NaN or ±∞.
-    #[error("constraint margin is not finite: {0}")]
+    #[error("constraint margin is not finite: {}", ShortFloat(*.0))]
     NonFiniteConstraintMargin(f64),
 }
 
@@ -365,7 +366,7 @@ impl Aggregation {
 #[derive(Copy, Clone, Debug, PartialEq, Error)]
 pub enum AggregationError {
     /// The trim fraction is NaN or outside `[0, 0.5)`.
-    #[error("trim fraction must be in [0, 0.5), got {0}")]
+    #[error("trim fraction must be in [0, 0.5), got {}", ShortFloat(*.0))]
     InvalidTrimFraction(f64),
 }
 

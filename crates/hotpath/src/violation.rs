@@ -1,6 +1,7 @@
 //! [`Violation`]: why the executor refused a proposal or request.
 
 use crate::safe_mode::SafeModeReason;
+use crate::short_float::ShortFloat;
 use serde::{Deserialize, Serialize};
 
 /// Why [`SafetyExecutor`](crate::SafetyExecutor) refused something. Every
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 #[non_exhaustive]
 pub enum Violation {
     /// A parameter would move by more than `max_delta_per_step` of its range.
-    #[error("params[{index}] would move by {delta} of its range; at most {limit} per step")]
+    #[error("params[{index}] would move by {} of its range; at most {} per step", ShortFloat(*delta), ShortFloat(*limit))]
     DeltaTooLarge {
         /// Parameter index.
         index: usize,
@@ -54,7 +55,7 @@ pub enum Violation {
     },
     /// A committed move would spend more than
     /// `max_cumulative_delta_per_minute` of a parameter's range in a minute.
-    #[error("params[{index}] would move {spent} of its range in a minute (budget {limit}); safe mode until t={retry_at_us} µs")]
+    #[error("params[{index}] would move {} of its range in a minute (budget {}); safe mode until t={retry_at_us} µs", ShortFloat(*spent), ShortFloat(*limit))]
     CumulativeDeltaViolation {
         /// Parameter index.
         index: usize,
@@ -99,7 +100,7 @@ pub enum Violation {
     },
     /// A parameter would leave its bounds. The executor rejects rather than
     /// clamps: it never applies anything but what was proposed.
-    #[error("params[{index}] would become {value}, outside its bounds [{min}, {max}]")]
+    #[error("params[{index}] would become {}, outside its bounds [{}, {}]", ShortFloat(*value), ShortFloat(*min), ShortFloat(*max))]
     OutOfBounds {
         /// Parameter index.
         index: usize,
@@ -113,7 +114,7 @@ pub enum Violation {
     /// A value within the bounds that is not one of the knob's values: an
     /// integer knob off its grid (12.5, or 7 on a grid of 2), a choice index
     /// that is not an option's. Refused, never rounded.
-    #[error("params[{index}] would become {value}, which is not on its grid")]
+    #[error("params[{index}] would become {}, which is not on its grid", ShortFloat(*value))]
     OffGrid {
         /// Parameter index.
         index: usize,
@@ -134,7 +135,9 @@ pub enum Violation {
     /// A probe (`ApplyPlus`/`ApplyMinus`) would take a parameter further
     /// than `max_delta_per_step` of its range from the committed centre.
     #[error(
-        "params[{index}] would stray {excursion} of its range from the centre; at most {limit}"
+        "params[{index}] would stray {} of its range from the centre; at most {}",
+        ShortFloat(*excursion),
+        ShortFloat(*limit)
     )]
     ExcursionTooLarge {
         /// Parameter index.

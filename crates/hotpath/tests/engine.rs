@@ -82,8 +82,10 @@ fn observe_alone_never_changes_the_live_config() {
 }
 
 /// The two probes of a pair are `θ ± cΔ` around the iterate `θ` (the
-/// committed centre moved by what the engine has not committed yet), which
-/// stays within the probe excursion limit of the centre.
+/// committed centre moved by what the engine has not committed yet), with
+/// each knob's probe size the engine's own, and both stay within the probe
+/// excursion limit of the centre (a minus probe more than a step away goes
+/// through the centre first).
 #[test]
 fn probes_are_measured_at_plus_and_minus_c_delta_around_the_iterate() {
     let (mut engine, clock) = engine(2);
@@ -92,18 +94,17 @@ fn probes_are_measured_at_plus_and_minus_c_delta_around_the_iterate() {
     for _ in 0..300 {
         let proposal = tick(&mut engine, &clock);
         let live = engine.config().load().params.to_vec();
-        let (c, delta) = match engine.spsa().state() {
+        let delta = match engine.spsa().state() {
             hotpath::SpsaState::WaitingPlus { delta, .. }
-            | hotpath::SpsaState::WaitingMinus { delta, .. } => (
-                engine.spsa().in_flight_scale().expect("in flight"),
-                delta.clone(),
-            ),
+            | hotpath::SpsaState::WaitingMinus { delta, .. } => delta.clone(),
             hotpath::SpsaState::Ready => continue,
         };
+        let centre = engine.executor().centre().to_vec();
         match proposal {
             Proposal::ApplyPlus {
                 perturbation_id, ..
             } => plus = Some((perturbation_id, live)),
+            Proposal::ApplyMinus { .. } if live == centre => {} // the hop through it
             Proposal::ApplyMinus {
                 perturbation_id, ..
             } => {
@@ -111,17 +112,16 @@ fn probes_are_measured_at_plus_and_minus_c_delta_around_the_iterate() {
                 if id != perturbation_id {
                     continue;
                 }
-                let centre = engine.executor().centre();
                 for i in 0..2 {
                     let half = (p[i] - live[i]) / 2.0;
                     assert!(
-                        (half - c * delta[i]).abs() < 1e-12,
-                        "pair {p:?} / {live:?}, c {c}, Δ {delta:?}"
+                        half * delta[i] > 0.0 && half.abs() < 0.1,
+                        "pair {p:?} / {live:?}, Δ {delta:?}"
                     );
                     let iterate = (p[i] + live[i]) / 2.0;
                     assert!(
-                        (iterate - centre[i]).abs() + c <= 0.1,
-                        "iterate {iterate} centre {centre:?}"
+                        (iterate - centre[i]).abs() + half.abs() <= 0.1 + 1e-12,
+                        "iterate {iterate} ± {half} centre {centre:?}"
                     );
                 }
                 checked += 1;
@@ -441,4 +441,104 @@ fn at_the_bounds_every_move_changes_something_and_iterations_continue() {
         })
         .count();
     assert_eq!(abandoned, 0);
+}
+
+#[test]
+fn the_audit_queue_must_hold_the_engines_first_two_events() {
+    let initial = ParamVec::from_slice(&[0.5]);
+    for capacity in [0, 1] {
+        let small = AdaptiveEngineConfig {
+            audit_capacity: capacity,
+            ..config(1)
+        };
+        let refused = AdaptiveEngine::with_clock(small, initial.clone(), ManualClock::new(0));
+        assert!(
+            matches!(
+                refused,
+                Err(EngineError::Config(hotpath::ConfigError::InvalidField {
+                    field: "audit_capacity",
+                    ..
+                }))
+            ),
+            "capacity {capacity}: {refused:?}"
+        );
+    }
+    let two = AdaptiveEngineConfig {
+        audit_capacity: 2,
+        ..config(1)
+    };
+    let engine = AdaptiveEngine::with_clock(two, initial, ManualClock::new(0)).expect("capacity 2");
+    let queue = engine.executor().audit_queue();
+    let first: Vec<AuditEvent> = std::iter::from_fn(|| queue.try_dequeue()).collect();
+    assert!(
+        matches!(
+            first.as_slice(),
+            [
+                AuditEvent {
+                    details: AuditDetails::Started { .. },
+                    ..
+                },
+                AuditEvent {
+                    details: AuditDetails::BaselineSet { .. },
+                    ..
+                },
+            ]
+        ),
+        "{first:?}"
+    );
+}
+
+#[test]
+fn a_window_beyond_the_digest_limit_is_refused_not_allocated() {
+    let huge = AdaptiveEngineConfig {
+        spsa: SpsaConfig {
+            eval_window_digests: hotpath::MAX_EVAL_WINDOW_DIGESTS + 1,
+            ..SpsaConfig::default()
+        },
+        ..config(1)
+    };
+    let refused =
+        AdaptiveEngine::with_clock(huge, ParamVec::from_slice(&[0.5]), ManualClock::new(0));
+    assert!(matches!(
+        refused,
+        Err(EngineError::Spsa(
+            hotpath::SpsaConfigError::TooManyEvalWindowDigests { .. }
+        ))
+    ));
+}
+
+/// Probes are sized from what the engine measures: near the optimum of a
+/// shallow, noisy bowl they grow past SPSA's scheduled `c` (the gradient's
+/// noise falls as `1/c`), on a steep one they stay small (they would cost
+/// users more than the noise).
+#[test]
+fn probe_sizes_follow_the_curvature_against_the_noise() {
+    let largest_probe = |curvature: f64| {
+        let (mut engine, clock) = engine(2);
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut largest: f64 = 0.0;
+        for k in 0..800 {
+            clock.advance(TICK_US);
+            let live = engine.config().load().params;
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let noise = 0.006 * ((rng >> 11) as f64 / (1u64 << 53) as f64 - 0.5);
+            let y = curvature * bowl(&live) + noise;
+            engine
+                .step(TelemetryDigest::new(TICK_US, y, 10))
+                .expect("valid digest");
+            if k >= 400 {
+                let centre = engine.executor().centre();
+                let away = live.iter().zip(centre).map(|(l, c)| (l - c).abs());
+                largest = away.fold(largest, f64::max);
+            }
+        }
+        assert_eq!(engine.executor().stats().refused, 0);
+        largest
+    };
+    let shallow = largest_probe(1.0);
+    let steep = largest_probe(1000.0);
+    assert!(shallow > 0.06 && shallow <= 0.1, "shallow: {shallow}");
+    assert!(steep < 0.02, "steep: {steep}");
 }

@@ -1,8 +1,11 @@
 //! `hotpath demo`: the engine tuning a live, in-process workload.
 //!
 //! The service is the batching pipeline of `workload`: a producer thread
-//! reads `batch_size` and `linger_ms` through a [`hotpath::ConfigReader`]
-//! and sender threads do real work on every record. The control loop (this
+//! reads `batch_size` (an integer knob), `linger_ms` (a real on a log
+//! scale) and `encoding` (a choice of `json`, `csv`, `varint`) through a
+//! [`hotpath::ConfigReader`], by typed handles, and sender threads do real
+//! work on every record. The view shows SPSA's probe pairs apart from the
+//! centre's committed moves (see `view`). The control loop (this
 //! thread) measures the mean latency per record every 100 ms, separately
 //! for each config generation, and feeds the live generation's measurement
 //! to [`Host::step`] as a digest tagged `.with_generation(…)`. The
@@ -37,12 +40,16 @@
 //!   as tuned: the closing comparison measures, it does not tune, so the
 //!   host shuts down without saving). `--resume` restores it
 //!   ([`Resume::Require`]), as a restarted service would.
+//! * `token`: the operator token of the live status page (see [`page`];
+//!   not with `--no-page`).
 
+mod page;
 mod view;
 mod workload;
 
 use crate::cli::DemoArgs;
 use crate::config::{self, Override, TuningConfig};
+use crate::named::{self, Digits};
 use crate::report::{Breakdown, Tally};
 use crate::{audit_log, CliError};
 use hotpath::{Clock, EngineStats, SystemClock, TelemetryDigest};
@@ -142,6 +149,7 @@ struct Run<'a> {
     rate: u64,
     last: Option<(f64, u64)>,
     next_tick: Instant,
+    page: Option<page::Page>,
 }
 
 impl Run<'_> {
@@ -165,14 +173,37 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Shows the status at `elapsed`.
+    /// A measurement of the live generation: the view's and the page's.
+    fn measured(
+        &mut self,
+        host: &mut Host,
+        y: f64,
+        n: u64,
+        generation: u64,
+    ) -> Result<(), CliError> {
+        self.last = Some((y, n));
+        match &mut self.page {
+            Some(page) => {
+                let digest = TelemetryDigest::new(TICK.as_micros() as u64, y, n)
+                    .with_timestamp(self.clock.now_us())
+                    .with_generation(generation);
+                page.measured(host, &digest)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Shows the status at `elapsed` (and has the page catch up).
     fn frame(
         &mut self,
-        host: &Host,
+        host: &mut Host,
         phase: &str,
         elapsed: Duration,
         done: bool,
     ) -> Result<(), CliError> {
+        if let Some(page) = &mut self.page {
+            page.poll(host)?;
+        }
         let engine = host.engine();
         let executor = engine.executor();
         let reasons: Vec<String> = executor
@@ -188,6 +219,7 @@ impl Run<'_> {
             rate: self.rate,
             params: &self.config.space,
             live: executor.snapshot().params.to_vec(),
+            centre: executor.centre().to_vec(),
             objective: self.last,
             generation: executor.generation(),
             iteration: engine.spsa().iteration(),
@@ -221,34 +253,50 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let config = config::parse("demo tuning config", DEMO_CONFIG, Path::new(""), &layers)?;
     let clock = SystemClock::new();
     let mut host = open_host(&config, args, clock)?;
+    let page = if args.no_page {
+        None
+    } else {
+        Some(page::Page::start(&mut host, &args.out)?)
+    };
+    if let Some(page) = &page {
+        crate::cli::print(&format!("{}\n", page.banner()))?;
+    }
     let start = host.executor().centre().to_vec();
     let mut run = Run {
         config: &config,
         clock,
         timeline: Timeline::new(Duration::from_secs(args.duration)),
-        view: View::new(args.plain, args.preset.name()),
+        view: View::new(args.plain, args.preset.name(), &start),
         tally: Tally::default(),
         scores: Scores::default(),
         events: host.subscribe(config.engine.audit_capacity)?,
         rate: STEADY_RATE,
         last: None,
         next_tick: Instant::now() + TICK,
+        page,
     };
-    let pipeline = Pipeline::start(host.config(), STEADY_RATE, args.seed)?;
+    let pipeline = Pipeline::start(host.config(), &config.space, STEADY_RATE, args.seed)?;
     for note in log_notes(&host, &config) {
         run.view.note(0.0, &note)?;
     }
-    let names: Vec<&str> = config.space.knobs().iter().map(|k| k.name()).collect();
+    let knobs: Vec<String> = config
+        .space
+        .knobs()
+        .iter()
+        .map(|k| format!("{} ({})", k.name(), named::knob(k)))
+        .collect();
     run.view.note(
         0.0,
         &format!(
             "offered load {STEADY_RATE} records/s; tuning {}",
-            names.join(" and ")
+            knobs.join("; ")
         ),
     )?;
     let tuned = tune(&mut host, &mut run, &pipeline)?;
     compare(&mut host, &mut run, &pipeline)?;
     pipeline.shutdown()?;
+    // The page stops before the host it shows.
+    drop(run.page.take());
     let resumed = host
         .open_report()
         .restored
@@ -341,7 +389,7 @@ fn tune(host: &mut Host, run: &mut Run, pipeline: &Pipeline) -> Result<Tuned, Cl
                     .with_generation(generation);
                 let outcome = host.step(digest)?;
                 run.tally.step(&outcome);
-                run.last = Some((y, n));
+                run.measured(host, y, n, generation)?;
             }
             None => host.maintain()?,
         }
@@ -392,7 +440,7 @@ fn compare(host: &mut Host, run: &mut Run, pipeline: &Pipeline) -> Result<(), Cl
             if elapsed >= compare_from {
                 run.scores.peak_initial.add(b.mean_ms(), b.records());
             }
-            run.last = Some((b.mean_ms(), b.records()));
+            run.measured(host, b.mean_ms(), b.records(), generation)?;
         }
         host.drain()?;
         run.absorb()?;
@@ -451,15 +499,16 @@ fn summary(
             tuned.state_path.display(),
         );
     }
-    for ((knob, start), end) in run
-        .config
-        .space
-        .knobs()
-        .iter()
-        .zip(start)
-        .zip(&tuned.centre)
-    {
-        let _ = writeln!(out, "  {:<16} {start:.2} -> {end:.2}", knob.name());
+    let space = &run.config.space;
+    for (i, (start, end)) in start.iter().zip(&tuned.centre).enumerate() {
+        let shown = |v: f64| named::value(space.value(i, v), Digits::Two);
+        let _ = writeln!(
+            out,
+            "  {:<16} {} -> {}",
+            space.name(i),
+            shown(*start),
+            shown(*end)
+        );
     }
     out.push_str("decisions\n");
     let _ = writeln!(
@@ -543,19 +592,12 @@ fn log_notes(host: &Host, config: &TuningConfig) -> Vec<String> {
         }
     }
     if let (Some(saved), Some(state)) = (&report.restored, host.state_file()) {
-        let centre: Vec<String> = config
-            .space
-            .knobs()
-            .iter()
-            .zip(saved.executor.centre.iter())
-            .map(|(k, v)| format!("{} {v:.2}", k.name()))
-            .collect();
         notes.push(format!(
             "resumed from {} (generation {}, SPSA iteration {}): {}",
             state.display(),
             saved.executor.live.generation,
             saved.engine.as_ref().map_or(0, |e| e.spsa.iteration),
-            centre.join(", "),
+            named::values(&config.space, &saved.executor.centre, Digits::Two),
         ));
     }
     notes

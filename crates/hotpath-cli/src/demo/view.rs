@@ -1,11 +1,24 @@
 //! The demo's live view: a block redrawn in place on a terminal, plain
 //! periodic lines otherwise (so CI logs stay readable).
+//!
+//! Decision lines keep the two kinds of move apart. SPSA's probes
+//! (`ApplyPlus`, then `ApplyMinus`) visit points on either side of the
+//! committed centre and are undone: one line per pair, `probe ± #7:
+//! batch_size 50 | 46, …`, the values at the `+` and the `−` point of the
+//! knobs they moved. A committed move (`Update`) is the centre moving, said
+//! from the previous centre: `centre #7: batch_size 48 -> 52`, or `holds`
+//! when the iteration's step was too small to commit and the live config
+//! only came back from the probes to the centre. (Deltas are
+//! relative to the live config, which during a pair is a probe point, so
+//! `after − delta` would show the probe point, not where the centre was.)
 
 use crate::cli::print as emit;
+use crate::named::{self, Digits};
 use crate::report::{self, Tally};
 use crate::CliError;
 use hotpath::{
-    AuditDetails, AuditEvent, EngineEvent, OutcomeVerdict, ParamSpace, ProposalKind, RequestKind,
+    AuditDetails, AuditEvent, EngineEvent, Knob, KnobKind, OutcomeVerdict, ParamSpace,
+    ProposalKind, RequestKind, Scale,
 };
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -33,6 +46,8 @@ pub struct Status<'a> {
     pub params: &'a ParamSpace,
     /// Their live values.
     pub live: Vec<f64>,
+    /// The committed centre (the live values but during a probe).
+    pub centre: Vec<f64>,
     /// Last measured objective (ms per record) and its record count.
     pub objective: Option<(f64, u64)>,
     /// Live config generation.
@@ -54,17 +69,24 @@ pub struct View {
     last: Option<Duration>,
     recent: VecDeque<String>,
     preset: &'static str,
+    /// The committed centre as the events have moved it.
+    centre: Vec<f64>,
+    /// The `+` probe point of the pair under way, with its id.
+    plus: Option<(u64, Vec<f64>)>,
 }
 
 impl View {
-    /// Redraws in place if standard output is a terminal (and not `plain`).
-    pub fn new(plain: bool, preset: &'static str) -> Self {
+    /// Redraws in place if standard output is a terminal (and not
+    /// `plain`); the run starts at `centre`.
+    pub fn new(plain: bool, preset: &'static str, centre: &[f64]) -> Self {
         Self {
             live: !plain && std::io::stdout().is_terminal(),
             drawn: 0,
             last: None,
             recent: VecDeque::with_capacity(RECENT + 1),
             preset,
+            centre: centre.to_vec(),
+            plus: None,
         }
     }
 
@@ -84,10 +106,73 @@ impl View {
 
     /// Reports an audit event, if it is worth a line.
     pub fn event(&mut self, event: &AuditEvent, params: &ParamSpace) -> Result<(), CliError> {
-        let Some(message) = describe(event, params) else {
+        let Some(message) = self
+            .moved(event, params)
+            .or_else(|| describe(event, params))
+        else {
             return Ok(());
         };
         self.note(event.timestamp_us as f64 / 1e6, &message)
+    }
+
+    /// The line of a move (a probe pair, a centre moving, a rollback or
+    /// restore putting it elsewhere), following the centre; `None` for
+    /// the other events.
+    fn moved(&mut self, event: &AuditEvent, space: &ParamSpace) -> Option<String> {
+        match &event.details {
+            AuditDetails::Applied {
+                kind,
+                correlation_id: id,
+                params: after,
+                ..
+            } => match kind {
+                ProposalKind::ApplyPlus => {
+                    self.plus = Some((*id, after.to_vec()));
+                    None
+                }
+                ProposalKind::ApplyMinus => {
+                    let plus = self.plus.take().filter(|(p, _)| p == id);
+                    let plus = plus.map_or_else(|| self.centre.clone(), |(_, v)| v);
+                    Some(format!(
+                        "probe ± #{id}: {}",
+                        self.probes(space, &plus, after)
+                    ))
+                }
+                ProposalKind::Update if after.bit_eq(&self.centre) => Some(format!(
+                    "centre #{id}: holds (no knob moved enough to commit)"
+                )),
+                ProposalKind::Update => {
+                    let moved = named::changes(space, &self.centre, after, Digits::Two);
+                    self.centre = after.to_vec();
+                    Some(format!("centre #{id}: {moved}"))
+                }
+                _ => None,
+            },
+            AuditDetails::RolledBack { params: to, .. }
+            | AuditDetails::Restored { params: to, .. } => {
+                self.centre = to.to_vec();
+                self.plus = None;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// `name plus | minus` for each knob a probe pair moved off the centre.
+    fn probes(&self, space: &ParamSpace, plus: &[f64], minus: &[f64]) -> String {
+        let shown = |i: usize, v: f64| named::value(space.value(i, v), Digits::Two);
+        let moved: Vec<String> = (0..space.len())
+            .filter_map(|i| {
+                let (c, p, m) = (self.centre.get(i)?, plus.get(i)?, minus.get(i)?);
+                (p != c || m != c)
+                    .then(|| format!("{} {} | {}", space.name(i), shown(i, *p), shown(i, *m)))
+            })
+            .collect();
+        if moved.is_empty() {
+            "at the centre".into()
+        } else {
+            moved.join(", ")
+        }
     }
 
     /// Shows the status: redraws on a terminal (at most every 250 ms),
@@ -120,10 +205,16 @@ impl View {
             s.rate,
             self.preset
         );
-        for (i, v) in s.live.iter().enumerate() {
-            let (min, max) = s.params.bounds(i);
+        for (i, (v, c)) in s.live.iter().zip(&s.centre).enumerate() {
+            let shown = |v: f64| named::value(s.params.value(i, v), Digits::Two);
             let name = s.params.name(i);
-            let _ = writeln!(text, "  {name:<16}{v:>9.2}   [{min}, {max}]");
+            let range = s.params.knobs().get(i).map(range).unwrap_or_default();
+            let _ = writeln!(
+                text,
+                "  {name:<16}{:>9}   centre {:>7}   {range}",
+                shown(*v),
+                shown(*c)
+            );
         }
         match s.objective {
             Some((y, n)) => {
@@ -171,9 +262,7 @@ fn plain_line(s: &Status) -> String {
         s.phase,
         s.rate
     );
-    for (p, v) in s.params.knobs().iter().zip(&s.live) {
-        let _ = write!(line, " {}={v:.2}", p.name());
-    }
+    let _ = write!(line, " {}", named::values(s.params, &s.live, Digits::Two));
     match s.objective {
         Some((y, _)) => {
             let _ = write!(line, "  latency {y:.2} ms");
@@ -197,44 +286,23 @@ fn plain_line(s: &Status) -> String {
     line
 }
 
-/// `batch_size 48.00 -> 45.20, linger_ms …`
-fn moves(params: &ParamSpace, after: &[f64], delta: &[f64]) -> String {
-    let mut text = String::new();
-    for ((p, a), d) in params.knobs().iter().zip(after).zip(delta) {
-        if *d != 0.0 {
-            if !text.is_empty() {
-                text.push_str(", ");
-            }
-            let _ = write!(text, "{} {:.2} -> {a:.2}", p.name(), a - d);
-        }
+/// A knob's values for the status block: `[1, 64]`, `[0.1, 6] log`,
+/// `json | csv | varint`.
+fn range(knob: &Knob) -> String {
+    let log = |s: &Scale| if *s == Scale::Log { " log" } else { "" };
+    match knob.kind() {
+        KnobKind::Real { min, max, scale } => format!("[{min}, {max}]{}", log(scale)),
+        KnobKind::Int {
+            min, max, scale, ..
+        } => format!("[{min}, {max}]{}", log(scale)),
+        KnobKind::Choice { options } => options.join(" | "),
     }
-    if text.is_empty() {
-        text.push_str("no movement");
-    }
-    text
 }
 
-fn values(params: &ParamSpace, values: &[f64]) -> String {
-    let parts: Vec<String> = params
-        .knobs()
-        .iter()
-        .zip(values)
-        .map(|(p, v)| format!("{} {v:.2}", p.name()))
-        .collect();
-    parts.join(", ")
-}
-
-/// A line for the events worth showing: committed moves, refusals,
-/// rollbacks, safe mode, regressions and the engine's own decisions.
+/// A line for the other events worth showing: refusals, rollbacks, safe
+/// mode, regressions and the engine's own decisions.
 fn describe(event: &AuditEvent, params: &ParamSpace) -> Option<String> {
     Some(match &event.details {
-        AuditDetails::Applied {
-            kind: ProposalKind::Update,
-            correlation_id,
-            delta,
-            params: after,
-            ..
-        } => format!("update #{correlation_id}: {}", moves(params, after, delta)),
         AuditDetails::Rejected {
             request, violation, ..
         } => {
@@ -253,7 +321,7 @@ fn describe(event: &AuditEvent, params: &ParamSpace) -> Option<String> {
         } => format!(
             "ROLLED BACK ({}) to {}",
             report::rollback_name(*reason),
-            values(params, restored)
+            named::values(params, restored, Digits::Two)
         ),
         AuditDetails::SafeModeEntered { reason, .. } => format!("SAFE MODE entered: {reason}"),
         AuditDetails::SafeModeExited { reason } => format!("safe mode exited: {reason}"),
@@ -296,4 +364,57 @@ fn describe(event: &AuditEvent, params: &ParamSpace) -> Option<String> {
         },
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::View;
+    use hotpath::{AuditDetails, AuditEvent, Knob, ParamSpace, ParamVec, ProposalKind};
+
+    fn applied(kind: ProposalKind, id: u64, params: &[f64]) -> AuditEvent {
+        AuditEvent {
+            seq: 0,
+            timestamp_us: 0,
+            generation: 1,
+            details: AuditDetails::Applied {
+                kind,
+                correlation_id: id,
+                previous_generation: 0,
+                delta: ParamVec::zeros(params.len()),
+                params: ParamVec::from_slice(params),
+            },
+        }
+    }
+
+    #[test]
+    fn probe_pairs_and_centre_moves_have_lines_of_their_own() {
+        let space = ParamSpace::new(vec![
+            Knob::int("batch_size", 1, 64, 48),
+            Knob::choice("encoding", ["json", "csv"], "csv"),
+        ])
+        .expect("valid");
+        let mut view = View::new(true, "balanced", &[48.0, 1.0]);
+        let mut line = |event| view.moved(&event, &space);
+        assert_eq!(
+            line(applied(ProposalKind::ApplyPlus, 3, &[50.0, 1.0])),
+            None
+        );
+        assert_eq!(
+            line(applied(ProposalKind::ApplyMinus, 3, &[46.0, 1.0])).as_deref(),
+            Some("probe ± #3: batch_size 50 | 46")
+        );
+        assert_eq!(
+            line(applied(ProposalKind::Update, 3, &[48.0, 1.0])).as_deref(),
+            Some("centre #3: holds (no knob moved enough to commit)")
+        );
+        assert_eq!(
+            line(applied(ProposalKind::Update, 4, &[52.0, 0.0])).as_deref(),
+            Some("centre #4: batch_size 48 -> 52, encoding csv -> json")
+        );
+        // The centre the next move is told from is the one just committed.
+        assert_eq!(
+            line(applied(ProposalKind::Update, 5, &[53.0, 0.0])).as_deref(),
+            Some("centre #5: batch_size 52 -> 53")
+        );
+    }
 }

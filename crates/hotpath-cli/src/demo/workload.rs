@@ -4,11 +4,32 @@
 //! offered rate) and groups them into batches the way a Kafka producer
 //! does: a batch is closed when it holds `batch_size` records or when its
 //! first record has waited `linger_ms`, whichever comes first. Closed
-//! batches queue for [`SENDERS`] sender threads, which parse every record,
-//! hash and varint-encode its fields into a frame, checksum the frame, and
-//! then wait for a simulated network round trip of [`ROUND_TRIP`] plus
-//! [`PER_RECORD`] per record. The latency of a record runs from its arrival
-//! to the end of its batch's round trip.
+//! batches queue for [`SENDERS`] sender threads, which encode every record
+//! into a frame in the batch's `encoding`, checksum the frame, and then
+//! wait for a simulated network round trip of [`ROUND_TRIP`] plus
+//! [`PER_BYTE`] per byte of the frame. The latency of a record runs from
+//! its arrival to the end of its batch's round trip.
+//!
+//! The `encoding` is a choice knob with a real cost difference: what goes
+//! on the wire. `json` writes each record as a JSON object, `csv` sends the
+//! line as it came, `varint` parses it, hashes the path and varint-encodes
+//! the fields. Measured over 200,000 generated records (the `encodings`
+//! test: `cargo test -p hotpath-cli --release -- --ignored encodings
+//! --nocapture`; this machine, shared, one run):
+//!
+//! | encoding | bytes per record | encode + checksum | on the wire at [`PER_BYTE`] |
+//! |----------|------------------|-------------------|-----------------------------|
+//! | `json`   | 104.9            | 257 ns            | 21.0 µs                     |
+//! | `csv`    | 53.9             | 78 ns             | 10.8 µs                     |
+//! | `varint` | 24.2             | 104 ns            | 4.8 µs                      |
+//!
+//! So the wire dominates and `varint` is the best option at every load,
+//! but how much it matters depends on the batch: every record of a batch
+//! waits for the whole batch's transfer, so a steady-load batch of about
+//! three records gains some 18 µs from `csv` to `varint`, a peak-load batch
+//! of 48 about 290 µs (over a 1 ms round trip). Under the steady load the
+//! options are hard to tell apart through the noise; under the peak they
+//! are not.
 //!
 //! The trade-off is real: small batches closed early keep records from
 //! waiting but pay a round trip each, so at a high offered rate they
@@ -16,15 +37,18 @@
 //! senders free but make every record wait for its batch. Where the best
 //! setting lies depends on the offered rate.
 //!
-//! The producer reads the knobs through a [`ConfigReader`] and tags each
-//! batch with the config generation it was closed under; senders account
+//! The producer reads the knobs through a [`ConfigReader`], by the typed
+//! handles looked up once at start ([`Knobs`]), and tags each batch with
+//! the config generation and the encoding it was closed under; senders account
 //! latency per generation, so the control loop can report each generation's
 //! measurements separately. When more than [`MAX_QUEUED`] records are
 //! queued, new batches are shed and each shed record counts as a latency of
 //! [`SHED_PENALTY_US`].
 
 use crate::CliError;
-use hotpath::{AtomicConfig, ConfigReader};
+use hotpath::{
+    AtomicConfig, ChoiceKnob, ConfigReader, ConfigSnapshot, IntKnob, ParamSpace, RealKnob,
+};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -35,8 +59,10 @@ use std::time::{Duration, Instant};
 pub const SENDERS: usize = 2;
 /// Fixed cost of one request to the (simulated) downstream.
 pub const ROUND_TRIP: Duration = Duration::from_micros(1000);
-/// Transfer cost per record in a request.
-pub const PER_RECORD: Duration = Duration::from_micros(5);
+/// Transfer cost per byte of a request's frame (a 40 Mbit/s link).
+pub const PER_BYTE: Duration = Duration::from_nanos(200);
+/// The `encoding` knob's options, in index order.
+pub const ENCODINGS: [&str; 3] = ["json", "csv", "varint"];
 /// Queued records beyond which new batches are shed.
 pub const MAX_QUEUED: usize = 4000;
 /// Latency charged for a shed record, µs.
@@ -74,7 +100,85 @@ struct Record {
 
 struct Batch {
     generation: u64,
+    encoding: Encoding,
     records: Vec<Record>,
+}
+
+/// How a sender writes a record into its batch's frame (the `encoding`
+/// knob, [`ENCODINGS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Json,
+    Csv,
+    Varint,
+}
+
+impl Encoding {
+    /// The option of index `index` (an index the executor guarantees).
+    fn of(index: usize) -> Self {
+        match index {
+            0 => Encoding::Json,
+            1 => Encoding::Csv,
+            _ => Encoding::Varint,
+        }
+    }
+
+    /// Appends `line` to `frame`.
+    fn write(self, line: &str, frame: &mut Vec<u8>) {
+        match self {
+            Encoding::Json => json(line, frame),
+            Encoding::Csv => {
+                frame.extend_from_slice(line.as_bytes());
+                frame.push(b'\n');
+            }
+            Encoding::Varint => varint(line, frame),
+        }
+    }
+}
+
+/// The knobs the pipeline reads, looked up by name and kind once.
+#[derive(Debug, Clone, Copy)]
+pub struct Knobs {
+    batch_size: IntKnob,
+    linger_ms: RealKnob,
+    encoding: ChoiceKnob,
+}
+
+impl Knobs {
+    /// The handles of `batch_size` (integer), `linger_ms` (real) and
+    /// `encoding` (a choice of [`ENCODINGS`]) in `space`.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Demo`] if one is missing, of another kind, or the
+    /// encoding's options are not [`ENCODINGS`].
+    pub fn of(space: &ParamSpace) -> Result<Self, CliError> {
+        let bad = |e: hotpath::KnobLookupError| CliError::Demo(format!("the demo's config: {e}"));
+        let knobs = Self {
+            batch_size: space.int("batch_size").map_err(bad)?,
+            linger_ms: space.real("linger_ms").map_err(bad)?,
+            encoding: space.choice("encoding").map_err(bad)?,
+        };
+        let options: Vec<Option<&str>> = (0..=ENCODINGS.len())
+            .map(|i| space.option(knobs.encoding, i))
+            .collect();
+        let expected: Vec<Option<&str>> =
+            ENCODINGS.iter().map(|e| Some(*e)).chain([None]).collect();
+        if options != expected {
+            return Err(CliError::Demo(format!(
+                "the demo's config: encoding's options must be {ENCODINGS:?}"
+            )));
+        }
+        Ok(knobs)
+    }
+
+    /// `(batch size, linger, encoding)` as the producer uses them.
+    fn read(self, snapshot: &ConfigSnapshot) -> (usize, Duration, Encoding) {
+        let batch = snapshot.get(self.batch_size).max(1) as usize;
+        let linger_ms = snapshot.get(self.linger_ms).max(0.0);
+        let linger = Duration::try_from_secs_f64(linger_ms / 1000.0).unwrap_or(Duration::ZERO);
+        (batch, linger, Encoding::of(snapshot.get(self.encoding)))
+    }
 }
 
 #[derive(Default)]
@@ -117,7 +221,7 @@ impl Shared {
     }
 
     /// Queues a closed batch, or sheds it if the queue is too long.
-    fn dispatch(&self, generation: u64, records: &mut Vec<Record>) {
+    fn dispatch(&self, generation: u64, encoding: Encoding, records: &mut Vec<Record>) {
         if records.is_empty() {
             return;
         }
@@ -132,6 +236,7 @@ impl Shared {
         queue.records += records.len();
         queue.batches.push_back(Batch {
             generation,
+            encoding,
             records: std::mem::take(records),
         });
         drop(queue);
@@ -147,8 +252,19 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Starts the producer and the senders; the producer reads its knobs
-    /// (`[batch_size, linger_ms]`) from `config`.
-    pub fn start(config: &Arc<AtomicConfig>, rate: u64, seed: u64) -> Result<Self, CliError> {
+    /// (see [`Knobs`]) from `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Demo`] if `space` lacks the knobs or a thread cannot
+    /// start.
+    pub fn start(
+        config: &Arc<AtomicConfig>,
+        space: &ParamSpace,
+        rate: u64,
+        seed: u64,
+    ) -> Result<Self, CliError> {
+        let knobs = Knobs::of(space)?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             rate: AtomicU64::new(rate),
@@ -176,7 +292,7 @@ impl Pipeline {
         let reader = config.reader();
         let handle = spawn(
             "producer".into(),
-            Box::new(move || produce(&shared, reader, seed)),
+            Box::new(move || produce(&shared, reader, knobs, seed)),
         );
         pipeline.threads.push(handle?);
         Ok(pipeline)
@@ -219,21 +335,14 @@ impl Drop for Pipeline {
     }
 }
 
-/// `[batch_size, linger_ms]` as the producer uses them.
-fn knobs(params: &[f64]) -> (usize, Duration) {
-    let batch = params.first().map_or(1.0, |b| b.round().max(1.0)) as usize;
-    let linger_ms = params.get(1).copied().unwrap_or(0.0).max(0.0);
-    (batch, Duration::from_secs_f64(linger_ms / 1000.0))
-}
-
-fn produce(shared: &Shared, mut reader: ConfigReader, seed: u64) {
+fn produce(shared: &Shared, mut reader: ConfigReader, knobs: Knobs, seed: u64) {
     let mut rng = Rng::new(seed);
     let mut next = Instant::now();
     let mut open: Vec<Record> = Vec::new();
     let mut opened: Option<Instant> = None;
     while !shared.stop.load(Ordering::Relaxed) {
         let snapshot = reader.get();
-        let (batch, linger) = knobs(&snapshot.params);
+        let (batch, linger, encoding) = knobs.read(snapshot);
         let generation = snapshot.generation;
         let rate = shared.rate.load(Ordering::Relaxed).max(1) as f64;
         let now = Instant::now();
@@ -244,13 +353,13 @@ fn produce(shared: &Shared, mut reader: ConfigReader, seed: u64) {
             });
             opened.get_or_insert(next);
             if open.len() >= batch {
-                shared.dispatch(generation, &mut open);
+                shared.dispatch(generation, encoding, &mut open);
                 opened = None;
             }
             next += Duration::from_secs_f64(rng.exponential() / rate);
         }
         if opened.is_some_and(|t| now >= t + linger) {
-            shared.dispatch(generation, &mut open);
+            shared.dispatch(generation, encoding, &mut open);
             opened = None;
         }
         let wake = opened.map_or(next, |t| next.min(t + linger));
@@ -285,11 +394,12 @@ fn send(shared: &Shared) {
         };
         frame.clear();
         for record in &batch.records {
-            encode(&record.line, &mut frame);
+            batch.encoding.write(&record.line, &mut frame);
         }
         shared.checksum.fetch_xor(fnv1a(&frame), Ordering::Relaxed);
         let n = batch.records.len() as u32;
-        std::thread::sleep(ROUND_TRIP + PER_RECORD * n);
+        let bytes = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        std::thread::sleep(ROUND_TRIP + PER_BYTE * bytes);
         let done = Instant::now();
         let latency_us: f64 = batch
             .records
@@ -300,26 +410,56 @@ fn send(shared: &Shared) {
     }
 }
 
-/// Parses `ts,user,verb,path,status,bytes` and appends its fields to
-/// `frame`: varints, with the path hashed.
-fn encode(line: &str, frame: &mut Vec<u8>) {
-    let mut fields = line.split(',');
-    let number = |f: Option<&str>| {
-        f.and_then(|s| s.trim_start_matches('u').parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let ts = number(fields.next());
-    let user = number(fields.next());
-    let verb = match fields.next() {
-        Some("GET") => 0,
-        Some("PUT") => 1,
-        Some("POST") => 2,
+/// A record's fields: `ts,user,verb,path,status,bytes`.
+struct Fields<'a> {
+    ts: u64,
+    user: u64,
+    verb: &'a str,
+    path: &'a str,
+    status: u64,
+    bytes: u64,
+}
+
+impl<'a> Fields<'a> {
+    fn parse(line: &'a str) -> Self {
+        let mut fields = line.split(',');
+        let mut text = || fields.next().unwrap_or("");
+        let number = |s: &str| s.trim_start_matches('u').parse::<u64>().unwrap_or(0);
+        let (ts, user, verb, path) = (number(text()), number(text()), text(), text());
+        Self {
+            ts,
+            user,
+            verb,
+            path,
+            status: number(text()),
+            bytes: number(text()),
+        }
+    }
+}
+
+/// Appends the record as a JSON object and a newline.
+fn json(line: &str, frame: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let f = Fields::parse(line);
+    // Writing into a Vec cannot fail.
+    let _ = writeln!(
+        frame,
+        "{{\"ts\":{},\"user\":\"u{}\",\"verb\":\"{}\",\"path\":\"{}\",\"status\":{},\"bytes\":{}}}",
+        f.ts, f.user, f.verb, f.path, f.status, f.bytes
+    );
+}
+
+/// Appends the record's fields as varints, with the path hashed.
+fn varint(line: &str, frame: &mut Vec<u8>) {
+    let f = Fields::parse(line);
+    let verb = match f.verb {
+        "GET" => 0,
+        "PUT" => 1,
+        "POST" => 2,
         _ => 3,
     };
-    let path = fields.next().map_or(0, |p| fnv1a(p.as_bytes()));
-    let status = number(fields.next());
-    let bytes = number(fields.next());
-    for v in [ts, user, verb, path, status, bytes] {
+    let path = fnv1a(f.path.as_bytes());
+    for v in [f.ts, f.user, verb, path, f.status, f.bytes] {
         let mut v = v;
         while v >= 0x80 {
             frame.push((v as u8) | 0x80);
@@ -377,15 +517,91 @@ mod tests {
     use super::*;
     use hotpath::ParamVec;
 
-    #[test]
-    fn records_round_trip_through_the_encoder() {
+    fn space() -> ParamSpace {
+        ParamSpace::new(vec![
+            hotpath::Knob::int("batch_size", 1, 64, 48),
+            hotpath::Knob::real("linger_ms", 0.1, 6.0, 2.5).log(),
+            hotpath::Knob::choice("encoding", ENCODINGS, "csv"),
+        ])
+        .expect("valid")
+    }
+
+    /// Bytes per record of each encoding, over `n` generated records.
+    fn sizes(n: usize) -> [f64; 3] {
         let mut rng = Rng::new(7);
-        let line = rng.record();
+        let lines: Vec<String> = (0..n).map(|_| rng.record()).collect();
+        [Encoding::Json, Encoding::Csv, Encoding::Varint].map(|e| {
+            let mut frame = Vec::new();
+            for line in &lines {
+                e.write(line, &mut frame);
+            }
+            frame.len() as f64 / n as f64
+        })
+    }
+
+    #[test]
+    fn encodings_differ_in_what_goes_on_the_wire() {
+        let [json, csv, varint] = sizes(1000);
+        assert!(
+            json > 1.8 * csv && csv > 1.8 * varint,
+            "{json} {csv} {varint}"
+        );
         let mut frame = Vec::new();
-        encode(&line, &mut frame);
-        assert!(frame.len() >= 6, "{line} -> {frame:?}");
-        assert_eq!(knobs(&[0.4, -1.0]), (1, Duration::ZERO));
-        assert_eq!(knobs(&[16.6, 2.5]), (17, Duration::from_micros(2500)));
+        Encoding::Json.write("1700000000001,u42,GET,/api/v1/items/7,200,99", &mut frame);
+        let record: serde_json::Value = serde_json::from_slice(&frame).expect("a JSON object");
+        assert_eq!(record["user"], "u42");
+        assert_eq!(record["bytes"], 99);
+    }
+
+    #[test]
+    fn the_knobs_are_read_by_their_typed_handles() {
+        let space = space();
+        let knobs = Knobs::of(&space).expect("the demo's knobs");
+        let config = AtomicConfig::new(space.initial());
+        assert_eq!(
+            knobs.read(&config.load()),
+            (48, Duration::from_micros(2500), Encoding::Csv)
+        );
+        let reals = ParamSpace::new(vec![hotpath::Knob::real("batch_size", 1.0, 64.0, 48.0)])
+            .expect("valid");
+        let e = Knobs::of(&reals).unwrap_err().to_string();
+        assert!(e.contains("is a real knob, not an integer knob"), "{e}");
+        let other = ParamSpace::new(vec![
+            hotpath::Knob::int("batch_size", 1, 64, 48),
+            hotpath::Knob::real("linger_ms", 0.1, 6.0, 2.5),
+            hotpath::Knob::choice("encoding", ["json", "csv"], "csv"),
+        ])
+        .expect("valid");
+        assert!(Knobs::of(&other).is_err());
+    }
+
+    /// Prints what each encoding costs: bytes and encoding time per record
+    /// (not run by default: `cargo test -p hotpath-cli --release --
+    /// --ignored encodings --nocapture`).
+    #[test]
+    #[ignore = "prints the encodings' measured costs"]
+    fn encodings() {
+        const N: usize = 200_000;
+        let mut rng = Rng::new(7);
+        let lines: Vec<String> = (0..N).map(|_| rng.record()).collect();
+        let sizes = sizes(N);
+        for (i, e) in [Encoding::Json, Encoding::Csv, Encoding::Varint]
+            .into_iter()
+            .enumerate()
+        {
+            let mut frame = Vec::with_capacity(N * 128);
+            let started = Instant::now();
+            for line in &lines {
+                e.write(line, &mut frame);
+            }
+            let sum = fnv1a(&frame);
+            let ns = started.elapsed().as_nanos() as f64 / N as f64;
+            let wire_us = sizes[i] * PER_BYTE.as_nanos() as f64 / 1000.0;
+            println!(
+                "{:<7} {:6.1} bytes/record  {ns:6.0} ns/record to encode and checksum  {wire_us:5.1} µs/record on the wire  ({sum:x})",
+                ENCODINGS[i], sizes[i]
+            );
+        }
     }
 
     /// Prints the latency landscape the demo tunes (not run by default:
@@ -397,9 +613,9 @@ mod tests {
             for batch in [4.0, 8.0, 16.0, 48.0] {
                 let mut row = format!("rate {rate:>6} batch {batch:>3}:");
                 for linger in [0.15, 0.3, 0.5, 0.7, 1.0, 1.5, 2.5] {
-                    let config =
-                        Arc::new(AtomicConfig::new(ParamVec::from_slice(&[batch, linger])));
-                    let p = Pipeline::start(&config, rate, 1).expect("threads");
+                    let values = [batch, linger, 2.0];
+                    let config = Arc::new(AtomicConfig::new(ParamVec::from_slice(&values)));
+                    let p = Pipeline::start(&config, &space(), rate, 1).expect("threads");
                     std::thread::sleep(Duration::from_millis(300));
                     p.take();
                     std::thread::sleep(Duration::from_millis(700));

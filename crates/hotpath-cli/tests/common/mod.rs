@@ -31,6 +31,11 @@ pub fn data(name: &str) -> PathBuf {
 /// A telemetry file of `digests` digests 100 ms apart, long enough for a
 /// replay to take a while.
 pub fn long_telemetry(path: &Path, digests: u64) {
+    std::fs::write(path, long_telemetry_text(digests)).expect("write telemetry");
+}
+
+/// The lines [`long_telemetry`] writes.
+pub fn long_telemetry_text(digests: u64) -> String {
     let mut text = String::new();
     for i in 0..digests {
         let objective = 2.0 + ((i * 7919) % 101) as f64 / 100.0;
@@ -39,7 +44,7 @@ pub fn long_telemetry(path: &Path, digests: u64) {
             i * 100_000
         ));
     }
-    std::fs::write(path, text).expect("write telemetry");
+    text
 }
 
 /// `hotpath replay` of `telemetry` with `config` into `out`, as a process

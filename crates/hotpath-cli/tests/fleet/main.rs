@@ -363,3 +363,61 @@ fn etcd_outage_halts_adaptation_and_reads_go_on() {
     history.check();
     check_audit(&cluster, &history.publications);
 }
+
+/// The next event named `name` whose data contains `needle`, within `wait`.
+fn wait_for_event(watch: &mut http::Watch, name: &str, needle: &str, wait: Duration) -> String {
+    let deadline = Instant::now() + wait;
+    while let Some(event) = watch.next_event(deadline.saturating_duration_since(Instant::now())) {
+        if event.name == name && event.data.contains(needle) {
+            return event.data;
+        }
+    }
+    panic!("no {name} event with {needle:?} within {wait:?}");
+}
+
+#[test]
+fn a_standby_relays_the_leaders_feed_until_the_leader_goes() {
+    let etcd = Etcd::start();
+    let mut cluster = Cluster::start(&etcd.url(), 2, 2);
+    let (leader, _) = cluster
+        .wait_leader(None, Duration::from_secs(15))
+        .expect("a first leader");
+    let standby = 1 - leader;
+    let mut feed = http::Watch::open_path(&cluster.instances[standby].addr, "/v1/events", None);
+    assert_eq!(feed.status, 200);
+    assert_eq!(
+        feed.header("x-hotpath-leader"),
+        Some(cluster.instances[leader].addr.as_str()),
+        "the relayed feed names its leader"
+    );
+    let frozen = cluster.operate(standby, "/v1/freeze");
+    assert_eq!(frozen.status, 200, "{}", frozen.text());
+    wait_for_event(
+        &mut feed,
+        "audit",
+        "\"type\":\"safe-mode-entered\"",
+        Duration::from_secs(5),
+    );
+
+    cluster.kill(leader);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while feed
+        .next_event(deadline.saturating_duration_since(Instant::now()))
+        .is_some()
+    {}
+    assert!(
+        Instant::now() < deadline,
+        "the relayed feed outlived its leader by 10 s"
+    );
+    let (new_leader, _) = cluster
+        .wait_leader(None, Duration::from_secs(15))
+        .expect("the standby leads");
+    assert_eq!(new_leader, standby);
+    let own = http::Watch::open_path(&cluster.instances[standby].addr, "/v1/events", None);
+    assert_eq!(own.status, 200);
+    assert_eq!(
+        own.header("x-hotpath-leader"),
+        None,
+        "a leader streams its own feed"
+    );
+}

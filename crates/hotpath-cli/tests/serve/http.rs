@@ -191,6 +191,8 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
 pub struct Watch {
     reader: BufReader<TcpStream>,
     pub status: u16,
+    /// The response's headers, names in lower case.
+    pub headers: Vec<(String, String)>,
 }
 
 /// One server-sent event.
@@ -205,11 +207,16 @@ impl Watch {
     /// Opens the stream (with `Last-Event-ID: last` if given) and reads
     /// the response head.
     pub fn open(addr: &str, last: Option<u64>) -> Watch {
+        Watch::open_path(addr, "/v1/config/watch", last)
+    }
+
+    /// Opens the event stream at `path` (with `Last-Event-ID: last` if
+    /// given) and reads the response head.
+    pub fn open_path(addr: &str, path: &str, last: Option<u64>) -> Watch {
         let mut stream = connect(addr);
         let id = last.map(|l| l.to_string());
         let headers: Vec<(&str, &str)> = id.iter().map(|v| ("Last-Event-ID", v.as_str())).collect();
-        let text =
-            head("GET", "/v1/config/watch", &headers, 0).replace("Connection: close\r\n", "");
+        let text = head("GET", path, &headers, 0).replace("Connection: close\r\n", "");
         stream.write_all(text.as_bytes()).expect("send");
         let mut reader = BufReader::new(stream);
         let mut status_line = String::new();
@@ -219,17 +226,34 @@ impl Watch {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
+        let mut headers = Vec::new();
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).expect("head") == 0 || line == "\r\n" {
                 break;
             }
+            if let Some((name, value)) = line.trim_end().split_once(':') {
+                headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
+            }
         }
-        Watch { reader, status }
+        Watch {
+            reader,
+            status,
+            headers,
+        }
+    }
+
+    /// The value of the header `name` (lower case), if the response had it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The next event within `wait` (keep-alive comments skipped), or
-    /// `None` at the stream's end or after `wait`.
+    /// `None` at the stream's end (the body's last chunk, or the
+    /// connection closed) or after `wait`.
     pub fn next_event(&mut self, wait: Duration) -> Option<Event> {
         let deadline = Instant::now() + wait;
         let mut event = Event {
@@ -248,9 +272,13 @@ impl Watch {
                 Ok(0) | Err(_) => return None,
                 Ok(_) => {}
             }
-            // Chunk-size lines of the chunked body and blank lines.
+            // Chunk-size lines of the chunked body and blank lines are
+            // skipped; the last chunk (size 0) ends the body while the
+            // connection may stay open.
             let line = line.trim_end_matches(['\r', '\n']);
-            if let Some(v) = line.strip_prefix("event: ") {
+            if line == "0" {
+                return None;
+            } else if let Some(v) = line.strip_prefix("event: ") {
                 event.name = v.to_string();
             } else if let Some(v) = line.strip_prefix("id: ") {
                 event.id = v.parse().ok();

@@ -1,8 +1,11 @@
-//! End-to-end tests of `hotpath serve`: a real process on a free loopback
-//! port, spoken to over real HTTP.
+//! End-to-end tests of `hotpath serve` (and of the status page it and
+//! `hotpath demo` serve): a real process on a free loopback port, spoken to
+//! over real HTTP.
 
 mod http;
+mod page;
 mod process;
+mod typed;
 
 use http::{get, post, post_declaring, request, request_lossy, Watch};
 use process::{Serve, FAST_CONFIG};
@@ -22,17 +25,35 @@ fn generation(addr: &str) -> u64 {
 /// batch_size 200, linger 5 ms) from two replicas until `done` says so or
 /// `limit` passes; the generation reached.
 fn drive(serve: &Serve, limit: Duration, done: impl Fn(u64) -> bool) -> u64 {
+    let bowl = |config: &Value| {
+        let b = config["values"]["batch_size"].as_f64().expect("batch");
+        let l = config["values"]["linger_ms"].as_f64().expect("linger");
+        ((b - 200.0) / 100.0).powi(2) + ((l - 5.0) / 10.0).powi(2)
+    };
+    let last = drive_on(serve, limit, bowl, |config| {
+        done(config["generation"].as_u64().expect("generation"))
+    });
+    last["generation"].as_u64().expect("generation")
+}
+
+/// Reports `objective` of the live configuration (its `/v1/config` body)
+/// from two replicas until `done` says so of it or `limit` passes; the
+/// configuration reached.
+fn drive_on(
+    serve: &Serve,
+    limit: Duration,
+    objective: impl Fn(&Value) -> f64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let started = Instant::now();
     let mut i = 0u64;
     loop {
         let config = get(&serve.addr, "/v1/config").json();
-        let g = config["generation"].as_u64().expect("generation");
-        if done(g) || started.elapsed() > limit {
-            return g;
+        if done(&config) || started.elapsed() > limit {
+            return config;
         }
-        let b = config["values"]["batch_size"].as_f64().expect("batch");
-        let l = config["values"]["linger_ms"].as_f64().expect("linger");
-        let objective = ((b - 200.0) / 100.0).powi(2) + ((l - 5.0) / 10.0).powi(2);
+        let g = config["generation"].as_u64().expect("generation");
+        let objective = objective(&config);
         let body = format!(
             "{{\"objective\":{objective},\"samples\":50,\"generation\":{g},\"instance\":\"r1\",\"t_us\":{i}}}\n\
              {{\"objective\":{},\"samples\":30,\"generation\":{g},\"instance\":\"r2\"}}\n",

@@ -6,31 +6,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The test config: two knobs, calibration off, one window digest per
-/// evaluation and no settle time, so generations move within seconds.
-pub const FAST_CONFIG: &str = r#"seed = 7
-calibration = false
-
-[[param]]
-name = "batch_size"
-min = 1
-max = 512
-initial = 64
-
-[[param]]
-name = "linger_ms"
-min = 0.5
-max = 50
-initial = 10
-
-[guardrails]
-preset = "aggressive"
-
-[spsa]
-eval_window_digests = 1
-eval_window_us = 2000000
-settle_time_us = 0
-"#;
+/// The test config (`tests/data/fast_tuning.toml`): two knobs, calibration
+/// off, one window digest per evaluation and no settle time, so generations
+/// move within seconds.
+pub const FAST_CONFIG: &str = include_str!("../data/fast_tuning.toml");
 
 pub struct Serve {
     child: Option<Child>,

@@ -303,7 +303,7 @@ impl StateStore {
     /// # Errors
     ///
     /// [`StateError::Io`], [`StateError::Corrupt`] (the parser's message
-    /// with its line and column, or the unknown key's path),
+    /// with its line and column, unknown keys included),
     /// [`StateError::Incompatible`].
     pub fn load(&self) -> Result<Option<GovernedState>, StateError> {
         let bytes = match fs::read(&self.path) {
@@ -337,14 +337,10 @@ impl StateStore {
             Some(serde_json::Value::String(_)) => {}
             _ => return Err(corrupt("no format tag (a string field `format`)".into())),
         }
+        // Every type of the layout, nested ones included, refuses keys it
+        // does not have (`deny_unknown_fields`).
         let state: GovernedState =
             serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        // Nested types the format does not own may ignore keys they do not
-        // know: whatever the file holds must be what the state writes back.
-        let known = serde_json::to_value(&state).map_err(|e| corrupt(e.to_string()))?;
-        if let Some(key) = unknown_key(&written, &known, String::new()) {
-            return Err(corrupt(format!("unknown key `{key}`")));
-        }
         Ok(Some(state))
     }
 
@@ -482,37 +478,6 @@ fn plain_types(message: &str) -> String {
     ]
     .iter()
     .fold(message.to_owned(), |m, (from, to)| m.replace(from, to))
-}
-
-/// The path of the first key of `written` (a parsed file) that `known`
-/// (the same document as the types write it back) does not have.
-fn unknown_key(
-    written: &serde_json::Value,
-    known: &serde_json::Value,
-    path: String,
-) -> Option<String> {
-    use serde_json::Value;
-    let join = |key: &str| {
-        if path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{path}.{key}")
-        }
-    };
-    match (written, known) {
-        (Value::Object(w), Value::Object(k)) => {
-            w.iter().find_map(|(key, value)| match k.get(key) {
-                None => Some(join(key)),
-                Some(inner) => unknown_key(value, inner, join(key)),
-            })
-        }
-        (Value::Array(w), Value::Array(k)) => w
-            .iter()
-            .zip(k)
-            .enumerate()
-            .find_map(|(i, (a, b))| unknown_key(a, b, format!("{path}[{i}]"))),
-        _ => None,
-    }
 }
 
 /// What to do when a governed service shuts down.

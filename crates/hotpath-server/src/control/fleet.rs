@@ -1,12 +1,20 @@
 //! The control thread in fleet mode: leading, following, publishing,
 //! stepping down (see the [`fleet` module](crate::fleet) for the rules).
+//!
+//! The loop ([`Worker::run`]) owns the host and this [`FleetSide`]; after
+//! every command and tick it lends the worker and the host to
+//! [`FleetSide::step`], which follows the coordinator. When this instance
+//! takes the lead, steps down or follows a new publication, the side
+//! opens the new host and puts it in the old one's place through the
+//! `&mut` it was lent: the worker keeps everything else (the feed, the
+//! audit ring, the metrics, the watchers), so readers and the status page
+//! carry on across a change of role.
 
 use super::worker::Worker;
-use super::{config_json, ConfigEvent, ControlError, Visible};
+use super::{config_json, ControlError};
 use crate::fleet::{
-    Coordinator, Directive, FleetStatus, Opening, Publication, PublishError, Published, ReadBarrier,
+    Coordinator, Directive, FleetStatus, Opening, Publication, PublishError, Published,
 };
-use crate::window::Windows;
 use hotpath::{Clock, ConfigSnapshot};
 use hotpath_durable::state::GovernedState;
 use hotpath_host::{Handoff, Host, HostError, ShutdownPolicy};
@@ -32,8 +40,6 @@ pub(crate) type Open<C> = Box<dyn FnMut(Opening, Handoff) -> Result<Host<C>, Hos
 pub(crate) struct FleetSide<C: Clock> {
     open: Open<C>,
     coordinator: Box<dyn Coordinator>,
-    /// Handed to the readers when the thread starts.
-    pub(super) barrier: Option<Arc<dyn ReadBarrier>>,
     leading: bool,
     /// Events the leader's host had logged at its last publication.
     published_events: Option<u64>,
@@ -45,15 +51,10 @@ pub(crate) struct FleetSide<C: Clock> {
 }
 
 impl<C: Clock> FleetSide<C> {
-    pub(crate) fn new(
-        open: Open<C>,
-        coordinator: Box<dyn Coordinator>,
-        barrier: Option<Arc<dyn ReadBarrier>>,
-    ) -> Self {
+    pub(crate) fn new(open: Open<C>, coordinator: Box<dyn Coordinator>) -> Self {
         Self {
             open,
             coordinator,
-            barrier,
             leading: false,
             published_events: None,
             last_state: None,
@@ -62,195 +63,158 @@ impl<C: Clock> FleetSide<C> {
         }
     }
 
-    pub(crate) fn status(&self) -> FleetStatus {
+    fn status(&self) -> FleetStatus {
         self.coordinator.status()
     }
 
-    /// Gives the leadership up when the thread stops.
-    pub(crate) fn resign(&mut self) {
-        if self.leading {
-            self.leading = false;
-            self.coordinator.stepped_down();
-        }
-    }
-}
-
-impl<C: Clock> Worker<C> {
-    /// In fleet mode on a standby: the refusal of a digest or an operator
-    /// call (the HTTP side forwards it to the leader).
+    /// On a standby: the refusal of a digest or an operator call (the
+    /// HTTP side forwards it to the leader).
     pub(super) fn not_leader(&self) -> Option<ControlError> {
-        let side = self.fleet.as_ref().filter(|side| !side.leading)?;
-        Some(ControlError::NotLeader {
-            leader: side.coordinator.status().leader,
+        (!self.leading).then(|| ControlError::NotLeader {
+            leader: self.status().leader,
         })
     }
 
-    /// After every command and tick in fleet mode: follow the
-    /// coordinator's directive, publish what the leader decided, follow
-    /// what the fleet published.
-    pub(super) fn fleet_step(&mut self) {
-        let Some(side) = self.fleet.as_mut() else {
-            return;
-        };
-        let directive = side.coordinator.poll();
-        if side.leading {
-            if matches!(directive, Directive::StepDown) {
-                self.step_down("the leadership lease is gone");
-                return;
+    /// After every command and tick: follow the coordinator's directive,
+    /// publish what the leader decided, follow what the fleet published;
+    /// then the status is published again if the host or the fleet
+    /// changed.
+    pub(super) fn step(&mut self, w: &mut Worker, host: &mut Host<C>) {
+        let replaced = match (self.leading, self.coordinator.poll()) {
+            (true, Directive::StepDown) => {
+                self.step_down(w, host, "the leadership lease is gone");
+                true
             }
-            self.lead_on();
-            return;
-        }
-        if let Directive::Lead(handoff) = directive {
-            self.lead(*handoff);
-            return;
-        }
-        if let Some(published) = side.coordinator.take_published() {
-            self.follow(published);
+            (true, _) => {
+                self.lead_on(w, host);
+                false
+            }
+            (false, Directive::Lead(handoff)) => self.lead(w, host, *handoff),
+            (false, _) => match self.coordinator.take_published() {
+                Some(published) => self.follow(w, host, published),
+                None => false,
+            },
+        };
+        self.show_fleet(w, host, replaced);
+    }
+
+    /// The status shows the fleet as it is now: published again if that
+    /// changed, or if `replaced` (the host).
+    pub(super) fn show_fleet(&self, w: &mut Worker, host: &mut Host<C>, replaced: bool) {
+        if w.set_fleet(self.status()) || replaced {
+            w.publish_status(host);
         }
     }
 
     /// A leader's tick: safe mode while the coordinator is unreachable,
     /// and a publication when the host logged something since the last.
-    fn lead_on(&mut self) {
-        let Some(side) = self.fleet.as_mut() else {
-            return;
-        };
+    fn lead_on(&mut self, w: &mut Worker, host: &mut Host<C>) {
         // Its own publication seen on the coordinator's watch: shown even
         // if the acknowledgement was lost, so no standby is ahead of it.
-        if let Some(published) = side.coordinator.take_published() {
-            let snapshot = match self.shared.published.as_ref() {
-                Some(view) if published.generation > view.load().event.generation => {
-                    snapshot_of(self.host.space(), &published)
-                }
-                _ => None,
-            };
-            if let Some(snapshot) = snapshot {
-                self.show(Arc::new(snapshot), published.config_json);
-            }
+        let own = self.coordinator.take_published();
+        if let Some((published, snapshot)) =
+            own.and_then(|p| snapshot_of(host.space(), &p).map(|s| (p, s)))
+        {
+            w.show(Arc::new(snapshot), &published.config_json);
         }
-        let Some(side) = self.fleet.as_mut() else {
-            return;
-        };
-        if !side.coordinator.connected() && !side.lost {
-            side.lost = true;
-            if let Err(e) = self.host.coordinator_lost() {
-                self.on_error(&e);
+        if !self.coordinator.connected() && !self.lost {
+            self.lost = true;
+            if let Err(e) = host.coordinator_lost() {
+                w.on_error(&e);
             }
-            self.sync();
+            w.sync(host);
         }
-        let Some(side) = self.fleet.as_ref() else {
-            return;
-        };
-        let changed = side.published_events != Some(self.host.logged_events());
-        let due = side.retry_at.is_none_or(|at| Instant::now() >= at);
+        let changed = self.published_events != Some(host.logged_events());
+        let due = self.retry_at.is_none_or(|at| Instant::now() >= at);
         if changed && due {
-            self.publish_now();
+            self.publish_now(w, host);
         }
     }
 
     /// The leader at a stop: what it decided since its last publication
     /// is published if the fleet still takes it.
-    pub(super) fn fleet_finish(&mut self) {
-        let leading = self.fleet.as_ref().is_some_and(|side| side.leading);
-        if leading {
-            self.publish_now();
+    pub(super) fn finish(&mut self, w: &mut Worker, host: &mut Host<C>) {
+        if self.leading {
+            self.publish_now(w, host);
+        }
+    }
+
+    /// Gives the leadership up when the thread stops (after the host's
+    /// shutdown: nothing it decides is published any more).
+    pub(super) fn resign(&mut self) {
+        if self.leading {
+            self.leading = false;
+            self.coordinator.stepped_down();
         }
     }
 
     /// Takes a checkpoint and publishes it; on success the configuration
     /// becomes visible.
-    fn publish_now(&mut self) {
-        let state = match self.host.checkpoint() {
+    fn publish_now(&mut self, w: &mut Worker, host: &mut Host<C>) {
+        let state = match host.checkpoint() {
             Ok(state) => state,
             Err(e) => {
-                self.on_error(&e);
+                w.on_error(&e);
                 return;
             }
         };
-        let snapshot = Arc::new(self.host.executor().snapshot());
-        let json: Arc<str> = config_json(self.host.space(), &snapshot).into();
-        let events = self.host.logged_events();
-        let Some(side) = self.fleet.as_mut() else {
-            return;
-        };
+        let snapshot = Arc::new(host.executor().snapshot());
+        let json = config_json(host.space(), &snapshot);
+        let events = host.logged_events();
         let publication = Publication {
             generation: snapshot.generation,
             config_json: &json,
             state: &state,
         };
-        match side.coordinator.publish(&publication) {
+        match self.coordinator.publish(&publication) {
             Ok(()) => {
-                side.published_events = Some(events);
-                side.retry_at = None;
-                side.last_state = Some(Arc::new(state));
-                let regained = std::mem::take(&mut side.lost);
-                self.show(snapshot, json);
+                self.published_events = Some(events);
+                self.retry_at = None;
+                self.last_state = Some(Arc::new(state));
+                let regained = std::mem::take(&mut self.lost);
+                w.show(snapshot, &json);
                 if regained {
                     tracing::info!("fleet: publishing again; leaving safe mode (CoordinatorLost)");
-                    if let Err(e) = self.host.coordinator_regained() {
-                        self.on_error(&e);
+                    if let Err(e) = host.coordinator_regained() {
+                        w.on_error(&e);
                     }
-                    self.sync();
+                    w.sync(host);
                 }
             }
-            Err(PublishError::Deposed) => self.step_down("a publication was refused"),
+            Err(PublishError::Deposed) => self.step_down(w, host, "a publication was refused"),
             Err(PublishError::Unavailable(why)) => {
-                side.retry_at = Some(Instant::now() + RETRY_AFTER);
-                if !side.lost {
+                self.retry_at = Some(Instant::now() + RETRY_AFTER);
+                if !self.lost {
                     tracing::warn!(%why, "fleet: cannot publish; safe mode until the coordinator answers");
-                    side.lost = true;
-                    if let Err(e) = self.host.coordinator_lost() {
-                        self.on_error(&e);
+                    self.lost = true;
+                    if let Err(e) = host.coordinator_lost() {
+                        w.on_error(&e);
                     }
-                    self.sync();
+                    w.sync(host);
                 }
             }
         }
-    }
-
-    /// Makes a published configuration visible to readers, if it is newer
-    /// than what they see.
-    fn show(&mut self, snapshot: Arc<ConfigSnapshot>, json: Arc<str>) {
-        let Some(published) = &self.shared.published else {
-            return;
-        };
-        if snapshot.generation <= published.load().event.generation {
-            return;
-        }
-        let event = Arc::new(ConfigEvent {
-            generation: snapshot.generation,
-            json,
-        });
-        published.store(Arc::new(Visible {
-            snapshot,
-            event: Arc::clone(&event),
-        }));
-        self.watch.send_replace(event);
     }
 
     /// This instance won the election: a leader on the handoff replaces
-    /// the view, and its first publication goes out at once.
-    fn lead(&mut self, handoff: Handoff) {
-        let Some(side) = self.fleet.as_mut() else {
-            return;
-        };
-        match (side.open)(Opening::Lead, handoff) {
-            Ok(host) => {
-                side.leading = true;
-                side.published_events = None;
-                side.lost = false;
-                side.retry_at = None;
-                self.replace_host(host, false);
-                tracing::info!(
-                    generation = self.host.executor().generation(),
-                    "fleet: leading"
-                );
-                self.publish_now();
+    /// the view, and its first publication goes out at once. `true` if it
+    /// did.
+    fn lead(&mut self, w: &mut Worker, host: &mut Host<C>, handoff: Handoff) -> bool {
+        match (self.open)(Opening::Lead, handoff) {
+            Ok(leader) => {
+                self.leading = true;
+                self.published_events = None;
+                self.lost = false;
+                self.retry_at = None;
+                replace(w, host, leader, false);
+                tracing::info!(generation = host.executor().generation(), "fleet: leading");
+                self.publish_now(w, host);
+                true
             }
             Err(e) => {
                 tracing::error!(error = %e, "fleet: won the election but cannot open the leader; giving it up");
-                side.coordinator.stepped_down();
+                self.coordinator.stepped_down();
+                false
             }
         }
     }
@@ -258,20 +222,17 @@ impl<C: Clock> Worker<C> {
     /// The leadership is gone: the leader is shut down (its log closed;
     /// nothing it decided after its last publication was ever visible)
     /// and a view of the last known publication replaces it.
-    fn step_down(&mut self, why: &str) {
-        let Some(side) = self.fleet.as_mut() else {
-            return;
-        };
+    fn step_down(&mut self, w: &mut Worker, host: &mut Host<C>, why: &str) {
         tracing::warn!(why, "fleet: stepping down");
-        side.leading = false;
-        side.lost = false;
+        self.leading = false;
+        self.lost = false;
         let handoff = Handoff {
-            state: side.last_state.as_deref().cloned(),
+            state: self.last_state.as_deref().cloned(),
             above_generation: None,
         };
-        let view = (side.open)(Opening::View, handoff).or_else(|e| {
+        let view = (self.open)(Opening::View, handoff).or_else(|e| {
             tracing::error!(error = %e, "fleet: cannot view the last publication");
-            (side.open)(
+            (self.open)(
                 Opening::View,
                 Handoff {
                     state: None,
@@ -280,59 +241,51 @@ impl<C: Clock> Worker<C> {
             )
         });
         match view {
-            Ok(view) => self.replace_host(view, true),
+            Ok(view) => replace(w, host, view, true),
             Err(e) => {
                 tracing::error!(error = %e, "fleet: cannot open a view; the leader stays closed to writes")
             }
         }
-        if let Some(side) = self.fleet.as_mut() {
-            side.coordinator.stepped_down();
-        }
-        self.publish_status();
+        self.coordinator.stepped_down();
     }
 
     /// A standby follows a new publication: the configuration becomes
-    /// visible, and a view of its state replaces the last.
-    fn follow(&mut self, published: Published) {
-        let Some(side) = self.fleet.as_mut() else {
-            return;
-        };
-        side.last_state = Some(Arc::clone(&published.state));
+    /// visible, and a view of its state replaces the last. `true` if it
+    /// did.
+    fn follow(&mut self, w: &mut Worker, host: &mut Host<C>, published: Published) -> bool {
+        self.last_state = Some(Arc::clone(&published.state));
         let handoff = Handoff {
             state: Some((*published.state).clone()),
             above_generation: None,
         };
-        match (side.open)(Opening::View, handoff) {
+        match (self.open)(Opening::View, handoff) {
             Ok(view) => {
-                self.replace_host(view, false);
-                let snapshot = Arc::new(self.host.executor().snapshot());
-                self.show(snapshot, published.config_json);
+                replace(w, host, view, false);
+                let snapshot = Arc::new(host.executor().snapshot());
+                w.show(snapshot, &published.config_json);
+                true
             }
             Err(e) => {
-                tracing::error!(error = %e, generation = published.generation, "fleet: cannot view a publication")
+                tracing::error!(error = %e, generation = published.generation, "fleet: cannot view a publication");
+                false
             }
         }
-        self.publish_status();
     }
+}
 
-    /// Puts `host` in place (a new subscription, an empty window); the
-    /// old one is shut down if `shut` (a leader: its log closed), else
-    /// dropped (a view in memory).
-    fn replace_host(&mut self, host: Host<C>, shut: bool) {
-        let old = std::mem::replace(&mut self.host, host);
-        if shut {
-            let policy = ShutdownPolicy {
-                rollback_to_baseline: false,
-                save_state: false,
-            };
-            if let Err(e) = old.shutdown(policy) {
-                tracing::error!(error = %e, "fleet: the old leader did not shut down cleanly");
-            }
+/// Puts `new` in `host`'s place (the worker subscribes to it and opens an
+/// empty window); the old one is shut down if `shut` (a leader: its log
+/// closed), else dropped (a view in memory).
+fn replace<C: Clock>(w: &mut Worker, host: &mut Host<C>, new: Host<C>, shut: bool) {
+    let old = std::mem::replace(host, new);
+    if shut {
+        let policy = ShutdownPolicy {
+            rollback_to_baseline: false,
+            save_state: false,
+        };
+        if let Err(e) = old.shutdown(policy) {
+            tracing::error!(error = %e, "fleet: the old leader did not shut down cleanly");
         }
-        match self.host.subscribe(self.subscription_capacity) {
-            Ok(events) => self.events = events,
-            Err(e) => self.on_error(&e),
-        }
-        self.windows = Windows::new(self.windows.length_us());
     }
+    w.host_replaced(host);
 }

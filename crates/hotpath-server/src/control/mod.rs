@@ -12,10 +12,14 @@
 //! to the latest), the [`Status`], the recent audit events and the
 //! metrics.
 
+mod attached;
 mod fleet;
 mod worker;
 
+pub use attached::Attached;
+
 use crate::audit::{AuditPage, AuditRing, AUDIT_RING_CAPACITY};
+use crate::feed::{Feed, FEED_CAPACITY};
 use crate::fleet::{Coordinator, FleetStatus, LeaderView, Opening, ReadBarrier};
 use crate::metrics::Metrics;
 use crate::status::{SafeModeView, Status};
@@ -58,6 +62,12 @@ pub struct ControlOptions {
     /// Distinct `instance` label values in the metrics, at most (then
     /// `_other`).
     pub max_instances: usize,
+    /// Items the live feed of `GET /v1/events` keeps.
+    pub feed_capacity: usize,
+    /// Whether reported digests are taken (`false` for a host whose owner
+    /// measures its own telemetry, as `hotpath demo` does: a report is
+    /// then [`ControlError::TelemetryNotAccepted`]).
+    pub accept_telemetry: bool,
 }
 
 impl Default for ControlOptions {
@@ -70,6 +80,8 @@ impl Default for ControlOptions {
             audit_ring: AUDIT_RING_CAPACITY,
             subscription_capacity: 8192,
             max_instances: 64,
+            feed_capacity: FEED_CAPACITY,
+            accept_telemetry: true,
         }
     }
 }
@@ -126,6 +138,10 @@ pub enum ControlError {
         /// The leader, if one is known.
         leader: Option<LeaderView>,
     },
+    /// This host measures its own telemetry and takes none over the API
+    /// ([`ControlOptions::accept_telemetry`]).
+    #[error("this tuner measures its own telemetry and takes none over the API")]
+    TelemetryNotAccepted,
 }
 
 impl ControlError {
@@ -138,6 +154,7 @@ impl ControlError {
             ControlError::Refused(_) => "refused",
             ControlError::Host(_) => "internal",
             ControlError::NotLeader { .. } => "not_leader",
+            ControlError::TelemetryNotAccepted => "telemetry_not_accepted",
         }
     }
 
@@ -226,9 +243,9 @@ pub struct IngestCounts {
     pub generation: u64,
 }
 
-/// A published configuration: its generation and its JSON
-/// (`{"generation": N, "values": {…}}`), serialised once for every
-/// watcher.
+/// A published configuration: its generation, its JSON
+/// (`{"generation": N, "values": {…}}`) and its Server-Sent-Event frame,
+/// each serialised once for every watcher.
 ///
 /// ```
 /// # use hotpath_server::ConfigEvent;
@@ -240,6 +257,21 @@ pub struct ConfigEvent {
     pub generation: u64,
     /// `{"generation": N, "values": {name: typed value}}`.
     pub json: Arc<str>,
+    /// `event: config\nid: N\ndata: JSON\n\n`, what every watch stream
+    /// sends (a reference-counted buffer: a thousand watchers share one).
+    pub(crate) frame: axum::body::Bytes,
+}
+
+impl ConfigEvent {
+    /// The event of `generation` with its `json`.
+    pub(crate) fn new(generation: u64, json: String) -> Self {
+        let frame = format!("event: config\nid: {generation}\ndata: {json}\n\n");
+        Self {
+            generation,
+            json: json.into(),
+            frame: frame.into(),
+        }
+    }
 }
 
 /// The JSON of a configuration.
@@ -292,6 +324,18 @@ pub(crate) enum Command {
     Wake,
 }
 
+impl Command {
+    /// Answers a command that is not carried out with `refusal` (a
+    /// shutdown or a wake has no answer to give).
+    pub(crate) fn refuse(self, refusal: ControlError) {
+        match self {
+            Command::Report { reply, .. } => reply.send(Err(refusal)),
+            Command::Operate { reply, .. } => reply.send(Err(refusal)),
+            Command::Shutdown { .. } | Command::Wake => {}
+        }
+    }
+}
+
 /// Wakes the control thread at once (instead of at its next tick): a
 /// coordinator calls it when it has news (a publication, a won election,
 /// a lost leadership). Cheap to clone; never blocks (a full queue means
@@ -336,6 +380,15 @@ pub struct FreshView {
     pub confirmed: bool,
 }
 
+/// Where readers read the configuration from.
+pub(crate) enum Readers {
+    /// The executor's `AtomicConfig`, lock-free.
+    Executor,
+    /// What the fleet published ([`Visible`]), and the coordinator's
+    /// linearizable read if it has one.
+    Fleet(Option<Arc<dyn ReadBarrier>>),
+}
+
 /// What readers see in fleet mode: the configuration the fleet last
 /// published (never one the executor decided and the fleet does not hold).
 pub(crate) struct Visible {
@@ -350,6 +403,9 @@ pub(crate) struct Shared {
     pub(crate) watch: watch::Receiver<Arc<ConfigEvent>>,
     pub(crate) status: ArcSwap<Status>,
     pub(crate) audit: AuditRing,
+    pub(crate) feed: Feed,
+    /// `{"knobs": […]}`, serialised once.
+    pub(crate) knobs: Arc<str>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) ready: AtomicBool,
     pub(crate) window: Duration,
@@ -390,7 +446,7 @@ pub struct ControlHandle {
 impl std::fmt::Debug for ControlHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ControlHandle")
-            .field("generation", &self.shared.config.generation())
+            .field("generation", &self.snapshot().generation)
             .finish()
     }
 }
@@ -487,6 +543,16 @@ impl ControlHandle {
         self.shared.audit.page(after, limit)
     }
 
+    /// `{"knobs": [KnobView, …]}` (see [`KnobView`](crate::KnobView)),
+    /// serialised once.
+    pub fn knobs_json(&self) -> Arc<str> {
+        Arc::clone(&self.shared.knobs)
+    }
+
+    pub(crate) fn feed(&self) -> &Feed {
+        &self.shared.feed
+    }
+
     /// The metrics the thread keeps.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.shared.metrics
@@ -508,8 +574,8 @@ impl ControlHandle {
     /// # Errors
     ///
     /// [`ControlError::Busy`], [`ControlError::Timeout`],
-    /// [`ControlError::Stopped`]; [`ControlError::NotLeader`] on a fleet's
-    /// standby.
+    /// [`ControlError::Stopped`], [`ControlError::TelemetryNotAccepted`];
+    /// [`ControlError::NotLeader`] on a fleet's standby.
     pub async fn report(&self, digests: Vec<Reported>) -> Result<IngestCounts, ControlError> {
         self.call(|reply| Command::Report { digests, reply })
             .await?
@@ -577,6 +643,28 @@ impl ControlHandle {
     }
 }
 
+/// The worker for `host` (subscribed, its state published), the handle
+/// to it, and the end of its command queue: what [`Control`] and
+/// [`Attached`] both start from.
+fn prepare<C: Clock>(
+    host: &mut Host<C>,
+    options: &ControlOptions,
+    readers: Readers,
+) -> Result<(worker::Worker, ControlHandle, mpsc::Receiver<Command>), ControlError> {
+    let window = options
+        .window
+        .unwrap_or_else(|| default_window(host.engine().settings()));
+    let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
+    let (worker, shared) = worker::Worker::new(host, options, window, readers)
+        .map_err(|e| ControlError::Host(e.to_string()))?;
+    let handle = ControlHandle {
+        shared,
+        tx,
+        reply_timeout: options.reply_timeout,
+    };
+    Ok((worker, handle, rx))
+}
+
 /// The running control thread: see the [crate docs](crate#architecture).
 pub struct Control {
     handle: ControlHandle,
@@ -601,16 +689,11 @@ impl Control {
     /// `subscription_capacity` is out of the host's range (1..=2^20); the
     /// host is then dropped, which closes its log.
     pub fn start<C: Clock + Send + 'static>(
-        host: Host<C>,
+        mut host: Host<C>,
         options: ControlOptions,
     ) -> Result<Self, ControlError> {
-        let window = options
-            .window
-            .unwrap_or_else(|| default_window(host.engine().settings()));
-        let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
-        let (worker, shared) = worker::Worker::new(host, &options, window, None)
-            .map_err(|e| ControlError::Host(e.to_string()))?;
-        Self::spawn(worker, shared, tx, rx, &options)
+        let (worker, handle, rx) = prepare(&mut host, &options, Readers::Executor)?;
+        Self::spawn(worker, handle, rx, host, None)
     }
 
     /// Starts the control thread of a fleet's instance (see the [`fleet`
@@ -640,35 +723,30 @@ impl Control {
             state: first.as_ref().map(|p| (*p.state).clone()),
             above_generation: None,
         };
-        let host = open(Opening::View, handoff).map_err(|e| ControlError::Host(e.to_string()))?;
-        let window = options
-            .window
-            .unwrap_or_else(|| default_window(host.engine().settings()));
-        let (tx, rx) = mpsc::sync_channel(options.queue_capacity.max(1));
-        coordinator.wake_with(Waker(tx.clone()));
-        let side = fleet::FleetSide::new(Box::new(open), coordinator, barrier);
-        let (worker, shared) = worker::Worker::new(host, &options, window, Some(side))
-            .map_err(|e| ControlError::Host(e.to_string()))?;
-        Self::spawn(worker, shared, tx, rx, &options)
+        let mut host =
+            open(Opening::View, handoff).map_err(|e| ControlError::Host(e.to_string()))?;
+        let (mut worker, handle, rx) = prepare(&mut host, &options, Readers::Fleet(barrier))?;
+        coordinator.wake_with(Waker(handle.tx.clone()));
+        let side = fleet::FleetSide::new(Box::new(open), coordinator);
+        side.show_fleet(&mut worker, &mut host, false);
+        Self::spawn(worker, handle, rx, host, Some(side))
     }
 
+    /// Moves the loop ([`Worker::run`](worker::Worker::run)) onto a new
+    /// thread, with the host it owns (and its fleet side).
     fn spawn<C: Clock + Send + 'static>(
-        worker: worker::Worker<C>,
-        shared: Arc<Shared>,
-        tx: SyncSender<Command>,
+        worker: worker::Worker,
+        handle: ControlHandle,
         rx: mpsc::Receiver<Command>,
-        options: &ControlOptions,
+        host: Host<C>,
+        fleet: Option<fleet::FleetSide<C>>,
     ) -> Result<Self, ControlError> {
         let thread = std::thread::Builder::new()
             .name("hotpath-control".into())
-            .spawn(move || worker.run(rx))
+            .spawn(move || worker.run(host, fleet, rx))
             .map_err(|e| ControlError::Host(format!("cannot start the control thread: {e}")))?;
         Ok(Self {
-            handle: ControlHandle {
-                shared,
-                tx,
-                reply_timeout: options.reply_timeout,
-            },
+            handle,
             thread: Some(thread),
         })
     }

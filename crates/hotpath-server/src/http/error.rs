@@ -132,6 +132,9 @@ impl From<ControlError> for ApiError {
                 ..Self::new(StatusCode::CONFLICT, e.code(), message)
             },
             ControlError::Host(_) => Self::internal(message),
+            ControlError::TelemetryNotAccepted => {
+                Self::new(StatusCode::CONFLICT, e.code(), message)
+            }
             _ => Self::unavailable(e.code(), message),
         }
     }

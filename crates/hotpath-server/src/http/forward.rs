@@ -5,17 +5,25 @@
 //! is answered 503 `not_leader`, to be retried, rather than forwarded on.
 //! The bearer token travels with the request: a fleet's instances share
 //! one token.
+//!
+//! A standby also relays the leader's live feed (`GET /v1/events`, see
+//! [`relay`]): only the leader decides, so only its feed has the
+//! decisions and the objectives the status page shows.
 
+use super::watch::event_stream;
 use super::{ApiError, AppState};
 use crate::fleet::{LeaderView, Role};
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use std::convert::Infallible;
 use std::time::Duration;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 
 /// Marks a request a standby forwarded.
 pub(crate) const FORWARDED: &str = "x-hotpath-forwarded";
@@ -25,6 +33,8 @@ pub(crate) const LEADER: &str = "x-hotpath-leader";
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest answer taken from a leader.
 const MAX_ANSWER: usize = 1 << 20;
+/// How often a relayed stream checks that its leader still leads.
+const RELAY_CHECK: Duration = Duration::from_secs(1);
 
 /// The HTTP client of a standby's forwards.
 pub(crate) type Forwarder = Client<HttpConnector, Full<Bytes>>;
@@ -180,4 +190,92 @@ pub(crate) async fn forward(
         out.insert(LEADER, value);
     }
     Ok(response)
+}
+
+/// A relayed stream: the leader's body, and what ends it.
+struct Relay {
+    state: AppState,
+    leader: LeaderView,
+    body: Incoming,
+    stopping: watch::Receiver<bool>,
+    /// Time since the leader last sent anything.
+    quiet: Duration,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// A standby's `GET /v1/events` (`path`): the leader's stream, passed on
+/// as it comes (its ids are the leader's: `Last-Event-ID` is passed on
+/// too), holding this instance's watcher slot `permit`. It ends when the
+/// leader's does, when this instance no longer sees `leader` lead (a
+/// reconnecting client is then relayed from the new leader), when the
+/// leader has sent nothing, not even a keep-alive, for three
+/// [`keep_alive`](crate::Limits::keep_alive) periods, or at shutdown.
+/// `None` if the leader does not answer 200 within 5 s.
+pub(crate) async fn relay(
+    state: &AppState,
+    leader: &LeaderView,
+    path: &str,
+    headers: &HeaderMap,
+    permit: OwnedSemaphorePermit,
+) -> Option<Response> {
+    let mut request = Request::builder()
+        .method(Method::GET)
+        .uri(leader.url(path))
+        .header(FORWARDED, "1");
+    if let Some(last) = headers.get("last-event-id") {
+        request = request.header("last-event-id", last);
+    }
+    let request = request.body(Full::new(Bytes::new())).ok()?;
+    let response = tokio::time::timeout(FORWARD_TIMEOUT, state.forwarder.request(request))
+        .await
+        .ok()?
+        .ok()?;
+    if response.status() != StatusCode::OK {
+        return None;
+    }
+    let relay = Relay {
+        state: state.clone(),
+        leader: leader.clone(),
+        body: response.into_body(),
+        stopping: state.stopping.clone(),
+        quiet: Duration::ZERO,
+        _permit: permit,
+    };
+    let mut answer = event_stream(Body::from_stream(futures_util::stream::unfold(
+        relay,
+        next_relayed,
+    )));
+    if let Ok(value) = HeaderValue::from_str(&leader.address) {
+        answer.headers_mut().insert(LEADER, value);
+    }
+    Some(answer)
+}
+
+/// The relayed stream's next bytes; `None` (the end) as [`relay`] says.
+async fn next_relayed(mut r: Relay) -> Option<(Result<Bytes, Infallible>, Relay)> {
+    loop {
+        if *r.stopping.borrow() {
+            return None;
+        }
+        tokio::select! {
+            frame = tokio::time::timeout(RELAY_CHECK, r.body.frame()) => match frame {
+                Ok(Some(Ok(frame))) => {
+                    r.quiet = Duration::ZERO;
+                    if let Ok(data) = frame.into_data() {
+                        return Some((Ok(data), r));
+                    }
+                }
+                // The leader's stream ended or failed.
+                Ok(_) => return None,
+                Err(_) => {
+                    r.quiet += RELAY_CHECK;
+                    let leads = r.state.control.fleet().and_then(|f| f.leader);
+                    if r.quiet > 3 * r.state.limits.keep_alive || leads.as_ref() != Some(&r.leader) {
+                        return None;
+                    }
+                }
+            },
+            stopped = r.stopping.changed() => if stopped.is_err() { return None },
+        }
+    }
 }

@@ -65,6 +65,10 @@ pub(crate) async fn config(State(state): State<AppState>, headers: HeaderMap) ->
     json_text(StatusCode::OK, view.json)
 }
 
+pub(crate) async fn knobs(State(state): State<AppState>) -> Response {
+    json_text(StatusCode::OK, state.control.knobs_json().to_string())
+}
+
 pub(crate) async fn status(State(state): State<AppState>) -> Response {
     Json(state.control.status()).into_response()
 }

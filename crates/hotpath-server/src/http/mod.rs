@@ -2,11 +2,14 @@
 //!
 //! | method | path | auth | what |
 //! |--------|------|------|------|
+//! | GET | `/` (and `/ui/page.js`, `/ui/page.css`, `/ui/icon.svg`) | | the live status page |
 //! | GET | `/healthz` | | 200 while the process serves |
 //! | GET | `/readyz` | | 200 once the host is open and the log writing; 503 `not_ready` otherwise |
 //! | GET | `/metrics` | | Prometheus text format |
 //! | GET | `/v1/config` | | `{"generation": N, "values": {…}}`, read lock-free |
 //! | GET | `/v1/config/watch` | | Server-Sent Events, one `config` event per generation |
+//! | GET | `/v1/knobs` | | each knob's kind, bounds, scale, grid or options ([`KnobView`](crate::KnobView)) |
+//! | GET | `/v1/events` | | Server-Sent Events: every audit event and measured objective (see [`FeedKind`](crate::FeedKind)) |
 //! | GET | `/v1/status` | | [`Status`](crate::Status) |
 //! | GET | `/v1/audit?after=SEQ&limit=N` | | an [`AuditPage`](crate::AuditPage) |
 //! | POST | `/v1/telemetry` | bearer | digests; 202 with [`IngestCounts`](crate::IngestCounts) |
@@ -17,6 +20,7 @@
 mod auth;
 mod body;
 mod error;
+mod events;
 mod forward;
 mod handlers;
 mod observe;
@@ -33,12 +37,18 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 /// Every route template, as the metrics label them.
-pub const ROUTES: [&str; 12] = [
+pub const ROUTES: [&str; 18] = [
+    "/",
+    "/ui/page.js",
+    "/ui/page.css",
+    "/ui/icon.svg",
     "/healthz",
     "/readyz",
     "/metrics",
     "/v1/config",
     "/v1/config/watch",
+    "/v1/knobs",
+    "/v1/events",
     "/v1/status",
     "/v1/audit",
     "/v1/telemetry",
@@ -105,11 +115,17 @@ impl AppState {
 /// ```
 pub fn router(state: AppState) -> Router {
     let open = Router::new()
+        .route("/", get(crate::page::index))
+        .route("/ui/page.js", get(crate::page::script))
+        .route("/ui/page.css", get(crate::page::style))
+        .route("/ui/icon.svg", get(crate::page::icon))
         .route("/healthz", get(handlers::health))
         .route("/readyz", get(handlers::ready))
         .route("/metrics", get(handlers::metrics))
         .route("/v1/config", get(handlers::config))
         .route("/v1/config/watch", get(watch::watch))
+        .route("/v1/knobs", get(handlers::knobs))
+        .route("/v1/events", get(events::events))
         .route("/v1/status", get(handlers::status))
         .route("/v1/audit", get(handlers::audit));
     let guarded = Router::new()

@@ -30,9 +30,9 @@
 //! worse than its estimate by more than `4·√2·σ` (the step-control
 //! allowance, doubled), the option's world changed: its history is
 //! replaced by the new measurement and every other option becomes
-//! *stale*: its estimate is kept but no longer trusted (no floor on its
-//! uncertainty), so the bandit measures the others again, the best
-//! estimate first. Without a change, the uncertainty of an option not
+//! *stale*: its estimate was measured in the old world (at other values of
+//! the other knobs, too), so it is measured again before it is trusted,
+//! like an option never tried, the best estimate first. Without a change, the uncertainty of an option not
 //! tried for a while is floored (`MIN_COUNT`), so a clearly worse option
 //! is not retried at random.
 //!
@@ -133,25 +133,31 @@ impl BanditState {
         self.dwell = self.dwell.saturating_add(1);
     }
 
-    /// The option with the lowest optimistic index (the lowest index on a
-    /// tie, so the choice is deterministic).
+    /// The option to measure next: an option never tried first, then a
+    /// stale one (its estimate predates a detected change, and was
+    /// measured in another world: at other values of the other knobs, say,
+    /// so it is measured again even if it looks worse than the current
+    /// one), the best estimate first; otherwise the one with the lowest
+    /// optimistic index. Ties go to the lowest index, so the choice is
+    /// deterministic.
     fn best(&self, sigma: f64) -> usize {
         let total: f64 = self.counts.iter().sum();
-        let index = |j: usize| {
+        let key = |j: usize| {
             let n = self.counts[j];
             if n <= 0.0 {
-                return f64::NEG_INFINITY;
+                return (0, 0.0);
             }
-            let floor = if self.stale.get(j).copied().unwrap_or(false) {
-                0.0
-            } else {
-                MIN_COUNT
-            };
-            let bonus = sigma * (2.0 * total.max(1.0).ln() / n.max(floor)).sqrt();
-            self.sums[j] / n - bonus
+            if self.stale.get(j).copied().unwrap_or(false) {
+                return (1, self.sums[j] / n);
+            }
+            let bonus = sigma * (2.0 * total.max(1.0).ln() / n.max(MIN_COUNT)).sqrt();
+            (2, self.sums[j] / n - bonus)
         };
         (0..self.counts.len())
-            .min_by(|&a, &b| index(a).total_cmp(&index(b)))
+            .min_by(|&a, &b| {
+                let (ka, kb) = (key(a), key(b));
+                ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
+            })
             .unwrap_or(0)
     }
 
@@ -171,6 +177,35 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// current option and returns the switch to plan, if a bandit wants one
     /// and the executor's rules leave room for it (see the module docs).
     pub(super) fn choose_options(&mut self, y: f64) -> Option<Plan> {
+        let (mut target, scale) = self.book_options(y)?;
+        let (b, best) = (0..self.bandits.len()).find_map(|b| {
+            let best = self.bandits[b].best(scale);
+            let current = target[self.bandits[b].index] as usize;
+            (best != current && self.may_switch(b)).then_some((b, best))
+        })?;
+        self.bandits[b].dwell = 0;
+        target[self.bandits[b].index] = best as f64;
+        Some(Plan::move_centre(self.spsa.iteration(), target))
+    }
+
+    /// A probe pair measured `y` on average around the iterate (the same
+    /// options as the centre): books it like a centre window and tells
+    /// whether a bandit would now switch, so the engine commits and
+    /// measures the centre at once instead of waiting for the next commit.
+    pub(super) fn options_want_switch(&mut self, y: f64) -> bool {
+        let Some((centre, scale)) = self.book_options(y) else {
+            return false;
+        };
+        (0..self.bandits.len()).any(|b| {
+            let current = centre[self.bandits[b].index] as usize;
+            self.bandits[b].best(scale) != current && self.may_switch(b)
+        })
+    }
+
+    /// Books objective `y` for every choice knob's current option; the
+    /// centre and the noise scale of the bandits' indices, `None` without
+    /// choice knobs.
+    fn book_options(&mut self, y: f64) -> Option<(ParamVec, f64)> {
         if self.bandits.is_empty() {
             return None;
         }
@@ -181,45 +216,11 @@ impl<C: Clock> AdaptiveEngine<C> {
             .max(1e-3 * y.abs())
             .max(1e-12);
         let allowance = self.noise_allowance(4.0, y);
-        let mut switch = None;
-        for b in 0..self.bandits.len() {
-            let i = self.bandits[b].index;
-            let current = centre[i] as usize;
-            self.bandits[b].observe(current, y, allowance);
-            let best = self.bandits[b].best(scale);
-            if switch.is_none() && best != current && self.may_switch(b) {
-                switch = Some((b, i, best));
-            }
+        for bandit in &mut self.bandits {
+            let current = centre[bandit.index] as usize;
+            bandit.observe(current, y, allowance);
         }
-        let (b, i, best) = switch?;
-        self.bandits[b].dwell = 0;
-        let mut target = centre;
-        target[i] = best as f64;
-        Some(Plan::move_centre(self.spsa.iteration(), target))
-    }
-
-    /// A probe pair measured `y` on average around the iterate (the same
-    /// options as the centre): books it like a centre window and tells
-    /// whether a bandit would now switch, so the engine commits and
-    /// measures the centre at once instead of waiting for the next commit.
-    pub(super) fn options_want_switch(&mut self, y: f64) -> bool {
-        if self.bandits.is_empty() {
-            return false;
-        }
-        let centre = ParamVec::from_slice(self.executor.centre());
-        let scale = self
-            .noise_sd()
-            .unwrap_or(0.0)
-            .max(1e-3 * y.abs())
-            .max(1e-12);
-        let allowance = self.noise_allowance(4.0, y);
-        let mut wants = false;
-        for b in 0..self.bandits.len() {
-            let current = centre[self.bandits[b].index] as usize;
-            self.bandits[b].observe(current, y, allowance);
-            wants |= self.bandits[b].best(scale) != current && self.may_switch(b);
-        }
-        wants
+        Some((centre, scale))
     }
 
     /// `true` if bandit `b` has dwelt long enough and a switch would leave
@@ -290,6 +291,27 @@ mod tests {
         b.observe(0, 0.4, 0.01);
         assert_eq!(b.stale, [false, true, true]);
         assert_eq!(b.best(0.001), 2, "the best stale estimate first");
+    }
+
+    #[test]
+    fn stale_options_are_measured_again_even_when_they_look_worse() {
+        // Estimates from another world (measured while the other knobs
+        // were far from their optimum) must not keep the bandit on an
+        // option that changed.
+        let mut b = BanditState::new(0, 3);
+        b.observe(1, 0.5, 0.01);
+        b.observe(2, 0.3, 0.01);
+        for _ in 0..50 {
+            b.observe(0, 0.01, 0.01);
+        }
+        b.observe(0, 0.2, 0.01);
+        b.observe(0, 0.2, 0.01);
+        assert_eq!(b.stale, [false, true, true]);
+        assert_eq!(b.best(0.001), 2, "measured again, the best estimate first");
+        b.observe(2, 0.4, 0.01);
+        assert_eq!(b.best(0.001), 1, "then the other stale one");
+        b.observe(1, 0.6, 0.01);
+        assert_eq!(b.best(0.001), 0, "and back to the best once all are fresh");
     }
 
     #[test]

@@ -100,6 +100,9 @@ impl<C: Clock> AdaptiveEngine<C> {
         let Some(cal) = self.config.calibration.clone() else {
             return;
         };
+        if matches!(self.stage, Stage::Gains(_)) {
+            self.measure_probe_cost(0.5 * (y_plus + y_minus));
+        }
         let Stage::Gains(gains) = &mut self.stage else {
             return;
         };

@@ -2,8 +2,8 @@
 //! reversal hysteresis.
 
 use super::{
-    AdaptiveEngine, Plan, COMMIT_EVERY, GAIN_DOWN, GAIN_MAX, GAIN_MIN, GAIN_UP, SIGNIFICANCE,
-    STEP_MARGIN,
+    AdaptiveEngine, Plan, COMMIT_EVERY, GAIN_DECAY, GAIN_DOWN, GAIN_MAX, GAIN_MIN, GAIN_UP,
+    MOMENTUM, MOMENTUM_SIGMAS, SIGNIFICANCE, STEP_MARGIN,
 };
 use crate::audit::EngineEvent;
 use crate::clock::Clock;
@@ -61,11 +61,14 @@ impl<C: Clock> AdaptiveEngine<C> {
             step,
         });
         self.uncommitted_iterations += 1;
+        self.measure_slope(y_plus, y_minus);
         let around = 0.5 * (y_plus + y_minus);
         if self.iterate_went_bad(around) {
             return;
         }
-        let switch = self.stage.is_tuning() && self.options_want_switch(around);
+        // The bandits book the pair as a measurement of the options at the
+        // centre, so less what the probes themselves cost.
+        let switch = self.stage.is_tuning() && self.options_want_switch(around - self.probe_cost());
         if switch || self.should_commit() {
             self.plan_commit(iteration, gradient);
         } else {
@@ -84,12 +87,20 @@ impl<C: Clock> AdaptiveEngine<C> {
     ///   calibrated on, the step stays the size calibration meant instead
     ///   of growing with it. Where gradients shrink (near an optimum) the
     ///   step shrinks as SPSA's does, so the final precision is kept.
-    /// * **Grown along a consistent direction.** A multiplier per parameter
-    ///   (Rprop's rule, Riedmiller & Braun 1993) grows by `GAIN_UP` each
-    ///   time the step keeps its sign and falls by `GAIN_DOWN` each time it
-    ///   flips, within `[GAIN_MIN, GAIN_MAX]`: a parameter with a weak but
-    ///   steady slope (ill-conditioning, a drift) speeds up, one whose steps
-    ///   are noise settles down.
+    /// * **Grown while the mean gradient is significant.** Each parameter
+    ///   keeps the mean of its recent gradient estimates (an EWMA with
+    ///   weight `MOMENTUM` on the past) and a step multiplier. When that
+    ///   mean is larger than `MOMENTUM_SIGMAS` of its own standard error,
+    ///   the parameter has a real slope: the multiplier grows by `GAIN_UP`
+    ///   (or falls by `GAIN_DOWN` if the slope's sign turned); otherwise
+    ///   the steps are noise and it decays by `GAIN_DECAY`; always within
+    ///   `[GAIN_MIN, GAIN_MAX]` (Kesten's and Rprop's rule, applied to the
+    ///   mean instead of to single estimates). SPSA's single estimates
+    ///   carry every other parameter's slope as noise (`ĝᵢ = Σⱼ gⱼΔⱼ/Δᵢ`),
+    ///   so their signs say little in many dimensions; the mean's
+    ///   significance tells a flat parameter still far from its optimum
+    ///   (it speeds up) from a steep one already there (it settles), which
+    ///   is what an ill-conditioned problem needs.
     fn normalise(&mut self, step: &mut ParamVec, gradient: &ParamVec) {
         let (Some(cal), true) = (&self.config.calibration, self.stage.is_tuning()) else {
             return;
@@ -111,15 +122,38 @@ impl<C: Clock> AdaptiveEngine<C> {
             if rms.is_finite() && rms > scale {
                 step[i] *= scale / rms;
             }
-            let turn = step[i] * self.last_step[i];
-            if turn > 0.0 {
-                self.step_gain[i] = (self.step_gain[i] * GAIN_UP).min(GAIN_MAX);
-            } else if turn < 0.0 {
-                self.step_gain[i] = (self.step_gain[i] * GAIN_DOWN).max(GAIN_MIN);
-            }
-            self.last_step[i] = step[i];
+            self.adapt_gain(i, g, rms);
             step[i] *= self.step_gain[i];
         }
+    }
+
+    /// The step multiplier's rule for parameter `i` (see
+    /// [`normalise`](Self::normalise)), after a gradient estimate `g`
+    /// whose recent root mean square is `rms`.
+    pub(super) fn adapt_gain(&mut self, i: usize, g: f64, rms: f64) {
+        let b = MOMENTUM;
+        self.momentum[i] = b * self.momentum[i] + (1.0 - b) * g;
+        self.momentum_weight[i] = b * self.momentum_weight[i] + (1.0 - b);
+        let w = self.momentum_weight[i].max(f64::MIN_POSITIVE);
+        let mean = self.momentum[i] / w;
+        // The standard error of an EWMA of `t` independent estimates of
+        // mean square `rms²`, corrected for its start at zero like the
+        // mean (`w = 1 − bᵗ`): `rms · √((1 − b)/(1 + b) · (1 + bᵗ)/w)`.
+        let error = rms * ((1.0 - b) / (1.0 + b) * (2.0 - w) / w).sqrt();
+        let gain = &mut self.step_gain[i];
+        // A NaN mean or error is not significant either.
+        let significant = mean.abs() > MOMENTUM_SIGMAS * error;
+        if !significant {
+            *gain = (*gain * GAIN_DECAY).max(GAIN_MIN);
+            return;
+        }
+        let factor = if mean * self.last_push[i] >= 0.0 {
+            GAIN_UP
+        } else {
+            GAIN_DOWN
+        };
+        *gain = (*gain * factor).clamp(GAIN_MIN, GAIN_MAX);
+        self.last_push[i] = mean;
     }
 
     /// The probes just measured around the iterate say it is worse than
@@ -137,6 +171,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         };
         let Some(reference) = self.probe_reference else {
             self.probe_reference = Some(around);
+            self.measure_probe_cost(around);
             return false;
         };
         if around <= reference + self.noise_allowance(2.0 * cal.rejection_sigmas, reference) {
@@ -157,11 +192,11 @@ impl<C: Clock> AdaptiveEngine<C> {
 
     /// `true` when the carry is due to be committed: `COMMIT_EVERY`
     /// iterations since the last commit, or a parameter's carry within the
-    /// next probe of the excursion limit (the probes must stay within
-    /// `max_delta_per_step` of the committed centre).
+    /// smallest probe of half the excursion limit (the probes must stay
+    /// within `max_delta_per_step` of the committed centre).
     pub(super) fn should_commit(&self) -> bool {
         let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
-        let c = self.spsa.perturbation_scale(self.spsa.iteration());
+        let c = self.probe_floor();
         self.uncommitted_iterations >= COMMIT_EVERY
             || self.carry.iter().any(|m| m.abs() + c > 0.5 * limit)
     }
@@ -178,8 +213,7 @@ impl<C: Clock> AdaptiveEngine<C> {
                 moved[i] = self.executor.space().offset(i, moved[i], carried);
             }
         }
-        let c_next = self.spsa.perturbation_scale(self.spsa.iteration());
-        let target = self.project(&moved, c_next);
+        let target = self.project(&moved, self.probe_floor());
         self.uncommitted_iterations = 0;
         self.previous = self.centre_objective.map(|y| (centre, y));
         self.last_step_iteration = iteration;

@@ -14,6 +14,7 @@
 //!   data, and the phase within an iteration;
 //! * `calibration.rs`: measuring `σ`, `c₀` and `a₀`;
 //! * `plan.rs`: plans and how each is offered to the executor, hop by hop;
+//! * `probe.rs`: how large each probe is;
 //! * `step_control.rs`: rejected steps and drift;
 //! * `hysteresis.rs`: the thrash guard between a step and its `Update`;
 //! * `typed.rs`: integer, log-scale and choice knobs in the SPSA loop;
@@ -32,6 +33,7 @@ mod hysteresis;
 mod observe;
 mod persist;
 mod plan;
+mod probe;
 mod settings;
 mod stage;
 mod step_control;
@@ -44,6 +46,7 @@ pub use error::EngineError;
 pub use observe::StepOutcome;
 pub use persist::{EngineState, ENGINE_STATE_VERSION};
 pub use settings::{AdaptiveEngineConfig, CalibrationConfig};
+pub use stage::EngineStage;
 
 use crate::audit::{AuditDetails, EngineEvent};
 use crate::clock::{Clock, SystemClock};
@@ -70,12 +73,18 @@ const MIN_GAIN_SCALE: f64 = 0.125;
 /// reach before it is committed (see `hysteresis.rs`).
 const SIGNIFICANCE: f64 = 2.0;
 /// The per-parameter step multiplier (see `hysteresis.rs`, `normalise`):
-/// its growth while steps keep their sign, its fall when they flip, its
-/// range.
-const GAIN_UP: f64 = 1.3;
+/// its growth while the parameter's mean gradient is significant and keeps
+/// its sign, its fall when that sign turns, its decay while the mean is
+/// not significant, its range.
+const GAIN_UP: f64 = 1.5;
 const GAIN_DOWN: f64 = 0.5;
+const GAIN_DECAY: f64 = 0.9;
 const GAIN_MIN: f64 = 0.25;
-const GAIN_MAX: f64 = 16.0;
+const GAIN_MAX: f64 = 4.0;
+/// Weight of the past in each parameter's mean gradient (EWMA), and how
+/// many of its standard errors make that mean significant.
+const MOMENTUM: f64 = 0.9;
+const MOMENTUM_SIGMAS: f64 = 1.3;
 /// SPSA iterations between two commits of the carry (see
 /// `hysteresis.rs`): each commit is followed by a centre window, so this
 /// also sets how often the centre is measured and reported to the
@@ -150,25 +159,43 @@ pub struct EngineStats {
 /// parameters). Every proposal's delta is relative to the live
 /// configuration. The engine keeps the *committed centre* `C` (the
 /// executor's) and an *iterate* `θ = C + carry`, the SPSA iterate whose
-/// moves have not been committed yet. With scale `c` and a ±1 vector `Δ`:
+/// moves have not been committed yet. With a ±1 vector `Δ` and a probe
+/// size `cᵢ` per parameter (see *Probe size*):
 ///
 /// 1. `ApplyPlus` to `θ + cΔ`; **plus window** gives `y₊`.
 /// 2. `ApplyMinus` to `θ − cΔ` (one move of `2c`, or two through `C` when
-///    that exceeds the step limit); **minus window** gives `y₋`.
-/// 3. `ĝ = (y₊ − y₋)/(2cΔ)`; step `s = −a_k·ĝ`, adapted per parameter
-///    (bounded by the calibration's scale, grown along a consistent
-///    direction: see [`CalibrationConfig`]), limited to the trust radius
-///    (L2) and to the step limit per parameter, and added to the carry:
-///    the iterate moves, the live configuration does not.
-/// 4. Every `COMMIT_EVERY` (4) iterations, or as soon as the carry comes
-///    within a probe of the excursion limit (probes must stay within
-///    `max_delta_per_step` of `C`), the carry is **committed**: an `Update`
-///    moves `C` to the iterate, each parameter only if its carry is
-///    significant (see *Thrash guard*), projected so the next probes stay in
-///    bounds. A **centre window** at the new `C` follows: its objective is
-///    reported to the executor ([`SafetyExecutor::report_outcome`]) for its
-///    rollback policy, and compared with the previous centre's for step
+///    that exceeds the step limit; the next `ApplyPlus` likewise); **minus
+///    window** gives `y₋`.
+/// 3. `ĝᵢ = (y₊ − y₋)/(2cᵢΔᵢ)`; step `s = −a_k·ĝ`, adapted per parameter
+///    (bounded by the calibration's scale, grown while the parameter's
+///    mean gradient is significant: see [`CalibrationConfig`]), limited to
+///    the trust radius (L2) and to the step limit per parameter, and added
+///    to the carry: the iterate moves, the live configuration does not.
+/// 4. Every `COMMIT_EVERY` (4) iterations, or as soon as a carry comes
+///    within the smallest probe of half the excursion limit (probes must
+///    stay within `max_delta_per_step` of `C`), the carry is **committed**:
+///    an `Update` moves `C` to the iterate, each parameter only if its carry
+///    is significant (see *Thrash guard*), projected so the next probes stay
+///    in bounds. A **centre window** at the new `C` follows: its objective
+///    is reported to the executor ([`SafetyExecutor::report_outcome`]) for
+///    its rollback policy, and compared with the previous centre's for step
 ///    control.
+///
+/// # Probe size
+///
+/// SPSA's central difference is unbiased on a quadratic whatever the probe
+/// size, and its noise falls as `1/c`; but each probe costs the users it
+/// serves about `c²·h`, `h` the curvature along `Δ`. So each pair's size is
+/// chosen from what the engine measures: at most what makes the probes
+/// cost ten noise standard deviations over the centre (`h` measured as a
+/// pair's mean over the centre window's objective, on pairs taken around
+/// the centre), at most what makes a pair's difference ten standard
+/// deviations of its noise (far from an optimum, where the slope is strong,
+/// small probes suffice), within the room the excursion limit leaves each
+/// parameter beside its carry and its bounds, and at least a quarter of
+/// `min_perturbation`. Until the curvature is first measured (and without
+/// calibration) it is SPSA's scheduled `c_k`. Near a shallow, noisy optimum
+/// probes therefore grow to the step limit; on a steep one they stay small.
 ///
 /// Probes around an uncommitted iterate could wander where users pay for
 /// them: when a pair's mean is worse than the first pair's after the last
@@ -284,9 +311,14 @@ pub struct AdaptiveEngine<C = SystemClock> {
     /// and the weight it has accumulated, to correct its start at zero.
     grad_sq: ParamVec,
     grad_sq_weight: ParamVec,
-    /// Per parameter: the last step and the step multiplier it adapts.
-    last_step: ParamVec,
+    /// Per parameter: the last significant mean gradient (its sign is
+    /// the slope's) and the step multiplier it adapts.
+    last_push: ParamVec,
     step_gain: ParamVec,
+    /// Per parameter: the mean of recent gradient estimates (EWMA) and the
+    /// weight it has accumulated.
+    momentum: ParamVec,
+    momentum_weight: ParamVec,
     /// Per parameter: the weight the average `step_sq` has accumulated
     /// (1 − 0.8ᵗ after `t` steps), to correct its start at zero.
     step_sq_weight: ParamVec,
@@ -302,6 +334,17 @@ pub struct AdaptiveEngine<C = SystemClock> {
     /// Per parameter: the gradient correction of the probe pair in flight
     /// (see `typed.rs`); empty for a space of linear reals.
     correction: ParamVec,
+    /// Per parameter: the probe size of the pair in flight (fraction of
+    /// the range; see `probe.rs`).
+    probe: ParamVec,
+    /// What the probe size is chosen from (see `probe.rs`): the probes'
+    /// cost over their squared size, the curvature along the
+    /// perturbations (EWMA, and its weight); the pairs' squared
+    /// directional derivative (EWMA, and its weight).
+    curvature: f64,
+    curvature_weight: f64,
+    slope_sq: f64,
+    slope_sq_weight: f64,
     /// One bandit per choice knob (see `bandit.rs`).
     bandits: Vec<BanditState>,
     /// Objective of the current centre, once measured.
@@ -505,14 +548,21 @@ impl<C: Clock> AdaptiveEngine<C> {
             step_sq: ParamVec::zeros(n),
             grad_sq: ParamVec::zeros(n),
             grad_sq_weight: ParamVec::zeros(n),
-            last_step: ParamVec::zeros(n),
+            last_push: ParamVec::zeros(n),
             step_gain: ParamVec::from_slice(&vec![1.0; n]),
+            momentum: ParamVec::zeros(n),
+            momentum_weight: ParamVec::zeros(n),
             step_sq_weight: ParamVec::zeros(n),
             carried: vec![0; n],
             uncommitted_iterations: 0,
             probe_reference: None,
             iterate: ParamVec::new(),
             correction: ParamVec::new(),
+            probe: ParamVec::new(),
+            curvature: 0.0,
+            curvature_weight: 0.0,
+            slope_sq: 0.0,
+            slope_sq_weight: 0.0,
             bandits: bandits_of(executor.space()),
             centre_objective: None,
             last_step_iteration: 0,
@@ -666,6 +716,30 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// ```
     pub fn misconfiguration(&self) -> Option<&EngineError> {
         self.misconfiguration.as_ref()
+    }
+
+    /// What the engine is doing: calibrating its gains, tuning, or
+    /// refusing everything because it failed closed.
+    ///
+    /// ```
+    /// use hotpath::{AdaptiveEngine, AdaptiveEngineConfig, EngineStage, ParamVec};
+    ///
+    /// let initial = ParamVec::from_slice(&[0.5]);
+    /// let engine = AdaptiveEngine::new(AdaptiveEngineConfig::default(), initial.clone());
+    /// assert_eq!(engine.stage(), EngineStage::Calibrating);
+    /// let fixed = AdaptiveEngineConfig { calibration: None, ..AdaptiveEngineConfig::default() };
+    /// assert_eq!(AdaptiveEngine::new(fixed, initial.clone()).stage(), EngineStage::Tuning);
+    /// let bad = AdaptiveEngineConfig { learning_rate: f64::NAN, ..AdaptiveEngineConfig::default() };
+    /// assert_eq!(AdaptiveEngine::new(bad, initial).stage(), EngineStage::Misconfigured);
+    /// ```
+    pub fn stage(&self) -> EngineStage {
+        if self.misconfiguration.is_some() {
+            EngineStage::Misconfigured
+        } else if self.stage.is_tuning() {
+            EngineStage::Tuning
+        } else {
+            EngineStage::Calibrating
+        }
     }
 
     /// Starts measuring `phase` where a completed plan has moved the

@@ -17,7 +17,13 @@ pub const ENGINE_STATE_VERSION: u32 = 1;
 /// iteration and RNG position, and the calibrated gains. Export with
 /// [`AdaptiveEngine::export_state`], restore with
 /// [`AdaptiveEngine::restore_state`]. An in-flight iteration is not kept:
-/// the restored engine starts from a centre window.
+/// the restored engine starts from a centre window. Nor are the running
+/// averages the steps and probes are sized by (per-knob gains and mean
+/// gradients, the curvature and slope along the probes): they start
+/// afresh, SPSA's scheduled `c` sizing the probes until the first pair
+/// around the centre measures the curvature again (a few evaluations):
+/// what they described is the world before the restart, which may have
+/// changed meanwhile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineState {
@@ -140,6 +146,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.gain_scale = state.gain_scale.clamp(MIN_GAIN_SCALE, 1.0);
         self.last_feasible = state.last_feasible;
         self.bandits = bandits;
+        self.forget_sizing();
         self.restart_at_centre();
         Ok(())
     }

@@ -5,6 +5,7 @@ use super::{no_change, AdaptiveEngine, Phase, STEP_MARGIN};
 use crate::audit::EngineEvent;
 use crate::clock::Clock;
 use crate::proposal::{NoChangeReason, Proposal, ProposalKind};
+use crate::space::ParamSpace;
 use crate::violation::Violation;
 use crate::ParamVec;
 
@@ -133,28 +134,32 @@ impl<C: Clock> AdaptiveEngine<C> {
 
     /// Plans `ApplyPlus` to `θ + cΔ` around the iterate `θ` (the committed
     /// centre moved by the carry), first moving the centre inside the
-    /// bounds by `c` if it is closer than that to one.
+    /// bounds by the smallest probe if it is closer than that to one.
     pub(super) fn plan_probe(&mut self) {
-        let c = self.spsa.perturbation_scale(self.spsa.iteration());
+        let floor = self.probe_floor();
         let centre = ParamVec::from_slice(self.executor.centre());
-        let inside = self.project(&centre, c);
+        let inside = self.project(&centre, floor);
         if !inside.bit_eq(&centre) {
             self.pending = Some(Plan::move_centre(self.spsa.iteration(), inside));
             return;
         }
-        self.iterate = self.iterate_around(&centre, c);
+        self.iterate = self.iterate_around(&centre, floor);
         let delta = self.spsa.generate_perturbation();
-        let c = self.spsa.in_flight_scale().unwrap_or(c);
+        let c = self
+            .spsa
+            .in_flight_scale()
+            .unwrap_or_else(|| self.spsa.perturbation_scale(self.spsa.iteration()));
+        self.probe = self.probe_sizes(&centre);
         let iterate = self.iterate.clone();
-        let target = self.probe_point(&iterate, &delta, c);
+        let target = self.probe_point(&iterate, &delta, 1.0);
         self.measure_perturbation(&iterate, &delta, c);
         self.pending = Some(Plan::plus(self.current_perturbation_id(), target));
     }
 
     /// The iterate: `centre` moved by the carry in each knob's coordinate,
-    /// kept `c` inside the bounds (the carry is trimmed to match). A
+    /// kept `margin` inside the bounds (the carry is trimmed to match). A
     /// choice stays where the centre has it.
-    fn iterate_around(&mut self, centre: &[f64], c: f64) -> ParamVec {
+    fn iterate_around(&mut self, centre: &[f64], margin: f64) -> ParamVec {
         let space = std::sync::Arc::clone(self.executor.space());
         // A carry the hysteresis held back stays within reach: the probes
         // around the iterate must keep within the excursion limit.
@@ -181,8 +186,7 @@ impl<C: Clock> AdaptiveEngine<C> {
                     return v;
                 }
                 // Continuous, also for an integer: the probes round it.
-                let one_step = space.grid_step(i).map_or(0.0, |s| s / space.range(i));
-                space.inset_continuous(i, v, c.max(one_step))
+                space.inset_continuous(i, v, probe_reach(&space, i, margin))
             })
             .collect();
         for (i, (&t, &v)) in iterate.iter().zip(centre).enumerate() {
@@ -203,20 +207,21 @@ impl<C: Clock> AdaptiveEngine<C> {
         else {
             return;
         };
-        let c = self.spsa.in_flight_scale().unwrap_or(0.0);
-        let target = self.probe_point(&self.iterate, delta, -c);
+        let target = self.probe_point(&self.iterate, delta, -1.0);
         self.pending = Some(Plan::minus(*perturbation_id, target));
     }
 
-    /// The probe point `θ + cΔ` (`c` negative for `θ − cΔ`), each knob in
-    /// its coordinate and inside its bounds. An integer probe moves at
-    /// least one grid step (a perturbation that rounds to no change would
-    /// measure nothing); a choice is not perturbed (the bandit switches it).
-    /// The centre is kept far enough inside the bounds (see
-    /// [`project`](Self::project)) that the clamp only removes rounding.
-    pub(super) fn probe_point(&self, centre: &[f64], delta: &[f64], c: f64) -> ParamVec {
+    /// The probe point `θ + cΔ` (`sign` −1 for `θ − cΔ`), `c` the pair's
+    /// probe size per knob, each knob in its coordinate and inside its
+    /// bounds. An integer probe moves at least one grid step (a
+    /// perturbation that rounds to no change would measure nothing); a
+    /// choice is not perturbed (the bandit switches it). The centre is
+    /// kept far enough inside the bounds (see [`project`](Self::project))
+    /// that the clamp only removes rounding.
+    pub(super) fn probe_point(&self, centre: &[f64], delta: &[f64], sign: f64) -> ParamVec {
         let space = self.executor.space();
         let point = |i: usize, t: f64, d: f64| {
+            let c = sign * self.probe.get(i).copied().unwrap_or(0.0);
             let (lo, hi) = space.bounds(i);
             let raw = space.offset(i, t, c * d).clamp(lo, hi);
             match (space.choice_indices().contains(&i), space.grid_step(i)) {
@@ -251,8 +256,7 @@ impl<C: Clock> AdaptiveEngine<C> {
                 if space.choice_indices().contains(&i) {
                     return v;
                 }
-                let one_step = space.grid_step(i).map_or(0.0, |s| s / space.range(i));
-                space.inset(i, v, c.max(one_step))
+                space.inset(i, v, probe_reach(space, i, c))
             })
             .collect()
     }
@@ -382,4 +386,11 @@ impl<C: Clock> AdaptiveEngine<C> {
             }
         }
     }
+}
+
+/// How far a probe of scale `c` reaches knob `i`, in fractions of its
+/// range: `c`, or one grid step for an integer whose step is more.
+fn probe_reach(space: &ParamSpace, i: usize, c: f64) -> f64 {
+    let one_step = space.grid_step(i).map_or(0.0, |s| s / space.range(i));
+    c.max(one_step)
 }

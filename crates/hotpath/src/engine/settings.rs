@@ -22,7 +22,12 @@ use serde::{Deserialize, Serialize};
 /// * **`c₀ = clamp(σ, min_perturbation, perturbation_scale)`** in fractions of
 ///   the range (also capped just below the step limit): large enough for the
 ///   difference `y₊ − y₋` to rise above the noise, floored so it stays
-///   meaningful when noise is tiny.
+///   meaningful when noise is tiny. It sizes the calibration's probes; from
+///   then on each pair's size is measured (see *Probe size* on
+///   [`AdaptiveEngine`](super::AdaptiveEngine)): probes costing at most
+///   `10σ` over the centre given the curvature the pairs measure, no larger
+///   than a strong slope needs, within the excursion limit, never below
+///   `min_perturbation / 4`.
 /// * **`A = 0.1 · expected_iterations`**.
 /// * **`a₀ = s₀ · (A + 1)^α / mean|ĝᵢ|`** from `gradient_pairs` gradient
 ///   estimates at the start, so the first step has size about
@@ -33,16 +38,21 @@ use serde::{Deserialize, Serialize};
 /// * **Step control**: each step is bounded per parameter by the
 ///   calibration's gradient scale (shrink-only: an estimate far above the
 ///   running RMS is shrunk to it), then multiplied by a per-parameter gain
-///   that grows ×1.3 while the parameter keeps moving the same way and
-///   halves when it turns (Rprop, within [1/4, 16]). A commit whose centre
-///   objective rose by more than `rejection_sigmas · √2 · σ` is rejected:
-///   the engine moves back to the previous centre and halves a multiplier of
-///   `a_k` (not below 1/8; each accepted commit regrows it by half). Steps
-///   are limited to `trust_radius` (L2, fractions of the range).
+///   that grows ×1.5 while the parameter's mean gradient (an EWMA of its
+///   estimates, weight 0.9 on the past) is larger than 1.3 of its standard
+///   errors, falls ×0.5 when that mean turns, and decays ×0.9 while it is
+///   not significant (within [1/4, 4]): a flat parameter still far from its
+///   optimum speeds up, a steep one already there settles. A commit whose
+///   centre objective rose by more than `rejection_sigmas · √2 · σ` is
+///   rejected: the engine moves back to the previous centre and halves a
+///   multiplier of `a_k` (not below 1/8; each accepted commit regrows it by
+///   half). Steps are limited to `trust_radius` (L2, fractions of the
+///   range).
 /// * **Drift**: if the previous centre, measured again after such a revert
 ///   (or after probes around the iterate went bad), is also worse than
 ///   before by more than twice that allowance, the world changed: the gain
-///   schedule restarts from `a₀`.
+///   schedule restarts from `a₀`, and the per-parameter gains and mean
+///   gradients and the slope the probes were sized by are forgotten.
 /// * **Thrash guard**: steps accumulate in the iterate and commit every few
 ///   iterations, each parameter only past a significance threshold, so
 ///   SPSA's random-sign noise near an optimum does not spend the executor's
@@ -209,7 +219,10 @@ pub struct AdaptiveEngineConfig {
     pub emergency_margin: f64,
     /// Evaluation timeouts in a row that latch safe mode (≥ 1).
     pub max_eval_timeouts: u32,
-    /// Capacity of the executor's audit queue.
+    /// Capacity of the executor's audit queue, 2 to
+    /// [`MAX_AUDIT_CAPACITY`](crate::MAX_AUDIT_CAPACITY): the engine queues
+    /// its first two events (`Started`, `BaselineSet`) before anyone can
+    /// drain them.
     pub audit_capacity: usize,
 }
 
@@ -229,6 +242,10 @@ impl Default for AdaptiveEngineConfig {
         }
     }
 }
+
+/// Events an engine queues at construction (`Started`, `BaselineSet`):
+/// its audit queue must hold them before anyone drains it.
+const FIRST_EVENTS: usize = 2;
 
 impl AdaptiveEngineConfig {
     /// The default configuration with per-parameter bounds.
@@ -310,9 +327,9 @@ impl AdaptiveEngineConfig {
         check_range(
             "audit_capacity",
             self.audit_capacity as f64,
-            1.0,
+            FIRST_EVENTS as f64,
             crate::MAX_AUDIT_CAPACITY as f64,
-            "a capacity in [1, 1048576] events",
+            "a capacity in [2, 1048576] events",
         )?;
         if let Some(c) = &self.calibration {
             c.validate()?;

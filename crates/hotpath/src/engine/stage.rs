@@ -6,6 +6,44 @@
 use crate::audit::EvalPhase;
 use crate::stats::RunningStats;
 use crate::ParamVec;
+use serde::{Deserialize, Serialize};
+
+/// What an engine is doing, as a status page or a binding shows it
+/// ([`AdaptiveEngine::stage`](super::AdaptiveEngine::stage)).
+///
+/// ```
+/// use hotpath::EngineStage;
+///
+/// assert_eq!(EngineStage::Calibrating.name(), "calibrating");
+/// assert_eq!(serde_json::to_string(&EngineStage::Tuning).unwrap(), "\"tuning\"");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineStage {
+    /// Measuring its noise and its gradient's scale, to size its gains
+    /// (only with [`calibration`](super::AdaptiveEngineConfig::calibration)).
+    Calibrating,
+    /// Tuning with known gains.
+    Tuning,
+    /// Failed closed at construction: it proposes nothing
+    /// ([`AdaptiveEngine::misconfiguration`](super::AdaptiveEngine::misconfiguration)).
+    Misconfigured,
+}
+
+impl EngineStage {
+    /// The stage's name, as it is serialised.
+    ///
+    /// ```
+    /// assert_eq!(hotpath::EngineStage::Misconfigured.name(), "misconfigured");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Calibrating => "calibrating",
+            Self::Tuning => "tuning",
+            Self::Misconfigured => "misconfigured",
+        }
+    }
+}
 
 /// What calibration has measured: carried from stage to stage, and
 /// exported in [`EngineState`](super::EngineState).

@@ -64,6 +64,9 @@ impl<C: Clock> AdaptiveEngine<C> {
         let (_, c0) = self.spsa.gains();
         self.set_measured_gains(a0, c0);
         self.gain_scale = 1.0;
+        // What the steps and probes learnt about the old world's slopes
+        // does not hold in the new one.
+        self.forget_slopes();
         self.note(EngineEvent::DriftDetected {
             objective: y,
             previous: expected,

@@ -152,3 +152,94 @@ fn the_hysteresis_commits_significant_carries_and_keeps_the_last_reversal() {
         "after a rollback, a first move again"
     );
 }
+
+/// An engine tuning with measured noise `sigma`, its probe averages set.
+fn tuning(sigma: f64, curvature: f64, slope_sq: Option<f64>) -> AdaptiveEngine<ManualClock> {
+    let (mut engine, _) = engine(3);
+    engine.stage = Stage::Tuning(Measured {
+        noise_sd: sigma,
+        gain: 1.0,
+    });
+    (engine.curvature, engine.curvature_weight) = (curvature, 1.0);
+    if let Some(s) = slope_sq {
+        (engine.slope_sq, engine.slope_sq_weight) = (s, 1.0);
+    }
+    engine.probe = ParamVec::from_slice(&[0.05]);
+    engine
+}
+
+#[test]
+fn probes_cost_ten_sigmas_within_the_floor_the_step_limit_and_the_need() {
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-12 * b;
+    // Cost: c = √(10σ/h), within [¼·min_perturbation, 0.999·step limit].
+    let shallow = tuning(0.001, 2.0, None);
+    assert!(close(shallow.probe_target(), (0.01f64 / 2.0).sqrt()));
+    assert!(close(
+        tuning(0.001, 200.0, None).probe_target(),
+        0.01f64.sqrt() / 200f64.sqrt()
+    ));
+    assert_eq!(tuning(0.001, 2e5, None).probe_target(), 0.005, "the floor");
+    assert!(
+        close(tuning(0.001, -1.0, None).probe_target(), 0.0999),
+        "no curvature: the cap"
+    );
+    // Need: a slope of 1 is measured to 10 noise sds with probes of
+    // 10·√2·σ/2 (its noise part, σ²/(2c²) at c = 0.05, taken off first).
+    let steep = tuning(0.001, 2.0, Some(1.0 + 1e-6 / (2.0 * 0.0025)));
+    let needed = 10.0 * std::f64::consts::SQRT_2 * 0.001 / 2.0;
+    assert!(
+        close(steep.probe_target(), needed),
+        "{}",
+        steep.probe_target()
+    );
+    // Before the curvature is measured: SPSA's scheduled c.
+    let (fresh, _) = engine(3);
+    assert_eq!(fresh.probe_target(), fresh.spsa.perturbation_scale(0));
+}
+
+#[test]
+fn a_steady_mean_gradient_grows_the_gain_and_noise_or_a_turn_shrinks_it() {
+    let (mut engine, _) = engine(3);
+    for _ in 0..40 {
+        engine.adapt_gain(0, 1.0, 1.0);
+    }
+    assert_eq!(
+        engine.step_gain[0],
+        super::GAIN_MAX,
+        "a real slope speeds up"
+    );
+    for k in 0..40 {
+        engine.adapt_gain(0, if k % 2 == 0 { 3.0 } else { -3.0 }, 3.0);
+    }
+    assert_eq!(engine.step_gain[0], super::GAIN_MIN, "noise settles down");
+    let before = engine.step_gain[0];
+    engine.step_gain[0] = 2.0;
+    let turned = (0..40).find(|_| {
+        engine.adapt_gain(0, -1.0, 1.0);
+        engine.last_push[0] < 0.0
+    });
+    assert!(turned.is_some() && before == super::GAIN_MIN);
+    assert!(
+        engine.step_gain[0] < 2.0,
+        "a turn falls: {}",
+        engine.step_gain[0]
+    );
+}
+
+#[test]
+fn a_restore_forgets_what_steps_and_probes_were_sized_by() {
+    let mut engine = tuning(0.001, 2.0, Some(1.0));
+    engine.step_gain[0] = 4.0;
+    engine.momentum[0] = 0.5;
+    let state = engine.export_state();
+    engine.restore_state(state).expect("its own state");
+    assert_eq!(
+        (engine.curvature_weight, engine.slope_sq_weight),
+        (0.0, 0.0)
+    );
+    assert_eq!((engine.step_gain[0], engine.momentum[0]), (1.0, 0.0));
+    assert_eq!(
+        engine.probe_target(),
+        engine.spsa.perturbation_scale(engine.spsa.iteration())
+    );
+}

@@ -11,19 +11,21 @@
 //! perturbation that rounds to no change would estimate a zero gradient,
 //! silently stopping the optimiser. So an integer probe moves at least one
 //! grid step each way from the committed (integer) centre — DSPSA's
-//! one-lattice-step perturbation when `c·range` is below a step, SPSA's
-//! decaying `c_k` rounded to the grid when it is above — and the gradient
-//! is computed with the perturbation *actually applied*: SPSA's estimate
-//! `(y₊ − y₋)/(2cΔᵢ)` is rescaled by `2cΔᵢ / (x₊ᵢ − x₋ᵢ)` (in unit
-//! coordinates). The continuous iterate lives in the thrash guard's carry
+//! one-lattice-step perturbation when the probe size is below a step, the
+//! probe size rounded to the grid when it is above — and the gradient is
+//! computed with the perturbation *actually applied*: SPSA's estimate
+//! `(y₊ − y₋)/(2cΔᵢ)`, with `c` SPSA's scheduled scale, is rescaled by
+//! `2cΔᵢ / (x₊ᵢ − x₋ᵢ)` (in unit coordinates). The continuous iterate lives in the thrash guard's carry
 //! (see `hysteresis.rs`): steps smaller than a grid step accumulate there,
 //! and the committed centre is the iterate rounded to the grid.
 //!
 //! **Choices** are not perturbed and have no gradient (their components
 //! are zeroed); a bandit tunes each one (see `bandit.rs`).
 //!
-//! A space of linear reals skips all of this: every correction factor is 1
-//! and the arithmetic is bit for bit the plain one.
+//! The same rescaling serves every knob: the engine chooses each knob's
+//! probe size itself (see `probe.rs`), so on a real knob too the
+//! perturbation applied differs from SPSA's scheduled `c`, and the factor
+//! is the ratio of the two.
 
 use super::AdaptiveEngine;
 use crate::clock::Clock;
@@ -31,21 +33,17 @@ use crate::ParamVec;
 
 impl<C: Clock> AdaptiveEngine<C> {
     /// Records the gradient correction for the probe pair about to be
-    /// measured around `centre` (see the module docs).
+    /// measured around `centre` with SPSA's nominal scale `c`: the
+    /// perturbation SPSA divides by over the one applied (see the module
+    /// docs).
     pub(super) fn measure_perturbation(&mut self, centre: &[f64], delta: &[f64], c: f64) {
         let space = std::sync::Arc::clone(self.executor.space());
-        if space.is_plain() {
-            return;
-        }
-        let plus = self.probe_point(centre, delta, c);
-        let minus = self.probe_point(centre, delta, -c);
+        let plus = self.probe_point(centre, delta, 1.0);
+        let minus = self.probe_point(centre, delta, -1.0);
         self.correction = (0..space.len())
             .map(|i| {
                 if space.choice_indices().contains(&i) {
                     return 0.0;
-                }
-                if space.grid_step(i).is_none() {
-                    return 1.0;
                 }
                 let applied = space.fraction(i, minus[i], plus[i]);
                 let nominal = 2.0 * c * delta[i];

@@ -17,6 +17,7 @@ pub const MIN_BASELINE_REPORTS: u64 = 2;
 
 /// The recorded baseline and the statistics of its outcome reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Baseline {
     /// The baseline configuration (the centre when it was set).
     pub snapshot: ConfigSnapshot,

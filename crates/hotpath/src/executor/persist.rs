@@ -27,6 +27,7 @@ pub const EXECUTOR_STATE_VERSION: u32 = 1;
 
 /// A latched safe-mode reason, with its exit relative to the export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PersistedLatch {
     /// The reason.
     pub reason: SafeModeReason,

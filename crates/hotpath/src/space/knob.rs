@@ -1,6 +1,7 @@
 //! [`Knob`]: one tunable parameter — its name, its kind and where it
 //! starts — and the problems a knob's definition can have.
 
+use crate::short_float::ShortFloat;
 use serde::{Deserialize, Serialize};
 
 /// Integers up to this magnitude are exact in an `f64` (2⁵³): integer knobs
@@ -395,7 +396,7 @@ pub enum KnobProblem {
     },
     /// The bounds are not finite with `min < max` and a finite width (a
     /// real knob may instead have both bounds infinite: unbounded).
-    #[error("bounds ({min}, {max}) are not finite with min < max")]
+    #[error("bounds ({}, {}) are not finite with min < max", ShortFloat(*min), ShortFloat(*max))]
     InvalidBounds {
         /// Lower bound given.
         min: f64,
@@ -403,7 +404,7 @@ pub enum KnobProblem {
         max: f64,
     },
     /// A log scale needs a positive lower bound.
-    #[error("a log scale needs min > 0, got min = {min}")]
+    #[error("a log scale needs min > 0, got min = {}", ShortFloat(*min))]
     LogNeedsPositiveMin {
         /// Lower bound given.
         min: f64,

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(back, spsa.checkpoint());
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SpsaCheckpoint {
     /// The seed the RNG was created from.
     pub seed: u64,

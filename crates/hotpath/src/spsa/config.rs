@@ -3,9 +3,23 @@
 
 #[cfg(doc)]
 use super::Spsa;
+use crate::short_float::ShortFloat;
 use crate::telemetry::{Aggregation, AggregationError};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+/// Most digests one evaluation window may hold. The engine sets aside room
+/// for a whole window when it starts (so the window never allocates on the
+/// hot path); a window of billions of digests would abort the process
+/// instead of being refused.
+///
+/// ```
+/// use hotpath::{SpsaConfig, SpsaConfigError, MAX_EVAL_WINDOW_DIGESTS};
+///
+/// let huge = SpsaConfig { eval_window_digests: MAX_EVAL_WINDOW_DIGESTS + 1, ..SpsaConfig::default() };
+/// assert!(matches!(huge.validate(), Err(SpsaConfigError::TooManyEvalWindowDigests { .. })));
+/// ```
+pub const MAX_EVAL_WINDOW_DIGESTS: usize = 1 << 16;
 
 /// Tuning of the SPSA evaluation windows and gain schedules.
 ///
@@ -82,6 +96,11 @@ impl SpsaConfig {
         if self.eval_window_digests == 0 {
             return Err(SpsaConfigError::ZeroEvalWindowDigests);
         }
+        if self.eval_window_digests > MAX_EVAL_WINDOW_DIGESTS {
+            return Err(SpsaConfigError::TooManyEvalWindowDigests {
+                value: self.eval_window_digests,
+            });
+        }
         if self.eval_window_us == 0 {
             return Err(SpsaConfigError::ZeroEvalWindowUs);
         }
@@ -105,7 +124,7 @@ impl SpsaConfig {
     ///
     /// | field | invalid when | replaced by |
     /// |---|---|---|
-    /// | `eval_window_digests` | `0` | `1` |
+    /// | `eval_window_digests` | `0`, or above [`MAX_EVAL_WINDOW_DIGESTS`] | `1`, or that maximum |
     /// | `eval_window_us` | `0` | default (`500_000`) |
     /// | `settle_time_us` | `>= eval_window_us` | `eval_window_us − 1` |
     /// | `alpha`, `gamma`, `stability_a` | NaN, ±∞ or negative | default |
@@ -137,7 +156,7 @@ impl SpsaConfig {
             self.eval_window_us
         };
         Self {
-            eval_window_digests: self.eval_window_digests.max(1),
+            eval_window_digests: self.eval_window_digests.clamp(1, MAX_EVAL_WINDOW_DIGESTS),
             eval_window_us,
             settle_time_us: self.settle_time_us.min(eval_window_us - 1),
             alpha: real(self.alpha, default.alpha),
@@ -161,6 +180,12 @@ pub enum SpsaConfigError {
     /// `eval_window_digests` is zero.
     #[error("eval_window_digests must be at least 1")]
     ZeroEvalWindowDigests,
+    /// `eval_window_digests` is above [`MAX_EVAL_WINDOW_DIGESTS`].
+    #[error("eval_window_digests must be at most {MAX_EVAL_WINDOW_DIGESTS}, got {value}")]
+    TooManyEvalWindowDigests {
+        /// The rejected value.
+        value: usize,
+    },
     /// `eval_window_us` is zero.
     #[error("eval_window_us must be at least 1")]
     ZeroEvalWindowUs,
@@ -175,7 +200,7 @@ pub enum SpsaConfigError {
         eval_window_us: u64,
     },
     /// `alpha` or `gamma` is NaN, infinite or negative.
-    #[error("{name} must be finite and >= 0, got {value}")]
+    #[error("{name} must be finite and >= 0, got {}", ShortFloat(*value))]
     InvalidExponent {
         /// `"alpha"` or `"gamma"`.
         name: &'static str,
@@ -183,10 +208,10 @@ pub enum SpsaConfigError {
         value: f64,
     },
     /// The stability constant `A` is NaN, infinite or negative.
-    #[error("stability_a must be finite and >= 0, got {0}")]
+    #[error("stability_a must be finite and >= 0, got {}", ShortFloat(*.0))]
     InvalidStabilityA(f64),
     /// A gain `a₀` or `c₀` is NaN, infinite, zero or negative.
-    #[error("{name} must be finite and > 0, got {value}")]
+    #[error("{name} must be finite and > 0, got {}", ShortFloat(*value))]
     InvalidGain {
         /// `"learning_rate"` or `"perturbation_scale"`.
         name: &'static str,

@@ -22,7 +22,7 @@ mod tests;
 mod window;
 
 pub use checkpoint::SpsaCheckpoint;
-pub use config::{SpsaConfig, SpsaConfigError};
+pub use config::{SpsaConfig, SpsaConfigError, MAX_EVAL_WINDOW_DIGESTS};
 
 #[cfg(doc)]
 use crate::telemetry::Aggregation;
