@@ -6,6 +6,10 @@ use hotpath::ParamSpace;
 
 pub const BUDGETS: [usize; 2] = [200, 1000];
 
+/// Evaluations within which a drift should be recovered (the quality
+/// issue's target), counted beside the median.
+const RECOVERY_TARGET: f64 = 50.0;
+
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -32,6 +36,17 @@ pub struct Summary {
     pub rollbacks: u64,
     pub safe_mode: usize,
     pub circuit_breaker: usize,
+    /// Runs whose final centre sits on a corner of the box.
+    pub corners: usize,
+}
+
+/// `true` if every numeric knob of `centre` is at one of its bounds.
+fn on_corner(space: &ParamSpace, centre: &[f64]) -> bool {
+    (0..space.len()).filter(|&i| !is_choice(space, i)).all(|i| {
+        let (min, max) = space.bounds(i);
+        let tolerance = 1e-9 * space.range(i);
+        (centre[i] - min).abs() <= tolerance || (centre[i] - max).abs() <= tolerance
+    })
 }
 
 /// L/L0 at `budget`: the centre's loss over the start's, or, past a
@@ -100,9 +115,13 @@ pub fn summarise(problem: &Problem, traces: &[Trace]) -> Summary {
                     .collect(),
             );
             let n = rec.iter().filter(|r| r.is_finite()).count();
+            let quick = rec.iter().filter(|&&r| r <= RECOVERY_TARGET).count();
             Some((
                 n,
-                format!("median {} evaluations to recover", quantile(&rec, 0.5)),
+                format!(
+                    "median {} evaluations to recover, {quick} within {RECOVERY_TARGET}",
+                    quantile(&rec, 0.5)
+                ),
             ))
         }
         Target::Ratio => None,
@@ -122,6 +141,10 @@ pub fn summarise(problem: &Problem, traces: &[Trace]) -> Summary {
         rollbacks: traces.iter().map(|t| t.rollbacks).sum(),
         safe_mode: traces.iter().filter(|t| t.safe_mode).count(),
         circuit_breaker: traces.iter().filter(|t| t.circuit_breaker).count(),
+        corners: traces
+            .iter()
+            .filter(|t| on_corner(&space, &t.final_centre))
+            .count(),
     }
 }
 
@@ -136,13 +159,14 @@ pub fn row(problem: &Problem, optimiser: &str, s: &Summary, seeds: u64) {
         .as_ref()
         .map_or(String::new(), |(n, detail)| format!("{n}/{seeds} {detail}"));
     println!(
-        "| {} | {optimiser} | {} | {:.3e} | {target} | {} / {} / {} / {} |",
+        "| {} | {optimiser} | {} | {:.3e} | {target} | {} / {} / {} / {} / {} |",
         problem.name,
         ratios.join(" | "),
         s.regret,
         s.refused,
         s.rollbacks,
         s.safe_mode,
-        s.circuit_breaker
+        s.circuit_breaker,
+        s.corners
     );
 }
