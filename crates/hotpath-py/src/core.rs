@@ -338,13 +338,8 @@ fn safe_mode(safety: &hotpath::ControlSafety) -> Json {
         .reasons()
         .iter()
         .map(|reason| {
-            let (exit, exit_at_us) = match safety.exit_of(reason) {
-                Some(SafeModeExit::At(t)) => ("timer", Some(t)),
-                Some(SafeModeExit::Manual) => ("manual", None),
-                Some(SafeModeExit::QueueDrained) => ("queue_drained", None),
-                Some(SafeModeExit::ClockInRange) => ("clock_in_range", None),
-                Some(SafeModeExit::Never) | None => ("never", None),
-            };
+            let exit = safety.exit_of(reason).unwrap_or(SafeModeExit::Never);
+            let (exit, exit_at_us) = (exit.name(), exit.at_us());
             json!({
                 "reason": crate::convert::variant_name(&reason),
                 "description": reason.to_string(),

@@ -72,8 +72,7 @@ pub struct ReasonView {
     pub reason: String,
     /// What it means.
     pub description: String,
-    /// How it exits: `timer`, `manual`, `queue_drained`, `clock_in_range`,
-    /// `coordinator` (a fleet's leadership re-established) or `never`.
+    /// How it exits ([`SafeModeExit::name`]).
     pub exit: &'static str,
     /// When a timer exit is due (executor clock, µs).
     pub exit_at_us: Option<u64>,
@@ -184,15 +183,8 @@ pub(crate) fn safe_mode(safety: &ControlSafety) -> SafeModeView {
         .reasons()
         .iter()
         .map(|reason| {
-            let exit = safety.exit_of(reason);
-            let (exit, exit_at_us) = match exit {
-                Some(SafeModeExit::At(t)) => ("timer", Some(t)),
-                Some(SafeModeExit::Manual) => ("manual", None),
-                Some(SafeModeExit::QueueDrained) => ("queue_drained", None),
-                Some(SafeModeExit::ClockInRange) => ("clock_in_range", None),
-                Some(SafeModeExit::CoordinatorRegained) => ("coordinator", None),
-                Some(SafeModeExit::Never) | None => ("never", None),
-            };
+            let exit = safety.exit_of(reason).unwrap_or(SafeModeExit::Never);
+            let (exit, exit_at_us) = (exit.name(), exit.at_us());
             ReasonView {
                 reason: type_name(&reason),
                 description: reason.to_string(),

@@ -155,6 +155,45 @@ pub enum SafeModeExit {
     CoordinatorRegained,
 }
 
+impl SafeModeExit {
+    /// The exit's stable name in JSON views (`hotpath serve`'s status, the
+    /// Python binding's `status()`): `timer`, `manual`, `queue_drained`,
+    /// `clock_in_range`, `never`, `coordinator`. Stable because operators'
+    /// dashboards and scripts match on it.
+    ///
+    /// ```
+    /// use hotpath::SafeModeExit;
+    ///
+    /// assert_eq!(SafeModeExit::At(5).name(), "timer");
+    /// assert_eq!(SafeModeExit::CoordinatorRegained.name(), "coordinator");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            SafeModeExit::At(_) => "timer",
+            SafeModeExit::Manual => "manual",
+            SafeModeExit::QueueDrained => "queue_drained",
+            SafeModeExit::ClockInRange => "clock_in_range",
+            SafeModeExit::Never => "never",
+            SafeModeExit::CoordinatorRegained => "coordinator",
+        }
+    }
+
+    /// When the exit happens by itself (µs), for [`At`](SafeModeExit::At).
+    ///
+    /// ```
+    /// use hotpath::SafeModeExit;
+    ///
+    /// assert_eq!(SafeModeExit::At(5).at_us(), Some(5));
+    /// assert_eq!(SafeModeExit::Manual.at_us(), None);
+    /// ```
+    pub fn at_us(self) -> Option<u64> {
+        match self {
+            SafeModeExit::At(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
 /// The safe-mode latch of a [`SafetyExecutor`](crate::SafetyExecutor).
 /// Read it through [`SafetyExecutor::control_safety`](crate::SafetyExecutor::control_safety);
 /// only the executor changes it.
