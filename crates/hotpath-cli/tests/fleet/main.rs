@@ -375,14 +375,33 @@ fn wait_for_event(watch: &mut http::Watch, name: &str, needle: &str, wait: Durat
     panic!("no {name} event with {needle:?} within {wait:?}");
 }
 
+/// The value of the unlabelled metric `name` on instance `i`.
+fn metric(cluster: &Cluster, i: usize, name: &str) -> Option<f64> {
+    let text = cluster.get(i, "/metrics")?.text();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
 #[test]
-fn a_standby_relays_the_leaders_feed_until_the_leader_goes() {
+fn a_standby_relays_the_leaders_feed_and_its_metrics_follow_a_failover() {
     let etcd = Etcd::start();
     let mut cluster = Cluster::start(&etcd.url(), 2, 2);
     let (leader, _) = cluster
         .wait_leader(None, Duration::from_secs(15))
         .expect("a first leader");
     let standby = 1 - leader;
+    eventually(Duration::from_secs(5), "the fleet's gauges", || {
+        metric(&cluster, leader, "hotpath_fleet_leader") == Some(1.0)
+            && metric(&cluster, standby, "hotpath_fleet_leader") == Some(0.0)
+    });
+    for i in [leader, standby] {
+        assert_eq!(
+            metric(&cluster, i, "hotpath_fleet_coordinator_connected"),
+            Some(1.0)
+        );
+    }
+    let changes = metric(&cluster, standby, "hotpath_fleet_role_changes_total")
+        .expect("the standby's role changes");
     let mut feed = http::Watch::open_path(&cluster.instances[standby].addr, "/v1/events", None);
     assert_eq!(feed.status, 200);
     assert_eq!(
@@ -413,6 +432,13 @@ fn a_standby_relays_the_leaders_feed_until_the_leader_goes() {
         .wait_leader(None, Duration::from_secs(15))
         .expect("the standby leads");
     assert_eq!(new_leader, standby);
+    eventually(Duration::from_secs(5), "the new leader's gauges", || {
+        metric(&cluster, standby, "hotpath_fleet_leader") == Some(1.0)
+    });
+    assert_eq!(
+        metric(&cluster, standby, "hotpath_fleet_role_changes_total"),
+        Some(changes + 1.0)
+    );
     let own = http::Watch::open_path(&cluster.instances[standby].addr, "/v1/events", None);
     assert_eq!(own.status, 200);
     assert_eq!(

@@ -413,6 +413,9 @@ impl Worker {
     /// it changed.
     pub(super) fn set_fleet(&mut self, status: FleetStatus) -> bool {
         let changed = self.fleet.as_ref() != Some(&status);
+        if changed {
+            self.metrics.on_fleet(&status);
+        }
         self.fleet = Some(status);
         changed
     }

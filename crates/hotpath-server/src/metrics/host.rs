@@ -3,6 +3,7 @@
 //! the audit events as the server's subscription sees them.
 
 use super::Metrics;
+use crate::fleet::{FleetStatus, Role};
 use crate::names::type_name;
 use crate::window::Offered;
 use hotpath::{AuditDetails, AuditEvent, Clock, KnobKind, SafeModeReason};
@@ -22,6 +23,17 @@ struct KnobGauges {
     options: Vec<Gauge>,
 }
 
+/// Fleet mode's gauges and counter, registered at the first fleet status
+/// (so a server outside fleet mode exports none of them).
+struct FleetMetrics {
+    leader: Gauge,
+    coordinator_connected: Gauge,
+    term: Gauge,
+    published_generation: Gauge,
+    role_changes: Counter,
+    role: Option<Role>,
+}
+
 /// The control thread's metrics (it alone touches them: no locks).
 pub(crate) struct HostMetrics {
     metrics: Arc<Metrics>,
@@ -37,6 +49,7 @@ pub(crate) struct HostMetrics {
     queue_depth: Gauge,
     log_pending: Gauge,
     durable_lag: Gauge,
+    fleet: Option<FleetMetrics>,
 }
 
 impl HostMetrics {
@@ -89,7 +102,42 @@ impl HostMetrics {
             by_label: HashMap::new(),
             instances: HashMap::new(),
             max_instances,
+            fleet: None,
             metrics,
+        }
+    }
+
+    /// Sets the fleet's gauges from `status` and counts a change of role
+    /// (the first status is not a change). The term and the published
+    /// generation keep their last known values while unknown.
+    pub(crate) fn on_fleet(&mut self, status: &FleetStatus) {
+        let metrics = &self.metrics;
+        let fleet = self.fleet.get_or_insert_with(|| {
+            let gauge = |name| metrics.gauge(name, vec![]);
+            FleetMetrics {
+                leader: gauge("hotpath_fleet_leader"),
+                coordinator_connected: gauge("hotpath_fleet_coordinator_connected"),
+                term: gauge("hotpath_fleet_term"),
+                published_generation: gauge("hotpath_fleet_published_generation"),
+                role_changes: metrics.counter("hotpath_fleet_role_changes_total", vec![]),
+                role: None,
+            }
+        });
+        if fleet.role.is_some_and(|role| role != status.role) {
+            fleet.role_changes.increment(1);
+        }
+        fleet.role = Some(status.role);
+        fleet
+            .leader
+            .set(f64::from(u8::from(status.role == Role::Leader)));
+        fleet
+            .coordinator_connected
+            .set(f64::from(u8::from(status.coordinator == "connected")));
+        if let Some(term) = status.term {
+            fleet.term.set(term as f64);
+        }
+        if let Some(generation) = status.published_generation {
+            fleet.published_generation.set(generation as f64);
         }
     }
 

@@ -38,6 +38,11 @@
 //! | `hotpath_control_busy_total` | counter | | requests refused because the control queue was full |
 //! | `hotpath_http_request_duration_seconds` | histogram | `route` (the route template or `unmatched`), `method`, `status` (`2xx` … `5xx`) | HTTP requests |
 //! | `hotpath_sse_watchers` | gauge | | open `/v1/config/watch` streams |
+//! | `hotpath_fleet_leader` | gauge | | fleet mode: 1 while this instance leads, 0 on a standby |
+//! | `hotpath_fleet_coordinator_connected` | gauge | | fleet mode: 1 while etcd answers this instance |
+//! | `hotpath_fleet_term` | gauge | | fleet mode: the leader's term (rises with every election) |
+//! | `hotpath_fleet_published_generation` | gauge | | fleet mode: the generation the fleet last published |
+//! | `hotpath_fleet_role_changes_total` | counter | | fleet mode: times this instance became leader or standby (a rate of it is leadership flapping) |
 //!
 //! Counters start at zero with each process (a restarted server's
 //! counters restart; the audit log is the record across restarts).
@@ -61,7 +66,7 @@ static METADATA: Metadata<'static> =
     Metadata::new("hotpath_server", metrics::Level::INFO, Some(module_path!()));
 
 /// Every metric's name, unit and help text.
-const DESCRIPTIONS: [(&str, Option<Unit>, &str); 26] = [
+const DESCRIPTIONS: [(&str, Option<Unit>, &str); 31] = [
     (
         "hotpath_knob_value",
         None,
@@ -183,6 +188,31 @@ const DESCRIPTIONS: [(&str, Option<Unit>, &str); 26] = [
         "hotpath_sse_watchers",
         None,
         "Open /v1/config/watch streams.",
+    ),
+    (
+        "hotpath_fleet_leader",
+        None,
+        "Fleet mode: 1 while this instance leads, 0 on a standby.",
+    ),
+    (
+        "hotpath_fleet_coordinator_connected",
+        None,
+        "Fleet mode: 1 while the coordinator (etcd) answers this instance.",
+    ),
+    (
+        "hotpath_fleet_term",
+        None,
+        "Fleet mode: the leader's term (rises with every election).",
+    ),
+    (
+        "hotpath_fleet_published_generation",
+        None,
+        "Fleet mode: the generation the fleet last published.",
+    ),
+    (
+        "hotpath_fleet_role_changes_total",
+        None,
+        "Fleet mode: times this instance became leader or standby.",
     ),
 ];
 
