@@ -38,6 +38,18 @@ pub struct ServeArgs {
     /// at least settle_time_us, within 10 ms..10 s)
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub window_ms: Option<u64>,
+    /// Most open event streams (/v1/config/watch and /v1/events
+    /// together); one more gets 503 too_many_watchers. Each holds a
+    /// connection: keep --max-connections above it
+    #[arg(long, value_name = "N", default_value_t = hotpath_server::Limits::default().max_watchers,
+          value_parser = parse_count)]
+    pub max_watchers: usize,
+    /// Most open connections; further clients wait in the listen backlog.
+    /// Each costs a file descriptor: the process's limit (ulimit -n) must
+    /// allow it
+    #[arg(long, value_name = "N", default_value_t = hotpath_server::Limits::default().max_connections,
+          value_parser = parse_count)]
+    pub max_connections: usize,
     /// Join the fleet NAME on etcd (with --etcd; needs --token-file, the
     /// same on every instance): one instance leads and tunes, the others
     /// serve its published configuration and forward writes to it
@@ -77,6 +89,8 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     options.token_file = args.token_file.clone();
     options.rollback_on_exit = args.rollback_on_exit;
     options.control.window = args.window_ms.map(Duration::from_millis);
+    options.limits.max_watchers = args.max_watchers;
+    options.limits.max_connections = args.max_connections;
     let server = match &args.fleet {
         Some(name) => {
             let mut fleet = hotpath_fleet::FleetOptions::new(name, args.etcd.clone());
@@ -120,6 +134,18 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         "hotpath serve: stopped in {} ms: {events} events logged, state {state}\n",
         done.stop_took.as_millis()
     ))
+}
+
+/// The largest `--max-watchers` and `--max-connections`: beyond it the
+/// file descriptors (one per connection) run out before the limit does.
+const MAX_COUNT: usize = 65_536;
+
+/// A count of 1 to [`MAX_COUNT`].
+fn parse_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_COUNT).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from 1 to {MAX_COUNT}")),
+    }
 }
 
 fn print(text: &str) -> Result<(), CliError> {

@@ -394,6 +394,39 @@ fn generation_in_state(text: &str) -> u64 {
 }
 
 #[test]
+fn max_watchers_and_connections_are_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let serve = Serve::start(
+        dir.path(),
+        FAST_CONFIG,
+        &["--max-watchers", "2", "--max-connections", "8"],
+    );
+    let held: Vec<Watch> = (0..2).map(|_| Watch::open(&serve.addr, None)).collect();
+    assert!(held.iter().all(|w| w.status == 200));
+    let over = Watch::open_path(&serve.addr, "/v1/events", None);
+    assert_eq!(over.status, 503, "the third stream is refused");
+    assert_eq!(get(&serve.addr, "/v1/status").status, 200);
+
+    for bad in ["0", "65537", "many"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotpath"))
+            .args([
+                "serve",
+                "--config",
+                "x.toml",
+                "--data",
+                "d",
+                "--max-watchers",
+                bad,
+            ])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "--max-watchers {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("from 1 to 65536"), "{err}");
+    }
+}
+
+#[test]
 fn watchers_that_never_read_do_not_hold_up_the_server() {
     let dir = tempfile::tempdir().expect("tempdir");
     let serve = Serve::start(dir.path(), FAST_CONFIG, &[]);
