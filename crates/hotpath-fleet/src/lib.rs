@@ -278,6 +278,7 @@ pub fn start(serve: ServeOptions, fleet: FleetOptions) -> Result<Server, ServerE
             generation: coordinator.published_generation().unwrap_or(0),
             restored: coordinator.published_state(),
             first_seq: 0,
+            events: Vec::new(),
         };
         let open = move |opening: Opening, handoff| {
             let options = match opening {

@@ -6,9 +6,9 @@ use crate::feed::{Feed, LogSummary};
 use crate::options::{HostOptions, Resume, ShutdownPolicy, WhenFull};
 use crate::tee::{Subscription, Tee};
 use hotpath::{
-    AdaptiveEngine, AdaptiveEngineConfig, ApplyReceipt, AtomicConfig, Clock, ConfigReader,
-    EngineError, ParamSpace, ParamVec, Proposal, ReasonSet, RollbackReceipt, SafetyExecutor,
-    StepOutcome, TelemetryDigest,
+    AdaptiveEngine, AdaptiveEngineConfig, ApplyReceipt, AtomicConfig, AuditEvent, Clock,
+    ConfigReader, EngineError, ParamSpace, ParamVec, Proposal, ReasonSet, RollbackReceipt,
+    SafetyExecutor, StepOutcome, TelemetryDigest,
 };
 use hotpath_config::TuningConfig;
 use hotpath_durable::audit_log::LogHead;
@@ -41,6 +41,11 @@ pub struct OpenReport {
     /// The seq of the executor's first event (`Started` or `Restored`):
     /// the log's numbering continued.
     pub first_seq: u64,
+    /// The events opening recorded (`Started` or `Restored`, then
+    /// `BaselineSet`), oldest first. A [`subscribe`](Host::subscribe)
+    /// comes too late for them, so an observer that shows the whole
+    /// trail (a server's `/v1/audit`, a live feed) starts with these.
+    pub events: Vec<AuditEvent>,
 }
 
 /// Where a fleet's new leader starts ([`Host::take_over`]): the governed
@@ -333,9 +338,15 @@ impl<C: Clock> Host<C> {
                 restored: saved,
                 generation,
                 first_seq,
+                events: Vec::new(),
             },
         };
+        // Room for exactly what the executor queued while opening: the
+        // drain below takes all of it, so none is lost.
+        let waiting = host.engine.executor().audit_queue().len();
+        let opening = host.tee.subscribe(waiting.max(1))?;
         host.drain()?;
+        host.report.events = std::iter::from_fn(|| opening.try_next()).collect();
         Ok(host)
     }
 

@@ -38,6 +38,16 @@ fn a_restart_continues_the_log_and_the_generations_and_restores_the_state() {
     let clock = ManualClock::new(0);
     let mut host = open(dir.path(), Resume::IfPresent, clock.clone()).expect("fresh");
     assert!(host.open_report().restored.is_none());
+    let opening: Vec<_> = host
+        .open_report()
+        .events
+        .iter()
+        .map(|e| (e.seq, e.event_type()))
+        .collect();
+    assert_eq!(
+        opening,
+        [(0, EventType::Started), (1, EventType::BaselineSet)]
+    );
     run(&mut host, &clock, 60);
     let generation = host.executor().generation();
     let iteration = host.engine().spsa().iteration();
@@ -48,6 +58,8 @@ fn a_restart_continues_the_log_and_the_generations_and_restores_the_state() {
     let report = again.open_report().clone();
     assert!(report.restored.is_some());
     assert_eq!(report.first_seq, logged, "numbering continues");
+    let first = report.events.first().map(|e| (e.seq, e.event_type()));
+    assert_eq!(first, Some((logged, EventType::Restored)));
     assert!(report.generation >= generation);
     assert_eq!(again.engine().spsa().iteration(), iteration);
     let events = again.subscribe(16).expect("a capacity in range");

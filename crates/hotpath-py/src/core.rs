@@ -159,14 +159,21 @@ impl Core {
         let mut host = Host::open(space, settings, options, clock)?;
         let events = host.subscribe(subscription_capacity)?;
         let capacity = history.max(1);
-        Ok(Self {
+        let mut core = Self {
             host,
             events,
             history: VecDeque::with_capacity(capacity.min(4096)),
             capacity,
             forgotten: 0,
             last_us,
-        })
+        };
+        // The start's events were recorded before the subscription.
+        let opening = core.host.open_report().events.clone();
+        for event in opening {
+            core.keep(event);
+        }
+        core.collect();
+        Ok(core)
     }
 
     /// The host.
@@ -225,12 +232,17 @@ impl Core {
     /// Moves the subscription's events into the history.
     fn collect(&mut self) {
         while let Some(event) = self.events.try_next() {
-            if self.history.len() == self.capacity {
-                self.history.pop_front();
-                self.forgotten += 1;
-            }
-            self.history.push_back(event);
+            self.keep(event);
         }
+    }
+
+    /// Holds `event`, forgetting the oldest beyond the capacity.
+    fn keep(&mut self, event: AuditEvent) {
+        if self.history.len() == self.capacity {
+            self.history.pop_front();
+            self.forgotten += 1;
+        }
+        self.history.push_back(event);
     }
 
     /// The held events after `after` (all held without it), oldest first,

@@ -159,6 +159,9 @@ def test_audit_pages_by_seq(engine: hotpath.Engine) -> None:
     events = engine.audit()
     seqs = [e["seq"] for e in events]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "gap-free"
+    # From the first event: the start's, recorded while the engine opened.
+    assert seqs[0] == 0
+    assert [e["type"] for e in events[:2]] == ["started", "baseline-set"]
     event = events[0]
     assert list(event) == ["seq", "timestamp_us", "generation", "type", "text", "details"]
     assert event["text"].startswith(f"#{event['seq']} t=")

@@ -252,6 +252,10 @@ fn audit_and_routing(serve: &Serve) {
     for wanted in ["safe-mode-entered", "resumed", "baseline-set"] {
         assert!(types.contains(&wanted), "{wanted} not in {types:?}");
     }
+    // The trail starts where the log does: the events of the start,
+    // recorded before the server's subscription existed, are in it.
+    assert_eq!(types[..2], ["started", "baseline-set"], "{types:?}");
+    assert_eq!(page["events"][0]["seq"], 0);
     let after = page["next_after"].as_u64().expect("next_after");
     let next = get(addr, &format!("/v1/audit?after={after}")).json();
     assert_eq!(next["events"], serde_json::json!([]));
@@ -352,6 +356,8 @@ fn tuning_survives_sigterm_and_restart_with_one_audit_chain() {
 fn restart_continues(dir_path: &std::path::Path, before: u64) {
     let mut again = Serve::start(dir_path, FAST_CONFIG, &[]);
     let restored = generation(&again.addr);
+    let first = get(&again.addr, "/v1/audit?limit=1").json();
+    assert_eq!(first["events"][0]["type"], "restored", "{first}");
     assert!(
         restored >= before,
         "generation {restored} went back from {before}"

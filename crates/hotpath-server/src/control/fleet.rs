@@ -207,6 +207,7 @@ impl<C: Clock> FleetSide<C> {
                 self.lost = false;
                 self.retry_at = None;
                 replace(w, host, leader, false);
+                w.record_opening(host);
                 tracing::info!(generation = host.executor().generation(), "fleet: leading");
                 self.publish_now(w, host);
                 true

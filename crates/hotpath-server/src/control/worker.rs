@@ -17,7 +17,7 @@ use crate::names::type_name;
 use crate::status::{self, AuditStatus, Extras, TelemetryCounts};
 use crate::window::{Closed, Offered, Windows};
 use arc_swap::ArcSwap;
-use hotpath::{AuditDetails, Clock, ConfigSnapshot, TelemetryDigest};
+use hotpath::{AuditDetails, AuditEvent, Clock, ConfigSnapshot, TelemetryDigest};
 use hotpath_config::telemetry::Reported;
 use hotpath_host::{Host, HostError, ShutdownPolicy, ShutdownReport, Subscription};
 use std::collections::VecDeque;
@@ -59,6 +59,9 @@ impl Worker {
         readers: Readers,
     ) -> Result<(Self, Arc<Shared>), HostError> {
         let events = host.subscribe(options.subscription_capacity)?;
+        // A fleet's first host is a view of what the fleet published: its
+        // opening events are in no log.
+        let own_events = matches!(readers, Readers::Executor);
         let metrics = Arc::new(Metrics::new());
         let space = Arc::clone(host.space());
         let config = Arc::clone(host.config());
@@ -100,7 +103,7 @@ impl Worker {
             published,
             barrier,
         });
-        let worker = Self {
+        let mut worker = Self {
             metrics: HostMetrics::new(metrics, host, options.max_instances),
             published: snapshot.generation,
             shared: Arc::clone(&shared),
@@ -115,7 +118,37 @@ impl Worker {
             accept_telemetry: options.accept_telemetry,
             fleet: None,
         };
+        if own_events {
+            worker.record_opening(host);
+        }
         Ok((worker, shared))
+    }
+
+    /// Records the events `host` made while opening, which its
+    /// subscription came too late for (`Started` or `Restored`,
+    /// `BaselineSet`): `/v1/audit` and the live feed show the whole trail.
+    pub(super) fn record_opening<C: Clock>(&mut self, host: &Host<C>) {
+        for event in &host.open_report().events {
+            self.record(event);
+        }
+    }
+
+    /// Copies one audit event into the metrics, the ring and the feed.
+    fn record(&mut self, event: &AuditEvent) {
+        self.metrics.on_event(event);
+        let view = Arc::new(EventView::new(event));
+        let decision = !matches!(
+            event.details,
+            AuditDetails::Outcome { .. } | AuditDetails::Engine { .. }
+        );
+        if decision {
+            if self.last_decisions.len() == LAST_DECISIONS {
+                self.last_decisions.pop_front();
+            }
+            self.last_decisions.push_back(Arc::clone(&view));
+        }
+        self.shared.feed.push(FeedKind::Audit, &*view);
+        self.shared.audit.push(view);
     }
 
     /// Runs until a shutdown command (or every sender gone), then shuts
@@ -352,20 +385,7 @@ impl Worker {
     /// [`show`](Self::show)).
     pub(super) fn sync<C: Clock>(&mut self, host: &mut Host<C>) {
         while let Some(event) = self.events.try_next() {
-            self.metrics.on_event(&event);
-            let view = Arc::new(EventView::new(&event));
-            let decision = !matches!(
-                event.details,
-                AuditDetails::Outcome { .. } | AuditDetails::Engine { .. }
-            );
-            if decision {
-                if self.last_decisions.len() == LAST_DECISIONS {
-                    self.last_decisions.pop_front();
-                }
-                self.last_decisions.push_back(Arc::clone(&view));
-            }
-            self.shared.feed.push(FeedKind::Audit, &*view);
-            self.shared.audit.push(view);
+            self.record(&event);
         }
         if self.shared.published.is_some() {
             return;
