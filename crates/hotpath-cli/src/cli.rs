@@ -78,7 +78,9 @@ pub enum Command {
     /// decision goes to the hash-chained audit log in DIR/audit, the state
     /// to DIR/state.json (resumed on restart). Writes need the bearer token
     /// (DIR/token unless --token-file). Stops on SIGTERM or SIGINT.
-    Serve(ServeArgs),
+    // Boxed: its flags (the fleet's etcd ones among them) make it several
+    // times the size of the other commands.
+    Serve(Box<ServeArgs>),
 }
 
 /// `--preset` and `--set`, shared by `replay` and `check`.

@@ -69,6 +69,25 @@ pub struct ServeArgs {
     /// the address it listens on)
     #[arg(long, value_name = "ADDR", requires = "fleet")]
     pub advertise: Option<String>,
+    /// Fleet: the etcd user to log in as (with --etcd-password-file)
+    #[arg(long, value_name = "USER", requires_all = ["fleet", "etcd_password_file"])]
+    pub etcd_user: Option<String>,
+    /// Fleet: the file holding the etcd user's password (its first line;
+    /// never logged)
+    #[arg(long, value_name = "FILE", requires = "etcd_user")]
+    pub etcd_password_file: Option<PathBuf>,
+    /// Fleet: the PEM CA bundle that verifies etcd's certificate; turns
+    /// TLS on (as an https:// endpoint does, then verified against the
+    /// system's roots); every --etcd must then be https://
+    #[arg(long, value_name = "FILE", requires = "fleet")]
+    pub etcd_ca: Option<PathBuf>,
+    /// Fleet: the PEM client certificate to present to etcd (with
+    /// --etcd-key; for an etcd with --client-cert-auth); turns TLS on
+    #[arg(long, value_name = "FILE", requires = "fleet")]
+    pub etcd_cert: Option<PathBuf>,
+    /// Fleet: the client certificate's PEM private key
+    #[arg(long, value_name = "FILE", requires = "fleet")]
+    pub etcd_key: Option<PathBuf>,
     /// Policy overrides.
     #[command(flatten)]
     pub overrides: Overrides,
@@ -97,6 +116,8 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             fleet.lease_ttl = Duration::from_secs(args.lease_ttl);
             fleet.instance = args.instance.clone();
             fleet.advertise = args.advertise.clone();
+            fleet.auth = etcd_auth(args)?;
+            fleet.tls = etcd_tls(args);
             hotpath_fleet::start(options, fleet)?
         }
         None => Server::start(options)?,
@@ -134,6 +155,29 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         "hotpath serve: stopped in {} ms: {events} events logged, state {state}\n",
         done.stop_took.as_millis()
     ))
+}
+
+/// `--etcd-user` with the password read from `--etcd-password-file`.
+fn etcd_auth(args: &ServeArgs) -> Result<Option<hotpath_fleet::EtcdAuth>, CliError> {
+    let (Some(user), Some(file)) = (&args.etcd_user, &args.etcd_password_file) else {
+        return Ok(None);
+    };
+    let password = hotpath_fleet::Password::from_file(file)
+        .map_err(|e| hotpath_server::ServerError::Coordinator(Box::new(e)))?;
+    Ok(Some(hotpath_fleet::EtcdAuth {
+        user: user.clone(),
+        password,
+    }))
+}
+
+/// The TLS files, if any is given (the fleet checks they pair up).
+fn etcd_tls(args: &ServeArgs) -> Option<hotpath_fleet::EtcdTls> {
+    let tls = hotpath_fleet::EtcdTls {
+        ca: args.etcd_ca.clone(),
+        cert: args.etcd_cert.clone(),
+        key: args.etcd_key.clone(),
+    };
+    (tls != hotpath_fleet::EtcdTls::default()).then_some(tls)
 }
 
 /// The largest `--max-watchers` and `--max-connections`: beyond it the

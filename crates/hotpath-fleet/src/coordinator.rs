@@ -3,6 +3,7 @@
 
 use crate::barrier::EtcdBarrier;
 use crate::keys::{LeaderRecord, StateRecord};
+use crate::security::Security;
 use crate::session::{self, within, Shared};
 use crate::{FleetError, FleetOptions};
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
@@ -59,14 +60,18 @@ impl EtcdCoordinator {
     ///
     /// # Errors
     ///
-    /// [`FleetError::Options`], [`FleetError::Etcd`] or
-    /// [`FleetError::Timeout`] if etcd cannot be reached and read.
+    /// [`FleetError::Options`]; [`FleetError::File`] for a TLS file that
+    /// cannot be read; [`FleetError::Auth`] if etcd refuses the login (or
+    /// wants one); [`FleetError::OverTls`] (with TLS on),
+    /// [`FleetError::Etcd`] or [`FleetError::Timeout`] if etcd cannot be
+    /// reached and read.
     pub fn connect(
         runtime: Handle,
         options: FleetOptions,
         address: String,
     ) -> Result<Self, FleetError> {
         options.validate()?;
+        let security = Security::load(&options)?;
         let advertised = options.advertise.clone().unwrap_or(address);
         let me = LeaderRecord {
             instance: options
@@ -75,12 +80,14 @@ impl EtcdCoordinator {
                 .unwrap_or_else(|| advertised.clone()),
             address: advertised,
         };
-        let shared = Arc::new(Shared::new(options, me));
-        let first = runtime.block_on(async {
-            let mut client = session::connect(&shared.options).await?;
-            let revision = session::read_all(&shared, &mut client).await?;
-            Ok::<_, FleetError>((client, revision))
-        })?;
+        let shared = Arc::new(Shared::new(options, security, me));
+        let first = runtime
+            .block_on(async {
+                let mut client = session::connect(&shared).await?;
+                let revision = session::read_all(&shared, &mut client).await?;
+                Ok::<_, FleetError>((client, revision))
+            })
+            .map_err(|e| shared.security.explain(e))?;
         runtime.spawn(session::run(Arc::clone(&shared), Some(first)));
         Ok(Self {
             shared,

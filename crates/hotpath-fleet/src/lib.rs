@@ -23,6 +23,21 @@
 //! # Ok::<(), hotpath_server::ServerError>(())
 //! ```
 //!
+//! # Securing etcd
+//!
+//! [`FleetOptions::auth`] logs in as an etcd user ([`EtcdAuth`]; its
+//! [`Password`] never shows in `Debug`, logs or errors; the client logs in
+//! on every connection and again when etcd says the token expired).
+//! [`FleetOptions::tls`] ([`EtcdTls`]) speaks TLS (rustls, through
+//! etcd-client's `tls` feature): a CA bundle that verifies etcd (without
+//! one, an `https://` endpoint is verified against the system's roots)
+//! and an optional client certificate for an etcd with
+//! `--client-cert-auth`. The files are read once, when the instance
+//! starts, and a bad one is refused naming it ([`FleetError::File`]); a
+//! login etcd refuses is [`FleetError::Auth`], a failed handshake
+//! [`FleetError::OverTls`]. A password sent without TLS is logged as a
+//! warning (fine on loopback, not across a network).
+//!
 //! # Keys
 //!
 //! Under `/hotpath/fleet/<NAME>/`:
@@ -121,15 +136,18 @@
 mod barrier;
 mod coordinator;
 mod keys;
+mod security;
 mod session;
 
 pub use barrier::EtcdBarrier;
 pub use coordinator::EtcdCoordinator;
 pub use keys::{LeaderRecord, StateRecord};
+pub use security::{EtcdAuth, EtcdFile, EtcdTls, Password};
 
 use hotpath::SystemClock;
 use hotpath_host::{Host, HostOptions, OpenReport};
 use hotpath_server::{Control, Opening, ServeOptions, Server, ServerError};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -145,11 +163,32 @@ pub const MAX_LEASE_TTL: Duration = Duration::from_secs(60);
 /// assert_eq!(options.lease_ttl, std::time::Duration::from_secs(5));
 /// assert!(options.validate().is_ok());
 /// ```
+///
+/// A secured etcd (see [Securing etcd](crate#securing-etcd)): a user, and
+/// TLS with a private CA and a client certificate.
+///
+/// ```no_run
+/// use hotpath_fleet::{EtcdAuth, EtcdTls, FleetOptions, Password};
+///
+/// let mut options = FleetOptions::new("checkout", vec!["https://10.0.0.5:2379".into()]);
+/// options.auth = Some(EtcdAuth {
+///     user: "hotpath".into(),
+///     password: Password::from_file("/etc/hotpath/etcd-password".as_ref())?,
+/// });
+/// options.tls = Some(EtcdTls {
+///     ca: Some("/etc/hotpath/etcd-ca.pem".into()),
+///     cert: Some("/etc/hotpath/etcd-client.pem".into()),
+///     key: Some("/etc/hotpath/etcd-client-key.pem".into()),
+/// });
+/// options.validate()?;
+/// # Ok::<(), hotpath_fleet::FleetError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FleetOptions {
     /// The fleet's name (letters, digits, `-`, `_`, `.`; at most 64).
     pub name: String,
-    /// etcd's endpoints (`http://host:port`).
+    /// etcd's endpoints (`http://host:port`, or `https://host:port` with
+    /// TLS: then all of them).
     pub endpoints: Vec<String>,
     /// This instance's name; `None`: its advertised address.
     pub instance: Option<String>,
@@ -163,6 +202,11 @@ pub struct FleetOptions {
     pub lease_ttl: Duration,
     /// How long one etcd request may take (default 1 s).
     pub request_timeout: Duration,
+    /// The etcd user and password; `None`: no authentication.
+    pub auth: Option<EtcdAuth>,
+    /// TLS to etcd; `None`: TLS only for `https://` endpoints, verified
+    /// against the system's roots.
+    pub tls: Option<EtcdTls>,
 }
 
 impl FleetOptions {
@@ -175,6 +219,8 @@ impl FleetOptions {
             advertise: None,
             lease_ttl: Duration::from_secs(5),
             request_timeout: Duration::from_secs(1),
+            auth: None,
+            tls: None,
         }
     }
 
@@ -211,6 +257,25 @@ impl FleetOptions {
                 self.request_timeout
             )));
         }
+        if self.auth.as_ref().is_some_and(|a| a.user.is_empty()) {
+            return Err(FleetError::Options("etcd user (--etcd-user): empty".into()));
+        }
+        if let Some(tls) = &self.tls {
+            if tls.cert.is_some() != tls.key.is_some() {
+                return Err(FleetError::Options(
+                    "a client certificate needs its key: give both --etcd-cert and --etcd-key (tls.cert, tls.key), or neither"
+                        .into(),
+                ));
+            }
+        }
+        if security::tls_on(self) {
+            if let Some(plain) = self.endpoints.iter().find(|e| !e.starts_with("https://")) {
+                return Err(FleetError::Options(format!(
+                    "etcd endpoint `{}` is not https://, but TLS is on (a CA bundle, a client certificate or another https:// endpoint): use https:// for every endpoint",
+                    plain.chars().take(200).collect::<String>()
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -230,6 +295,32 @@ pub enum FleetError {
     /// etcd could not be reached or answered with an error.
     #[error("etcd: {0}")]
     Etcd(#[from] etcd_client::Error),
+    /// etcd could not be reached over TLS: etcd is down, or the
+    /// handshake failed (these look alike from the client's side).
+    #[error("etcd over TLS: {0} (if etcd is up: does it want a client certificate, --etcd-cert and --etcd-key, and does --etcd-ca hold the CA that signed its certificate, for the endpoint's host or IP address?)")]
+    OverTls(etcd_client::Error),
+    /// etcd refused this instance's login or its requests as that user
+    /// (a wrong password, an unknown user, no permission on the fleet's
+    /// keys, a user given to an etcd without authentication, or none to
+    /// one with it).
+    #[error("etcd authentication{}: {reason}", user.as_ref().map(|u| format!(" as user `{u}`")).unwrap_or_default())]
+    Auth {
+        /// The user it logged in as, if any.
+        user: Option<String>,
+        /// What etcd said (never the password).
+        reason: String,
+    },
+    /// A file for etcd (password, CA bundle, client certificate or key)
+    /// cannot be read or does not hold what it should.
+    #[error("{file} {}: {reason}", path.display())]
+    File {
+        /// Which file.
+        file: EtcdFile,
+        /// Its path.
+        path: PathBuf,
+        /// Why (never its content).
+        reason: String,
+    },
     /// etcd did not answer in time.
     #[error("etcd did not answer within {0:?}")]
     Timeout(Duration),
@@ -344,5 +435,78 @@ mod tests {
         })
         .contains("request timeout"));
         assert!(options().validate().is_ok());
+    }
+
+    #[test]
+    fn secured_options_pair_up_and_tls_wants_https_everywhere() {
+        let refused = |o: FleetOptions| o.validate().expect_err("refused").to_string();
+        let tls = |cert: bool, key: bool| EtcdTls {
+            ca: None,
+            cert: cert.then(|| "c.pem".into()),
+            key: key.then(|| "k.pem".into()),
+        };
+        let https = || FleetOptions {
+            endpoints: vec!["https://127.0.0.1:2379".into()],
+            ..options()
+        };
+        for (cert, key) in [(true, false), (false, true)] {
+            let text = refused(FleetOptions {
+                tls: Some(tls(cert, key)),
+                ..https()
+            });
+            assert!(text.contains("--etcd-cert and --etcd-key"), "{text}");
+        }
+        assert!(FleetOptions {
+            tls: Some(tls(true, true)),
+            ..https()
+        }
+        .validate()
+        .is_ok());
+        // A CA bundle over plain http, or http beside https.
+        let text = refused(FleetOptions {
+            tls: Some(EtcdTls {
+                ca: Some("ca.pem".into()),
+                ..EtcdTls::default()
+            }),
+            ..options()
+        });
+        assert!(
+            text.contains("`http://127.0.0.1:2379` is not https://"),
+            "{text}"
+        );
+        let mut mixed = https();
+        mixed.endpoints.push("http://127.0.0.1:2380".into());
+        assert!(refused(mixed).contains("is not https://"));
+        assert!(
+            https().validate().is_ok(),
+            "https:// alone: the system's roots"
+        );
+        let text = refused(FleetOptions {
+            auth: Some(EtcdAuth {
+                user: String::new(),
+                password: Password::new("pw"),
+            }),
+            ..options()
+        });
+        assert!(
+            text.contains("--etcd-user") && !text.contains("pw"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn no_debug_output_of_the_options_shows_the_password() {
+        let secured = FleetOptions {
+            auth: Some(EtcdAuth {
+                user: "root".into(),
+                password: Password::new("hunter2-secret"),
+            }),
+            ..options()
+        };
+        let shown = format!("{secured:?} {secured:#?}");
+        assert!(
+            shown.contains("root") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }

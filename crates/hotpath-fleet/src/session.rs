@@ -4,6 +4,7 @@
 //! ([`EtcdCoordinator`](crate::EtcdCoordinator)) through [`Shared`].
 
 use crate::keys::{config_generation, Keys, LeaderRecord, StateRecord};
+use crate::security::Security;
 use crate::{FleetError, FleetOptions};
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, KeyValue, PutOptions, Txn,
@@ -61,6 +62,8 @@ pub(crate) struct Known {
 pub(crate) struct Shared {
     pub(crate) keys: Keys,
     pub(crate) options: FleetOptions,
+    /// The user and TLS every connection is made with.
+    pub(crate) security: Security,
     pub(crate) me: LeaderRecord,
     pub(crate) client: Mutex<Option<Client>>,
     known: Mutex<Known>,
@@ -70,10 +73,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(options: FleetOptions, me: LeaderRecord) -> Self {
+    pub(crate) fn new(options: FleetOptions, security: Security, me: LeaderRecord) -> Self {
         Self {
             keys: Keys::new(&options.name),
             options,
+            security,
             me,
             client: Mutex::new(None),
             known: Mutex::new(Known::default()),
@@ -132,13 +136,16 @@ pub(crate) async fn within<T>(
     }
 }
 
-/// Connects to etcd.
-pub(crate) async fn connect(options: &FleetOptions) -> Result<Client, FleetError> {
+/// Connects to etcd (and logs in, with a user).
+pub(crate) async fn connect(shared: &Shared) -> Result<Client, FleetError> {
+    let options: &FleetOptions = &shared.options;
     let limit = options.request_timeout;
-    let connect = ConnectOptions::new()
-        .with_connect_timeout(limit)
-        .with_timeout(limit)
-        .with_keep_alive(Duration::from_secs(1), limit);
+    let connect = shared.security.apply(
+        ConnectOptions::new()
+            .with_connect_timeout(limit)
+            .with_timeout(limit)
+            .with_keep_alive(Duration::from_secs(1), limit),
+    );
     within(limit, Client::connect(&options.endpoints, Some(connect))).await
 }
 
@@ -174,7 +181,7 @@ pub(crate) async fn run(shared: Arc<Shared>, first: Option<(Client, i64)>) {
     loop {
         let result = match first.take() {
             Some((client, revision)) => session(&shared, client, revision).await,
-            None => match connect(&shared.options).await {
+            None => match connect(&shared).await {
                 Ok(mut client) => match read_all(&shared, &mut client).await {
                     Ok(revision) => session(&shared, client, revision).await,
                     Err(e) => Err(e),
@@ -183,6 +190,7 @@ pub(crate) async fn run(shared: Arc<Shared>, first: Option<(Client, i64)>) {
             },
         };
         if let Err(e) = result {
+            let e = shared.security.explain(e);
             let was = std::mem::replace(&mut shared.known().connected, false);
             if was {
                 tracing::warn!(error = %e, "fleet: lost etcd; reconnecting");

@@ -5,6 +5,7 @@ use crate::etcd::free_port;
 use crate::http::{try_get, Response};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,6 +40,8 @@ pub struct Cluster {
     token_file: PathBuf,
     etcd: String,
     pub ttl_s: u64,
+    /// Further arguments of every instance started from now on.
+    pub extra: Vec<OsString>,
     pub instances: Vec<Instance>,
     replicas: Vec<Child>,
 }
@@ -49,6 +52,15 @@ fn config() -> PathBuf {
 
 impl Cluster {
     pub fn start(etcd_url: &str, n: usize, ttl_s: u64) -> Cluster {
+        let mut cluster = Self::new(etcd_url, n, ttl_s, Vec::new());
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        cluster
+    }
+
+    /// `n` instances, none started yet, each to run with `extra`.
+    pub fn new(etcd_url: &str, n: usize, ttl_s: u64, extra: Vec<OsString>) -> Cluster {
         let dir = tempfile::tempdir().expect("dir");
         let token = "fleet-test-token-0123456789abcdef".to_string();
         let token_file = dir.path().join("token");
@@ -61,26 +73,23 @@ impl Cluster {
                 child: None,
             })
             .collect();
-        let mut cluster = Cluster {
+        Cluster {
             dir,
             token,
             token_file,
             etcd: etcd_url.to_string(),
             ttl_s,
+            extra,
             instances,
             replicas: Vec::new(),
-        };
-        for i in 0..n {
-            cluster.spawn(i);
         }
-        cluster
     }
 
-    pub fn spawn(&mut self, i: usize) {
-        let instance = &mut self.instances[i];
-        let err = std::fs::File::create(self.dir.path().join(format!("{}.err", instance.name)))
-            .expect("stderr file");
-        let child = Command::new(env!("CARGO_BIN_EXE_hotpath"))
+    /// Instance `i`'s `hotpath serve` command.
+    fn command(&self, i: usize) -> Command {
+        let instance = &self.instances[i];
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hotpath"));
+        command
             .env("HOTPATH_LOG", "info")
             .arg("serve")
             .arg("--config")
@@ -94,19 +103,67 @@ impl Cluster {
             .args(["--fleet", FLEET, "--etcd", &self.etcd])
             .args(["--lease-ttl", &self.ttl_s.to_string()])
             .args(["--instance", &instance.name])
-            .stdout(Stdio::null())
+            .args(&self.extra)
+            .stdout(Stdio::null());
+        command
+    }
+
+    pub fn spawn(&mut self, i: usize) {
+        let err = std::fs::File::create(self.err_file(i)).expect("stderr file");
+        let child = self
+            .command(i)
             .stderr(err)
             .spawn()
             .expect("hotpath serve starts");
-        instance.child = Some(child);
+        self.instances[i].child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if self.status(i).is_some() {
                 return;
             }
+            let exited = self.instances[i]
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                let stderr = std::fs::read_to_string(self.err_file(i)).unwrap_or_default();
+                panic!("{} exited with {status}: {stderr}", self.instances[i].name);
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("{} did not start", self.instances[i].name);
+    }
+
+    /// Where instance `i`'s standard error goes.
+    pub fn err_file(&self, i: usize) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("{}.err", self.instances[i].name))
+    }
+
+    /// Runs instance `i` expecting it to fail to start: its exit status
+    /// and standard error, or a failure if it still runs after `limit`.
+    pub fn refused(&self, i: usize, limit: Duration) -> (std::process::ExitStatus, String) {
+        let err = std::fs::File::create(self.err_file(i)).expect("stderr file");
+        let mut child = self
+            .command(i)
+            .stderr(err)
+            .spawn()
+            .expect("hotpath serve starts");
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{} still runs after {limit:?}", self.instances[i].name);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = std::fs::read_to_string(self.err_file(i)).expect("stderr");
+        (status, stderr)
     }
 
     /// SIGKILL.

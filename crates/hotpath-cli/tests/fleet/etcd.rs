@@ -1,16 +1,28 @@
 //! A real etcd (Debian's `etcd-server`, which `scripts/test-all.sh`
-//! installs) on free loopback ports with a temporary data directory.
+//! installs) on free loopback ports with a temporary data directory,
+//! plain or serving its clients over TLS.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// TLS on etcd's client URL: its certificate and key, and the CA whose
+/// client certificates it requires (`--client-cert-auth`).
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: PathBuf,
+}
+
 pub struct Etcd {
     child: Option<Child>,
     dir: tempfile::TempDir,
     pub client_port: u16,
     peer_port: u16,
+    /// Plain HTTP `/health` (and `/metrics`), whatever the client URL is.
+    metrics_port: u16,
+    tls: Option<ServerTls>,
 }
 
 /// A port free on loopback now.
@@ -38,25 +50,48 @@ fn binary() -> PathBuf {
 
 impl Etcd {
     pub fn start() -> Etcd {
+        Self::start_with(None)
+    }
+
+    /// An etcd whose clients must speak TLS and present a certificate.
+    pub fn start_tls(tls: ServerTls) -> Etcd {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<ServerTls>) -> Etcd {
         let mut etcd = Etcd {
             child: None,
             dir: tempfile::tempdir().expect("etcd dir"),
             client_port: free_port(),
             peer_port: free_port(),
+            metrics_port: free_port(),
+            tls,
         };
         etcd.spawn();
         etcd
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = match self.tls {
+            Some(_) => "https",
+            None => "http",
+        };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     fn spawn(&mut self) {
         let client = self.url();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::File::create(self.dir.path().join("etcd.log")).expect("log");
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        if let Some(tls) = &self.tls {
+            command
+                .arg(format!("--cert-file={}", tls.cert.display()))
+                .arg(format!("--key-file={}", tls.key.display()))
+                .arg(format!("--trusted-ca-file={}", tls.client_ca.display()))
+                .arg("--client-cert-auth");
+        }
+        let child = command
             .arg("--name=test")
             .arg(format!(
                 "--data-dir={}",
@@ -67,6 +102,10 @@ impl Etcd {
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
             .arg(format!("--initial-cluster=test={peer}"))
+            .arg(format!(
+                "--listen-metrics-urls=http://127.0.0.1:{}",
+                self.metrics_port
+            ))
             .arg("--logger=zap")
             .stdout(Stdio::null())
             .stderr(log)
@@ -74,7 +113,7 @@ impl Etcd {
             .expect("etcd starts");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        let addr = format!("127.0.0.1:{}", self.client_port);
+        let addr = format!("127.0.0.1:{}", self.metrics_port);
         while Instant::now() < deadline {
             let healthy = crate::http::try_get(&addr, "/health", Duration::from_secs(2))
                 .is_some_and(|r| r.status == 200 && r.text().contains("true"));

@@ -13,6 +13,7 @@
 //!   the publish-to-visible latency on a standby (BENCHMARKS.md).
 //! * `etcd_outage_halts_adaptation_and_reads_go_on`: etcd stopped shorter
 //!   and longer than the lease, under load.
+//! * `secured::…`: etcd with a user and password, and with mutual TLS.
 
 #[path = "../serve/http.rs"]
 #[allow(dead_code)]
@@ -21,6 +22,7 @@ mod http;
 mod cluster;
 mod etcd;
 mod history;
+mod secured;
 
 use cluster::{eventually, percentile, Cluster, FLEET};
 use etcd::Etcd;
