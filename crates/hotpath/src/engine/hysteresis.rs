@@ -2,8 +2,8 @@
 //! reversal hysteresis.
 
 use super::{
-    AdaptiveEngine, Plan, COMMIT_EVERY, GAIN_DECAY, GAIN_DOWN, GAIN_MAX, GAIN_MIN, GAIN_UP,
-    MOMENTUM, MOMENTUM_SIGMAS, SIGNIFICANCE, STEP_MARGIN,
+    AdaptiveEngine, Plan, COMMIT_EVERY, FLIPS_KEPT, FLIPS_KEPT_UNPUSHED, GAIN_DECAY, GAIN_DOWN,
+    GAIN_MAX, GAIN_MIN, GAIN_UP, MOMENTUM, MOMENTUM_SIGMAS, SIGNIFICANCE, STEP_MARGIN,
 };
 use crate::audit::EngineEvent;
 use crate::clock::Clock;
@@ -22,9 +22,11 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// thrash guard: near an optimum SPSA's steps change sign at random, the
     /// executor allows few reversals of committed moves per parameter per
     /// minute, and the sum of a few steps reverses far less often than
-    /// each. At a commit a parameter's carry moves only past a hysteresis
-    /// threshold and never with the minute's last allowed reversal (kept
-    /// for step control to undo a bad step): see [`commits`](Self::commits).
+    /// each. At a commit a parameter moves only past a hysteresis threshold,
+    /// by its carry or the carry's average (see `averaging.rs`), and never
+    /// with the minute's last allowed reversal (kept for step control to
+    /// undo a bad step), nor the last two without a measured slope behind
+    /// the reversal: see [`commits`](Self::commits).
     pub(super) fn plan_update(
         &mut self,
         mut step: ParamVec,
@@ -52,6 +54,7 @@ impl<C: Clock> AdaptiveEngine<C> {
             self.carried[i] = self.carried[i].saturating_add(1);
             self.carry[i] = (self.carry[i] + step[i]).clamp(-1.0, 1.0);
         }
+        self.average_iterate();
         let iteration = self.spsa.iteration();
         self.note(EngineEvent::Gradient {
             iteration,
@@ -143,6 +146,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         let gain = &mut self.step_gain[i];
         // A NaN mean or error is not significant either.
         let significant = mean.abs() > MOMENTUM_SIGMAS * error;
+        self.slope_sign[i] = if significant { mean.signum() } else { 0.0 };
         if !significant {
             *gain = (*gain * GAIN_DECAY).max(GAIN_MIN);
             return;
@@ -179,6 +183,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         }
         self.carry.fill(0.0);
         self.carried.fill(0);
+        self.forget_average();
         self.uncommitted_iterations = 0;
         self.probe_reference = None;
         // Measured again, a centre worse than before is a drift (see
@@ -201,16 +206,17 @@ impl<C: Clock> AdaptiveEngine<C> {
             || self.carry.iter().any(|m| m.abs() + c > 0.5 * limit)
     }
 
-    /// Plans the `Update` that commits the carry (as far as the hysteresis
-    /// lets each parameter move), then a centre window.
+    /// Plans the `Update` that commits the carry (each parameter by its
+    /// [`commit_offset`](Self::commit_offset), as far as the hysteresis
+    /// lets it move), then a centre window.
     fn plan_commit(&mut self, iteration: u64, gradient: ParamVec) {
         let limit = STEP_MARGIN * self.executor.guardrails().max_delta_per_step;
         let centre = ParamVec::from_slice(self.executor.centre());
         let mut moved = centre.clone();
         for i in 0..moved.len() {
             if self.commits(i) {
-                let carried = self.carry[i].clamp(-limit, limit);
-                moved[i] = self.executor.space().offset(i, moved[i], carried);
+                let offset = self.commit_offset(i).clamp(-limit, limit);
+                moved[i] = self.executor.space().offset(i, moved[i], offset);
             }
         }
         let target = self.project(&moved, self.probe_floor());
@@ -220,23 +226,32 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.pending = Some(Plan::update(iteration, target, gradient));
     }
 
-    /// The hysteresis rule: `true` if parameter `i`'s carry moves now. The
-    /// carry is the sum of the `m` steps booked since the parameter last
-    /// moved; it moves only if that sum is *significant*: larger than
-    /// `SIGNIFICANCE · √m` root-mean-square recent steps, what `m` steps of
-    /// pure noise would add up to. Near an optimum SPSA's steps are mostly
-    /// noise and their sum grows like `√m`, so the committed centre stays
-    /// put and keeps the flip rule's reversals for when they are needed (a
-    /// drift); a real slope adds up like `m` and passes within a few
-    /// iterations. A reversal must also leave the executor at least one
-    /// more: the last one is kept for step control to undo a bad step.
+    /// The hysteresis rule: `true` if parameter `i` moves now, by its
+    /// [`commit_offset`](Self::commit_offset) (the averaged carry; see
+    /// `averaging.rs`). The carry is the sum of the `m` steps booked since
+    /// the parameter last moved; the offset moves only if it is
+    /// *significant*: larger than `SIGNIFICANCE · √m` root-mean-square
+    /// recent steps, what `m` steps of pure noise would add up to. Near an
+    /// optimum SPSA's steps are mostly noise and their sum grows like `√m`,
+    /// so the committed centre stays put and keeps the flip rule's
+    /// reversals for when they are needed (a drift); a real slope adds up
+    /// like `m` and passes within a few iterations.
+    ///
+    /// A reversal must also leave the executor `FLIPS_KEPT` (1) more: the
+    /// last one is kept for step control to undo a bad step. One that no
+    /// measured slope asks for (the parameter's mean gradient not
+    /// significant, or pushing the other way) must leave
+    /// `FLIPS_KEPT_UNPUSHED` (2): near an optimum such reversals are the
+    /// noise the hysteresis let through, and a knob that spent its minute's
+    /// reversals on them cannot turn when the optimum moves until they age
+    /// out (D4's recoveries of about 300 evaluations in BENCHMARKS.md).
     ///
     /// The directions and reversals are the executor's, as its flip rule
     /// counts them: the executor also counts moves the engine did not plan
     /// (a foreign proposal, a restored history), and only a rollback clears
     /// its directions.
     pub(super) fn commits(&mut self, i: usize) -> bool {
-        let carry = self.carry[i];
+        let carry = self.commit_offset(i);
         if carry == 0.0 {
             return false;
         }
@@ -250,11 +265,28 @@ impl<C: Clock> AdaptiveEngine<C> {
             return false;
         }
         let last = f64::from(self.executor.last_direction(i));
-        last == 0.0 || carry.signum() == last || self.executor.flips_left(i) > 1
+        if last == 0.0 || carry.signum() == last {
+            return true;
+        }
+        let kept = if self.slope_pushes(i, carry) {
+            FLIPS_KEPT
+        } else {
+            FLIPS_KEPT_UNPUSHED
+        };
+        self.executor.flips_left(i) > kept
     }
 
-    /// Books a committed `Update`: its movement leaves the carry. (Its
-    /// reversals the executor has counted.)
+    /// `true` if the slope measured for parameter `i` pushes it the way of
+    /// a move `offset`: its significant mean gradient has the opposite sign
+    /// (steps go down the gradient). Without calibration no slope is
+    /// measured, and every move counts as pushed, as before.
+    fn slope_pushes(&self, i: usize, offset: f64) -> bool {
+        self.config.calibration.is_none() || self.slope_sign[i] == -offset.signum()
+    }
+
+    /// Books a committed `Update`: its movement leaves the carry and the
+    /// carry's average (both offsets from the centre). (Its reversals the
+    /// executor has counted.)
     pub(super) fn committed(&mut self, centre_before: &[f64]) {
         let after = self.executor.centre();
         let space = self.executor.space();
@@ -264,6 +296,7 @@ impl<C: Clock> AdaptiveEngine<C> {
                 continue;
             }
             self.carried[i] = 0;
+            self.average[i] -= moved;
             // Whatever the projection cut off is dropped, not carried.
             self.carry[i] = if moved.signum() == self.carry[i].signum() {
                 let rest = self.carry[i] - moved;

@@ -17,6 +17,8 @@
 //! * `probe.rs`: how large each probe is;
 //! * `step_control.rs`: rejected steps and drift;
 //! * `hysteresis.rs`: the thrash guard between a step and its `Update`;
+//! * `averaging.rs`: where a commit moves the centre (the iterate's
+//!   average while no slope is measured);
 //! * `typed.rs`: integer, log-scale and choice knobs in the SPSA loop;
 //! * `bandit.rs`: the bandit that tunes each choice knob;
 //! * `persist.rs`: [`EngineState`], export and restore;
@@ -26,6 +28,7 @@
 //! bookkeeping: directions, reversals, budget and the parameter space are
 //! asked of the executor when needed.
 
+mod averaging;
 mod bandit;
 mod calibration;
 mod error;
@@ -92,6 +95,11 @@ const MOMENTUM_SIGMAS: f64 = 1.3;
 const COMMIT_EVERY: u32 = 4;
 /// Growth of the gain multiplier per accepted step, back up to 1.
 const GAIN_REGROWTH: f64 = 1.5;
+/// Direction reversals per parameter a commit must leave the executor's
+/// flip rule (see `hysteresis.rs`): one for step control to undo a bad
+/// step; two when no measured slope asks for the reversal.
+const FLIPS_KEPT: usize = 1;
+const FLIPS_KEPT_UNPUSHED: usize = 2;
 
 /// Counters for monitoring the engine.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,9 +182,12 @@ pub struct EngineStats {
 /// 4. Every `COMMIT_EVERY` (4) iterations, or as soon as a carry comes
 ///    within the smallest probe of half the excursion limit (probes must
 ///    stay within `max_delta_per_step` of `C`), the carry is **committed**:
-///    an `Update` moves `C` to the iterate, each parameter only if its carry
-///    is significant (see *Thrash guard*), projected so the next probes stay
-///    in bounds. A **centre window** at the new `C` follows: its objective
+///    an `Update` moves `C` toward the iterate, each parameter only if its
+///    move is significant (see *Thrash guard*), projected so the next probes
+///    stay in bounds: to the iterate itself while the parameter's mean
+///    gradient is significant, else to the iterate's mean over the
+///    iterations since it was (Polyak–Ruppert averaging; an integer always
+///    to the iterate). A **centre window** at the new `C` follows: its objective
 ///    is reported to the executor ([`SafetyExecutor::report_outcome`]) for
 ///    its rollback policy, and compared with the previous centre's for step
 ///    control.
@@ -251,8 +262,11 @@ pub struct EngineStats {
 /// committed centre therefore stays put and keeps its reversals for when
 /// they are needed (a drift); a real slope passes within a few iterations.
 /// A reversal also never uses the minute's last allowed one, which is kept
-/// for step control to undo a bad step. The directions and reversals counted
-/// are the executor's own ([`SafetyExecutor::last_direction`],
+/// for step control to undo a bad step, nor, unless the parameter's
+/// significant mean gradient asks for it, the last two: reversals near an
+/// optimum are noise, and spending them would leave the parameter unable to
+/// turn when the optimum moves. The directions and reversals counted are the
+/// executor's own ([`SafetyExecutor::last_direction`],
 /// [`SafetyExecutor::flips_left`]).
 ///
 /// # Audit and determinism
@@ -319,6 +333,14 @@ pub struct AdaptiveEngine<C = SystemClock> {
     /// weight it has accumulated.
     momentum: ParamVec,
     momentum_weight: ParamVec,
+    /// Per parameter: the sign of that mean at the last gradient if it was
+    /// significant, else 0: the slope the engine measures.
+    slope_sign: ParamVec,
+    /// Per parameter: the mean of the carry over the iterations since a
+    /// slope was last measured (see `averaging.rs`), and how many
+    /// iterations it averages (0: none yet).
+    average: ParamVec,
+    averaged: Vec<u32>,
     /// Per parameter: the weight the average `step_sq` has accumulated
     /// (1 − 0.8ᵗ after `t` steps), to correct its start at zero.
     step_sq_weight: ParamVec,
@@ -552,6 +574,9 @@ impl<C: Clock> AdaptiveEngine<C> {
             step_gain: ParamVec::from_slice(&vec![1.0; n]),
             momentum: ParamVec::zeros(n),
             momentum_weight: ParamVec::zeros(n),
+            slope_sign: ParamVec::zeros(n),
+            average: ParamVec::zeros(n),
+            averaged: vec![0; n],
             step_sq_weight: ParamVec::zeros(n),
             carried: vec![0; n],
             uncommitted_iterations: 0,
@@ -761,6 +786,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.reverted_from = None;
         self.carry.fill(0.0);
         self.carried.fill(0);
+        self.forget_average();
         self.uncommitted_iterations = 0;
         self.probe_reference = None;
         self.centre_objective = None;

@@ -167,10 +167,13 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.slope_sq_weight = b * self.slope_sq_weight + (1.0 - b);
     }
 
-    /// Forgets the slopes measured: the per-knob gains and mean gradients
-    /// and the slope along the probes (the world changed).
+    /// Forgets the slopes measured: the per-knob gains and mean gradients,
+    /// the iterate's averages and the slope along the probes (the world
+    /// changed).
     pub(super) fn forget_slopes(&mut self) {
         self.step_gain.fill(1.0);
+        self.forget_average();
+        self.slope_sign.fill(0.0);
         self.momentum.fill(0.0);
         self.momentum_weight.fill(0.0);
         self.last_push.fill(0.0);

@@ -56,8 +56,11 @@ use serde::{Deserialize, Serialize};
 /// * **Thrash guard**: steps accumulate in the iterate and commit every few
 ///   iterations, each parameter only past a significance threshold, so
 ///   SPSA's random-sign noise near an optimum does not spend the executor's
-///   direction-reversal budget (see [`AdaptiveEngine`](super::AdaptiveEngine),
-///   *Thrash guard*).
+///   direction-reversal budget; a real knob without a significant mean
+///   gradient commits the iterate's average since it last had one
+///   (Polyak–Ruppert), and a reversal its mean gradient does not ask for
+///   leaves two of the minute's reversals, not one (see
+///   [`AdaptiveEngine`](super::AdaptiveEngine), *Thrash guard*).
 ///
 /// Without calibration (`calibration: None`) the fixed gains
 /// [`learning_rate`](AdaptiveEngineConfig::learning_rate) and

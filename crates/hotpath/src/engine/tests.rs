@@ -101,13 +101,15 @@ fn commit(engine: &mut AdaptiveEngine<ManualClock>, clock: &ManualClock, delta: 
         .expect("within the guardrails");
 }
 
+/// Whether a carry `carry`, equal to its average, commits.
 fn commits_with(engine: &mut AdaptiveEngine<ManualClock>, carry: f64) -> bool {
     engine.carry[0] = carry;
+    engine.average[0] = carry;
     engine.commits(0)
 }
 
 #[test]
-fn the_hysteresis_commits_significant_carries_and_keeps_the_last_reversal() {
+fn the_hysteresis_commits_significant_carries_and_keeps_the_last_reversals() {
     let (mut engine, clock) = engine(2);
     // Recent steps of rms 0.005: after m steps, noise would add up to
     // 0.005·√m; a carry moves past twice that (and always past a quarter
@@ -127,8 +129,13 @@ fn the_hysteresis_commits_significant_carries_and_keeps_the_last_reversal() {
     engine.carried[0] = 4;
     assert!(commits_with(&mut engine, 0.021), "onward");
     assert!(
+        !commits_with(&mut engine, -0.021),
+        "a reversal no measured slope asks for keeps two"
+    );
+    engine.slope_sign[0] = 1.0; // a rising slope: steps go down
+    assert!(
         commits_with(&mut engine, -0.021),
-        "a reversal with two left"
+        "a reversal the slope asks for, with two left"
     );
     engine.carried[0] = 16;
     assert!(
@@ -139,6 +146,7 @@ fn the_hysteresis_commits_significant_carries_and_keeps_the_last_reversal() {
     commit(&mut engine, &clock, -0.02);
     assert_eq!(engine.executor_mut().flips_left(0), 1);
     engine.carried[0] = 4;
+    engine.slope_sign[0] = -1.0;
     assert!(
         !commits_with(&mut engine, 0.5),
         "the minute's last reversal is kept for step control"
@@ -151,6 +159,67 @@ fn the_hysteresis_commits_significant_carries_and_keeps_the_last_reversal() {
         commits_with(&mut engine, -0.05),
         "after a rollback, a first move again"
     );
+}
+
+#[test]
+fn a_real_knob_commits_its_iterates_average_while_no_slope_is_measured() {
+    let (mut engine, clock) = engine(3);
+    for carry in [0.01, 0.03, 0.02] {
+        engine.carry[0] = carry;
+        engine.average_iterate();
+    }
+    assert!((engine.commit_offset(0) - 0.02).abs() < 1e-12, "the mean");
+    engine.slope_sign[0] = -1.0;
+    engine.carry[0] = 0.05;
+    engine.average_iterate();
+    assert_eq!(
+        engine.commit_offset(0),
+        0.05,
+        "a measured slope: the iterate"
+    );
+
+    // A commit moves the centre, and the average (an offset from it) back.
+    engine.slope_sign[0] = 0.0;
+    engine.carry[0] = 0.07;
+    engine.average_iterate(); // the mean of 0.05 and 0.07
+    let before = engine.executor().centre().to_vec();
+    commit(&mut engine, &clock, 0.04);
+    engine.committed(&before);
+    assert!((engine.commit_offset(0) - 0.02).abs() < 1e-9);
+    assert!((engine.carry[0] - 0.03).abs() < 1e-9);
+
+    engine.forget_slopes();
+    engine.carry[0] = 0.01;
+    engine.average_iterate();
+    assert_eq!(
+        engine.commit_offset(0),
+        0.01,
+        "a drift restarts the average"
+    );
+}
+
+#[test]
+fn integers_and_fixed_gains_commit_the_iterate() {
+    let space = std::sync::Arc::new(
+        crate::ParamSpace::new(vec![crate::Knob::int("n", 1, 64, 32)]).expect("valid"),
+    );
+    let atomic = std::sync::Arc::new(crate::AtomicConfig::new(space.initial()));
+    let executor = crate::SafetyExecutor::builder(atomic)
+        .space(space)
+        .clock(ManualClock::new(0))
+        .build()
+        .expect("valid");
+    let mut integer =
+        AdaptiveEngine::with_executor(AdaptiveEngineConfig::default(), executor).expect("valid");
+    let (mut fixed, _) = engine(3);
+    fixed.config.calibration = None;
+    for engine in [&mut integer, &mut fixed] {
+        for carry in [0.1, 0.3] {
+            engine.carry[0] = carry;
+            engine.average_iterate();
+        }
+        assert_eq!(engine.commit_offset(0), 0.3);
+    }
 }
 
 /// An engine tuning with measured noise `sigma`, its probe averages set.
