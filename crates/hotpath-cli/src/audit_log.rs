@@ -171,7 +171,8 @@ impl<'a> Named<'a> {
             | AuditDetails::Applied { params, .. }
             | AuditDetails::RolledBack { params, .. }
             | AuditDetails::BaselineSet { params, .. } => params,
-            _ => return Ok(event.to_string()),
+            // A refusal names its knob; the rest have nothing to name.
+            _ => return Ok(event.named(self.space).to_string()),
         };
         if values.len() != self.space.len() {
             return Err(CliError::ConfigMismatch {
@@ -314,6 +315,15 @@ mod tests {
         assert_eq!(
             named.line(&record(applied)).expect("line"),
             "#5 t=9µs gen=2 applied Update #3: batch_size 50 -> 52, encoding csv -> json"
+        );
+        let refused = serde_json::json!({
+            "seq": 6, "timestamp_us": 9, "generation": 2,
+            "details": {"Rejected": {"request": {"Proposal": "Update"}, "correlation_id": 4,
+                "violation": {"OffGrid": {"index": 0, "value": 12.5}}, "delta": [0.5, 0.0]}}
+        });
+        assert_eq!(
+            named.line(&record(refused)).expect("line"),
+            "#6 t=9µs gen=2 REJECTED Proposal(Update) #4: batch_size would become 12.5, which is not on its grid"
         );
         let other = serde_json::json!({
             "seq": 0, "timestamp_us": 7, "generation": 0,

@@ -37,10 +37,11 @@ impl Violation {
         convert::variant_name(&self.violation)
     }
 
-    /// The library's message (its `Display`).
+    /// The library's message, its knob named
+    /// ([`Violation::named`](hotpath::Violation::named)).
     #[getter]
     fn message(&self) -> String {
-        self.violation.to_string()
+        self.violation.named(&self.space).to_string()
     }
 
     /// The violation's data (`index`, `limit`, `retry_at_us`, …), with

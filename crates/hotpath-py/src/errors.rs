@@ -99,7 +99,7 @@ pub fn engine(e: &EngineError) -> PyErr {
 
 /// `hotpath.Refused` carrying the violation (`exc.violation`).
 pub fn refused(violation: hotpath::Violation, space: &Arc<ParamSpace>) -> PyErr {
-    let message = format!("refused: {violation}");
+    let message = format!("refused: {}", violation.named(space));
     let view = crate::decision::Violation::new(violation, Arc::clone(space));
     Python::attach(|py| match Py::new(py, view) {
         Ok(view) => build(py, Kind::Refused, (message, view)),

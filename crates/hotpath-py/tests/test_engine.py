@@ -108,7 +108,7 @@ def test_propose_goes_through_the_guardrails(engine: hotpath.Engine) -> None:
     assert refused.fields["knob"] == "batch_size" and refused.fields["index"] == 0
     assert refused.fields["limit"] == 0.1
     assert str(refused) == refused.violation.message.join(["refused: ", ""])
-    assert str(refused).startswith("refused: params[0] would move by 0.825")
+    assert str(refused).startswith("refused: batch_size would move by 0.825")
     engine.freeze()
     engine.advance_clock(1_000_000)
     with pytest.raises(hotpath.Refused) as caught:

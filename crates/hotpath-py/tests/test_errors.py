@@ -71,7 +71,7 @@ def test_refused_carries_the_violation() -> None:
     e = caught.value
     assert e.kind == "OutOfBounds"
     assert e.fields == {"index": 1, "knob": "ratio", "value": 1.02, "min": 0.0, "max": 1.0}
-    assert str(e) == "refused: params[1] would become 1.02, outside its bounds [0, 1]"
+    assert str(e) == "refused: ratio would become 1.02, outside its bounds [0, 1]"
     assert e.violation.as_dict() == {"kind": "OutOfBounds", "message": str(e)[len("refused: "):], "fields": e.fields}
     assert repr(e.violation).startswith("Violation(OutOfBounds: ")
     copy = pickle.loads(pickle.dumps(e))

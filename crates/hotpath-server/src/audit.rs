@@ -7,7 +7,7 @@
 //! in `DIR/audit` (`hotpath audit show DIR/audit`), and a page says when
 //! it cannot start where it was asked to ([`AuditPage::truncated`]).
 
-use hotpath::AuditEvent;
+use hotpath::{AuditEvent, ParamSpace};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,15 +21,17 @@ pub const MAX_AUDIT_PAGE: usize = 1000;
 /// One audit event as the API shows it.
 ///
 /// ```
-/// use hotpath::{AuditDetails, AuditEvent, ParamVec};
+/// use hotpath::{AuditDetails, AuditEvent, Knob, ParamSpace, ParamVec};
 /// use hotpath_server::EventView;
 ///
+/// let space = ParamSpace::new(vec![Knob::real("ratio", 0.0, 1.0, 0.5)])?;
 /// let event = AuditEvent { seq: 4, timestamp_us: 1_500, generation: 2,
 ///     details: AuditDetails::BaselineSet { baseline_generation: 2, params: ParamVec::from_slice(&[0.5]) } };
-/// let view = EventView::new(&event);
+/// let view = EventView::new(&event, &space);
 /// assert_eq!((view.seq, view.kind), (4, "baseline-set"));
 /// assert_eq!(view.text, "#4 t=1500µs gen=2 baseline set at gen 2: [0.5]");
 /// assert!(view.details.get("BaselineSet").is_some());
+/// # Ok::<(), hotpath::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventView {
@@ -42,21 +44,22 @@ pub struct EventView {
     /// The event's type, as `hotpath audit show --type` names it.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// One line for people (the event's `Display`).
+    /// One line for people: the event's `Display`, a refusal's knob
+    /// named ([`AuditEvent::named`]).
     pub text: String,
     /// The structured details, as the audit log writes them.
     pub details: serde_json::Value,
 }
 
 impl EventView {
-    /// The view of `event`.
-    pub fn new(event: &AuditEvent) -> Self {
+    /// The view of `event`, its knobs named from `space`.
+    pub fn new(event: &AuditEvent, space: &ParamSpace) -> Self {
         Self {
             seq: event.seq,
             timestamp_us: event.timestamp_us,
             generation: event.generation,
             kind: event.event_type().name(),
-            text: event.to_string(),
+            text: event.named(space).to_string(),
             details: serde_json::to_value(&event.details).unwrap_or(serde_json::Value::Null),
         }
     }
@@ -141,12 +144,16 @@ mod tests {
     use hotpath::AuditDetails;
 
     fn event(seq: u64) -> Arc<EventView> {
-        Arc::new(EventView::new(&AuditEvent {
-            seq,
-            timestamp_us: seq,
-            generation: 0,
-            details: AuditDetails::EventsDropped { count: 1 },
-        }))
+        let space = ParamSpace::new(vec![hotpath::Knob::real("a", 0.0, 1.0, 0.5)]).expect("valid");
+        Arc::new(EventView::new(
+            &AuditEvent {
+                seq,
+                timestamp_us: seq,
+                generation: 0,
+                details: AuditDetails::EventsDropped { count: 1 },
+            },
+            &space,
+        ))
     }
 
     #[test]

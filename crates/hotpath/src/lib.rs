@@ -149,4 +149,4 @@ pub use spsa::{
     Spsa, SpsaCheckpoint, SpsaConfig, SpsaConfigError, SpsaState, MAX_EVAL_WINDOW_DIGESTS,
 };
 pub use telemetry::{Aggregation, AggregationError, DigestError, TelemetryDigest};
-pub use violation::{RateRule, Violation};
+pub use violation::{Named, RateRule, Violation};

@@ -2,7 +2,9 @@
 
 use crate::safe_mode::SafeModeReason;
 use crate::short_float::ShortFloat;
+use crate::space::ParamSpace;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// Why [`SafetyExecutor`](crate::SafetyExecutor) refused something. Every
 /// variant carries its context (which parameter, what value, what limit,
@@ -93,7 +95,7 @@ pub enum Violation {
         got: usize,
     },
     /// A value in the proposal is NaN or infinite.
-    #[error("proposal value [{index}] is not finite")]
+    #[error("params[{index}] is not finite in the proposal")]
     NonFinite {
         /// Index of the first non-finite value.
         index: usize,
@@ -211,5 +213,142 @@ impl Violation {
                 | Violation::OffGrid { .. }
                 | Violation::TooManySwitches { .. }
         )
+    }
+
+    /// The parameter the refusal is about, for the rules about one.
+    ///
+    /// ```
+    /// use hotpath::Violation;
+    ///
+    /// assert_eq!(Violation::DeltaTooLarge { index: 1, delta: 0.3, limit: 0.1 }.index(), Some(1));
+    /// assert_eq!(Violation::NoBaseline.index(), None);
+    /// ```
+    pub fn index(&self) -> Option<usize> {
+        match *self {
+            Violation::DeltaTooLarge { index, .. }
+            | Violation::DirectionFlipViolation { index, .. }
+            | Violation::CumulativeDeltaViolation { index, .. }
+            | Violation::NonFinite { index }
+            | Violation::OutOfBounds { index, .. }
+            | Violation::OffGrid { index, .. }
+            | Violation::TooManySwitches { index, .. }
+            | Violation::ExcursionTooLarge { index, .. } => Some(index),
+            _ => None,
+        }
+    }
+
+    /// The message with its parameter named by the knob's name in
+    /// `space` (`batch_size would move by …` for `params[0] would move by
+    /// …`), for people; the plain message (its `Display`) is what the
+    /// audit log records, since the log does not carry the knobs.
+    ///
+    /// ```
+    /// use hotpath::{Knob, ParamSpace, Violation};
+    ///
+    /// let space = ParamSpace::new(vec![Knob::int("batch_size", 1, 512, 64)])?;
+    /// let v = Violation::DeltaTooLarge { index: 0, delta: 0.3, limit: 0.1 };
+    /// assert_eq!(v.named(&space).to_string(), "batch_size would move by 0.3 of its range; at most 0.1 per step");
+    /// # Ok::<(), hotpath::ConfigError>(())
+    /// ```
+    pub fn named<'a>(&'a self, space: &'a ParamSpace) -> Named<'a, Violation> {
+        Named {
+            item: self,
+            index: self.index(),
+            space,
+        }
+    }
+}
+
+/// Something displayed with its parameter named by its knob:
+/// [`Violation::named`], [`AuditEvent::named`](crate::AuditEvent::named).
+/// It writes the item's own message with the first `params[i]` replaced
+/// by the knob's name, so every message is written once (on the item)
+/// and the names come from the space. An index the space does not have
+/// is left as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Named<'a, T> {
+    pub(crate) item: &'a T,
+    pub(crate) index: Option<usize>,
+    pub(crate) space: &'a ParamSpace,
+}
+
+impl<T: fmt::Display> fmt::Display for Named<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.item.to_string();
+        let name = self.index.map(|i| (i, self.space.name(i)));
+        match name {
+            Some((i, name)) if !name.is_empty() => {
+                f.write_str(&text.replacen(&format!("params[{i}]"), name, 1))
+            }
+            _ => f.write_str(&text),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Knob;
+
+    /// Every rule about one parameter names it as `params[i]` in its
+    /// message, so `named` can name every one of them.
+    #[test]
+    fn every_indexed_message_is_named_and_other_messages_are_untouched() {
+        let space = ParamSpace::new(vec![
+            Knob::real("a", 0.0, 1.0, 0.5),
+            Knob::int("batch_size", 1, 64, 8),
+        ])
+        .expect("valid");
+        let indexed = [
+            Violation::DeltaTooLarge {
+                index: 1,
+                delta: 0.3,
+                limit: 0.1,
+            },
+            Violation::DirectionFlipViolation {
+                index: 1,
+                flips: 4,
+                limit: 3,
+                cooldown_until_us: 9,
+            },
+            Violation::CumulativeDeltaViolation {
+                index: 1,
+                spent: 0.6,
+                limit: 0.5,
+                retry_at_us: 9,
+            },
+            Violation::NonFinite { index: 1 },
+            Violation::OutOfBounds {
+                index: 1,
+                value: 99.0,
+                min: 1.0,
+                max: 64.0,
+            },
+            Violation::OffGrid {
+                index: 1,
+                value: 12.5,
+            },
+            Violation::TooManySwitches { index: 1, limit: 1 },
+            Violation::ExcursionTooLarge {
+                index: 1,
+                excursion: 0.2,
+                limit: 0.1,
+            },
+        ];
+        for v in indexed {
+            assert_eq!(v.index(), Some(1));
+            let plain = v.to_string();
+            let named = v.named(&space).to_string();
+            assert!(plain.starts_with("params[1] "), "{plain}");
+            assert_eq!(named, plain.replacen("params[1]", "batch_size", 1));
+        }
+        let beyond = Violation::OffGrid {
+            index: 7,
+            value: 1.5,
+        };
+        assert_eq!(beyond.named(&space).to_string(), beyond.to_string());
+        let unindexed = Violation::NoBaseline;
+        assert_eq!(unindexed.index(), None);
+        assert_eq!(unindexed.named(&space).to_string(), "no baseline set");
     }
 }

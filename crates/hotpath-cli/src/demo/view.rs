@@ -312,7 +312,7 @@ fn describe(event: &AuditEvent, params: &ParamSpace) -> Option<String> {
                 RequestKind::SetBaseline => "baseline",
                 RequestKind::Outcome => "outcome report",
             };
-            format!("REFUSED {what}: {violation}")
+            format!("REFUSED {what}: {}", violation.named(params))
         }
         AuditDetails::RolledBack {
             reason,

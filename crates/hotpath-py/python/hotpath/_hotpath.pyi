@@ -285,7 +285,7 @@ class Violation:
         ``NoBaseline``, … (as in the audit log)."""
     @property
     def message(self) -> str:
-        """The library's message."""
+        """The library's message, its knob named (``batch_size would move by …``)."""
     @property
     def fields(self) -> dict[str, Any]:
         """The violation's data (``index``, ``limit``, ``retry_at_us``, …), with

@@ -136,7 +136,7 @@ impl Worker {
     /// Copies one audit event into the metrics, the ring and the feed.
     fn record(&mut self, event: &AuditEvent) {
         self.metrics.on_event(event);
-        let view = Arc::new(EventView::new(event));
+        let view = Arc::new(EventView::new(event, &self.shared.space));
         let decision = !matches!(
             event.details,
             AuditDetails::Outcome { .. } | AuditDetails::Engine { .. }

@@ -6,7 +6,8 @@
 use super::{EngineEvent, EventType};
 use crate::proposal::ProposalKind;
 use crate::safe_mode::{ReasonSet, SafeModeExit, SafeModeReason};
-use crate::violation::Violation;
+use crate::space::ParamSpace;
+use crate::violation::{Named, Violation};
 use crate::ParamVec;
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +37,32 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// Its line (its `Display`) with a refusal's parameter named by its
+    /// knob in `space` (see [`Violation::named`]), for people.
+    ///
+    /// ```
+    /// use hotpath::{AuditDetails, AuditEvent, Knob, ParamSpace, ParamVec, ProposalKind, RequestKind, Violation};
+    ///
+    /// let space = ParamSpace::new(vec![Knob::int("batch_size", 1, 512, 64)])?;
+    /// let e = AuditEvent { seq: 7, timestamp_us: 10, generation: 3, details: AuditDetails::Rejected {
+    ///     request: RequestKind::Proposal(ProposalKind::Update), correlation_id: 2,
+    ///     violation: Violation::OffGrid { index: 0, value: 12.5 }, delta: ParamVec::from_slice(&[0.5]) } };
+    /// assert_eq!(e.named(&space).to_string(),
+    ///            "#7 t=10µs gen=3 REJECTED Proposal(Update) #2: batch_size would become 12.5, which is not on its grid");
+    /// # Ok::<(), hotpath::ConfigError>(())
+    /// ```
+    pub fn named<'a>(&'a self, space: &'a ParamSpace) -> Named<'a, AuditEvent> {
+        let index = match &self.details {
+            AuditDetails::Rejected { violation, .. } => violation.index(),
+            _ => None,
+        };
+        Named {
+            item: self,
+            index,
+            space,
+        }
+    }
+
     /// The kind of event (the reference API's `event_type`), derived from the details
     /// so the two can never disagree.
     pub fn event_type(&self) -> EventType {
