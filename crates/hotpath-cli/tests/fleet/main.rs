@@ -385,7 +385,7 @@ fn metric(cluster: &Cluster, i: usize, name: &str) -> Option<f64> {
 }
 
 #[test]
-fn a_standby_relays_the_leaders_feed_and_its_metrics_follow_a_failover() {
+fn a_standby_relays_the_leaders_feed_and_trail_and_its_metrics_follow_a_failover() {
     let etcd = Etcd::start();
     let mut cluster = Cluster::start(&etcd.url(), 2, 2);
     let (leader, _) = cluster
@@ -419,6 +419,25 @@ fn a_standby_relays_the_leaders_feed_and_its_metrics_follow_a_failover() {
         "\"type\":\"safe-mode-entered\"",
         Duration::from_secs(5),
     );
+    // The standby's audit trail is the leader's, from the fleet's start.
+    let trail = cluster.get(standby, "/v1/audit?limit=1000").expect("audit");
+    assert_eq!(trail.status, 200, "{}", trail.text());
+    assert_eq!(
+        trail.header("x-hotpath-leader"),
+        Some(cluster.instances[leader].addr.as_str())
+    );
+    let types: Vec<String> = trail.json()["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["type"].as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        types.first().map(String::as_str),
+        Some("started"),
+        "{types:?}"
+    );
+    assert!(types.iter().any(|t| t == "safe-mode-entered"), "{types:?}");
 
     cluster.kill(leader);
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -6,6 +6,10 @@
 //! The bearer token travels with the request: a fleet's instances share
 //! one token.
 //!
+//! A standby forwards `GET /v1/audit` too: the fleet's recent decisions
+//! are the leader's (a standby's own host is a view of what the leader
+//! published, which decides nothing).
+//!
 //! A standby also relays the leader's live feed (`GET /v1/events`, see
 //! [`relay`]): only the leader decides, so only its feed has the
 //! decisions and the objectives the status page shows.
@@ -122,8 +126,9 @@ pub(crate) async fn leader_config(
     (theirs > mine).then_some(answer)
 }
 
-/// Sends the request (`path`, its content type and authorization, `body`)
-/// to `leader` and answers with what the leader answered.
+/// Sends the request (`method`, `path` with its query, its content type
+/// and authorization, `body`) to `leader` and answers with what the
+/// leader answered.
 ///
 /// # Errors
 ///
@@ -131,7 +136,7 @@ pub(crate) async fn leader_config(
 pub(crate) async fn forward(
     state: &AppState,
     leader: &LeaderView,
-    path: &str,
+    (method, path): (Method, &str),
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -145,7 +150,7 @@ pub(crate) async fn forward(
         )
     };
     let mut request = Request::builder()
-        .method(Method::POST)
+        .method(method)
         .uri(leader.url(path))
         .header(FORWARDED, "1");
     for name in [header::CONTENT_TYPE, header::AUTHORIZATION] {

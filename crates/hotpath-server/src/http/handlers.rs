@@ -6,7 +6,7 @@ use crate::audit::MAX_AUDIT_PAGE;
 use crate::control::{Action, ControlError};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hotpath_config::telemetry::{parse_report, Framing};
@@ -73,8 +73,26 @@ pub(crate) async fn status(State(state): State<AppState>) -> Response {
     Json(state.control.status()).into_response()
 }
 
-pub(crate) async fn audit(State(state): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
-    let (after, limit) = audit_query(uri.query().unwrap_or(""))?;
+/// `GET /v1/audit`; a fleet's standby forwards it to the leader, whose
+/// ring holds the fleet's decisions.
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = uri.query().unwrap_or("");
+    let (after, limit) = audit_query(query)?;
+    if let Some(leader) = elsewhere(&state, &headers)? {
+        let path = format!("/v1/audit?{query}");
+        return forward(
+            &state,
+            &leader,
+            (Method::GET, &path),
+            &headers,
+            Bytes::new(),
+        )
+        .await;
+    }
     Ok(Json(state.control.audit(after, limit)).into_response())
 }
 
@@ -144,7 +162,14 @@ pub(crate) async fn telemetry(
     let framing = framing(&headers)?;
     let bytes = body::read(&headers, body, state.limits.max_body_bytes).await?;
     if let Some(leader) = elsewhere(&state, &headers)? {
-        return forward(&state, &leader, "/v1/telemetry", &headers, bytes).await;
+        return forward(
+            &state,
+            &leader,
+            (Method::POST, "/v1/telemetry"),
+            &headers,
+            bytes,
+        )
+        .await;
     }
     let digests = parse_report(&bytes, framing).map_err(|e| ApiError::bad_telemetry(&e))?;
     if digests.is_empty() {
@@ -162,7 +187,14 @@ pub(crate) async fn telemetry(
         Err(ControlError::NotLeader {
             leader: Some(leader),
         }) if !headers.contains_key(super::forward::FORWARDED) => {
-            forward(&state, &leader, "/v1/telemetry", &headers, bytes).await
+            forward(
+                &state,
+                &leader,
+                (Method::POST, "/v1/telemetry"),
+                &headers,
+                bytes,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -175,14 +207,14 @@ async fn operate(
 ) -> Result<Response, ApiError> {
     let path = format!("/v1/{}", action.name());
     if let Some(leader) = elsewhere(state, headers)? {
-        return forward(state, &leader, &path, headers, Bytes::new()).await;
+        return forward(state, &leader, (Method::POST, &path), headers, Bytes::new()).await;
     }
     match state.control.operate(action).await {
         Ok(reply) => Ok(Json(reply).into_response()),
         Err(ControlError::NotLeader {
             leader: Some(leader),
         }) if !headers.contains_key(super::forward::FORWARDED) => {
-            forward(state, &leader, &path, headers, Bytes::new()).await
+            forward(state, &leader, (Method::POST, &path), headers, Bytes::new()).await
         }
         Err(e) => Err(e.into()),
     }
