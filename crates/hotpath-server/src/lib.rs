@@ -153,7 +153,7 @@ pub use page::CONTENT_SECURITY_POLICY;
 pub use run::{ServeOptions, ServeReport, Server, ServerError, DEFAULT_LISTEN};
 pub use serve::{serve, Served};
 pub use status::{
-    AuditStatus, BaselineView, Counts, EngineView, ReasonView, SafeModeView, Status,
+    AuditStatus, BaselineView, Counts, EngineView, KnobValues, ReasonView, SafeModeView, Status,
     TelemetryCounts,
 };
 pub use token::{Token, TokenError, MIN_TOKEN_LEN, TOKEN_FILE};

@@ -23,7 +23,7 @@ pub struct Status {
     /// The live generation.
     pub generation: u64,
     /// The live values, `{name: typed value}`.
-    pub values: serde_json::Value,
+    pub values: KnobValues,
     /// Safe mode and its reasons.
     pub safe_mode: SafeModeView,
     /// The baseline a rollback restores, if one is set.
@@ -89,7 +89,7 @@ pub struct BaselineView {
     /// The generation it was recorded at.
     pub generation: u64,
     /// Its values, `{name: typed value}`.
-    pub values: serde_json::Value,
+    pub values: KnobValues,
 }
 
 /// The engine.
@@ -172,9 +172,53 @@ pub struct AuditStatus {
     pub observer_lost: u64,
 }
 
-/// `{name: typed value}` of `values` in `space`.
-pub(crate) fn named(space: &ParamSpace, values: &[f64]) -> serde_json::Value {
-    serde_json::to_value(space.named(values)).unwrap_or(serde_json::Value::Null)
+/// Knobs' typed values in the knobs' order, serialised as `{name: typed
+/// value}` (a `serde_json::Value` object would sort them by name, unlike
+/// `/v1/config` and `/v1/knobs`).
+///
+/// ```
+/// use hotpath::{Knob, ParamSpace};
+/// use hotpath_server::KnobValues;
+///
+/// let space = ParamSpace::new(vec![Knob::int("z_batch", 1, 64, 8), Knob::choice("codec", ["lz4", "zstd"], "lz4")])?;
+/// let values = KnobValues::new(&space, &[8.0, 1.0]);
+/// assert_eq!(serde_json::to_string(&values)?, r#"{"z_batch":8,"codec":"zstd"}"#);
+/// assert_eq!(values.get("codec"), Some(&serde_json::json!("zstd")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnobValues(Vec<(String, serde_json::Value)>);
+
+impl KnobValues {
+    /// The typed values of `values` (the live encoding) in `space`.
+    pub fn new(space: &ParamSpace, values: &[f64]) -> Self {
+        let typed = space.named(values);
+        Self(
+            typed
+                .iter()
+                .map(|(name, value)| {
+                    let json = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+                    (name.to_string(), json)
+                })
+                .collect(),
+        )
+    }
+
+    /// The value of the knob called `name`.
+    pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+impl Serialize for KnobValues {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
 }
 
 /// The safe-mode view of `safety`.
@@ -227,11 +271,11 @@ pub(crate) fn build<C: Clock>(host: &Host<C>, extras: Extras<'_>) -> Status {
     let stats = executor.stats();
     Status {
         generation: snapshot.generation,
-        values: named(space, &snapshot.params),
+        values: KnobValues::new(space, &snapshot.params),
         safe_mode: safe_mode(executor.control_safety()),
         baseline: executor.baseline().map(|b| BaselineView {
             generation: b.snapshot.generation,
-            values: named(space, &b.snapshot.params),
+            values: KnobValues::new(space, &b.snapshot.params),
         }),
         engine: engine(host),
         counts: Counts {
