@@ -2,8 +2,9 @@
 //! reversal hysteresis.
 
 use super::{
-    AdaptiveEngine, Plan, COMMIT_EVERY, FLIPS_KEPT, FLIPS_KEPT_UNPUSHED, GAIN_DECAY, GAIN_DOWN,
-    GAIN_MAX, GAIN_MIN, GAIN_UP, MOMENTUM, MOMENTUM_SIGMAS, SIGNIFICANCE, STEP_MARGIN,
+    AdaptiveEngine, Plan, COMMIT_EVERY, CURVATURE_TRUST, FLIPS_KEPT, FLIPS_KEPT_UNPUSHED,
+    GAIN_DECAY, GAIN_DOWN, GAIN_MAX, GAIN_MIN, GAIN_UP, MOMENTUM, MOMENTUM_SIGMAS, SIGNIFICANCE,
+    STEP_MARGIN,
 };
 use crate::audit::EngineEvent;
 use crate::clock::Clock;
@@ -43,6 +44,7 @@ impl<C: Clock> AdaptiveEngine<C> {
             .map_or(f64::INFINITY, |c| c.trust_radius);
         self.normalise(&mut step, &gradient);
         step.iter_mut().for_each(|s| *s *= self.gain_scale);
+        self.limit_by_curvature(&mut step, &gradient);
         let norm = step.iter().map(|s| s * s).sum::<f64>().sqrt();
         if norm > radius {
             step.iter_mut().for_each(|s| *s *= radius / norm);
@@ -127,6 +129,33 @@ impl<C: Clock> AdaptiveEngine<C> {
             }
             self.adapt_gain(i, g, rms);
             step[i] *= self.step_gain[i];
+        }
+    }
+
+    /// The trust region the measured curvature sets: each parameter's step
+    /// at most `CURVATURE_TRUST·|ĝᵢ|/(2h)`, `h` the curvature along the
+    /// perturbations the probes measure (see `probe.rs`).
+    ///
+    /// `2h` estimates `ΔᵀHΔ`, whose mean over the ±1 perturbations is the
+    /// trace of the Hessian, at least its largest eigenvalue on a convex
+    /// objective; a gradient step with gain `1/(2h)` therefore stops short
+    /// of the minimum along every direction of a quadratic, however the
+    /// gains above were grown. Without it a steep wall (Rosenbrock's
+    /// valley) throws the iterate across the valley and back, and the
+    /// executor rolls back the centres that land on the other wall
+    /// (BENCHMARKS.md, *What was tried for v5*). Before the curvature is
+    /// measured, or when it is not positive, nothing is limited.
+    pub(super) fn limit_by_curvature(&self, step: &mut ParamVec, gradient: &ParamVec) {
+        let Some(h) = self.measured_curvature().filter(|h| *h > 0.0) else {
+            return;
+        };
+        let gain = CURVATURE_TRUST / (2.0 * h);
+        for (s, g) in step.iter_mut().zip(gradient.iter()) {
+            let most = (gain * g).abs();
+            // A NaN bound limits nothing.
+            if most.is_finite() {
+                *s = s.clamp(-most, most);
+            }
         }
     }
 

@@ -93,6 +93,9 @@ const MOMENTUM_SIGMAS: f64 = 1.3;
 /// also sets how often the centre is measured and reported to the
 /// rollback policy.
 const COMMIT_EVERY: u32 = 4;
+/// A step's gain is at most this over `2h`, the curvature the probes
+/// measure (see `hysteresis.rs`, `limit_by_curvature`).
+const CURVATURE_TRUST: f64 = 1.0;
 /// Growth of the gain multiplier per accepted step, back up to 1.
 const GAIN_REGROWTH: f64 = 1.5;
 /// Direction reversals per parameter a commit must leave the executor's
@@ -176,8 +179,10 @@ pub struct EngineStats {
 ///    window** gives `y₋`.
 /// 3. `ĝᵢ = (y₊ − y₋)/(2cᵢΔᵢ)`; step `s = −a_k·ĝ`, adapted per parameter
 ///    (bounded by the calibration's scale, grown while the parameter's
-///    mean gradient is significant: see [`CalibrationConfig`]), limited to
-///    the trust radius (L2) and to the step limit per parameter, and added
+///    mean gradient is significant: see [`CalibrationConfig`]), limited
+///    per parameter to `|ĝᵢ|/(2h)` once the probes have measured the
+///    curvature `h` along `Δ` (a step that cannot overshoot a quadratic's
+///    minimum), to the trust radius (L2) and to the step limit, and added
 ///    to the carry: the iterate moves, the live configuration does not.
 /// 4. Every `COMMIT_EVERY` (4) iterations, or as soon as a carry comes
 ///    within the smallest probe of half the excursion limit (probes must

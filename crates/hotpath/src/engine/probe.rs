@@ -138,6 +138,12 @@ impl<C: Clock> AdaptiveEngine<C> {
         }
     }
 
+    /// The curvature along the perturbations, once measured while tuning.
+    pub(super) fn measured_curvature(&self) -> Option<f64> {
+        let measured = self.stage.is_tuning() && self.curvature_weight > 0.0;
+        measured.then(|| self.curvature / self.curvature_weight)
+    }
+
     /// What the pair just measured is expected to cost over the centre,
     /// `c²·h` (0 before the curvature is measured or when it is not
     /// positive): its mean less this is an estimate of the iterate's

@@ -46,8 +46,11 @@ use serde::{Deserialize, Serialize};
 ///   centre objective rose by more than `rejection_sigmas · √2 · σ` is
 ///   rejected: the engine moves back to the previous centre and halves a
 ///   multiplier of `a_k` (not below 1/8; each accepted commit regrows it by
-///   half). Steps are limited to `trust_radius` (L2, fractions of the
-///   range).
+///   half). Once the probes have measured the curvature `h` along the
+///   perturbations, each parameter's step is at most `|ĝᵢ|/(2h)`, a step
+///   that cannot overshoot a quadratic's minimum (`2h` estimates the
+///   Hessian's trace). Steps are limited to `trust_radius` (L2, fractions
+///   of the range).
 /// * **Drift**: if the previous centre, measured again after such a revert
 ///   (or after probes around the iterate went bad), is also worse than
 ///   before by more than twice that allowance, the world changed: the gain

@@ -312,3 +312,22 @@ fn a_restore_forgets_what_steps_and_probes_were_sized_by() {
         engine.spsa.perturbation_scale(engine.spsa.iteration())
     );
 }
+
+#[test]
+fn steps_stop_short_of_the_minimum_the_measured_curvature_implies() {
+    // h = 2: a gain of at most 1/(2h) = 1/4, so a gradient of 0.2 allows
+    // a step of 0.05 either way.
+    let curved = tuning(0.001, 2.0, None);
+    let gradient = ParamVec::from_slice(&[0.2]);
+    for (planned, limited) in [(-0.08, -0.05), (0.08, 0.05), (-0.01, -0.01)] {
+        let mut step = ParamVec::from_slice(&[planned]);
+        curved.limit_by_curvature(&mut step, &gradient);
+        assert!((step[0] - limited).abs() < 1e-15, "{planned}: {}", step[0]);
+    }
+    // No positive curvature measured (or not yet tuning): nothing limited.
+    for flat in [tuning(0.001, -1.0, None), engine(3).0] {
+        let mut step = ParamVec::from_slice(&[-0.08]);
+        flat.limit_by_curvature(&mut step, &gradient);
+        assert_eq!(step[0], -0.08);
+    }
+}
