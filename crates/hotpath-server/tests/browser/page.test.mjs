@@ -5,14 +5,16 @@
 //
 //   node --test --test-concurrency=1 crates/hotpath-server/tests/browser/page.test.mjs
 //
-// HOTPATH_BIN, HOTPATH_EMBEDDED_BIN and CHROMIUM override where the
-// binaries are. Screenshots for people go to target/browser/.
+// HOTPATH_BIN, HOTPATH_EMBEDDED_BIN, CHROMIUM and ETCD_BIN override where
+// the binaries are (the fleet test needs Debian's etcd-server, which
+// test-all.sh installs for the fleet tests). Screenshots for people go to target/browser/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -23,6 +25,7 @@ const TARGET = process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target');
 const HOTPATH = process.env.HOTPATH_BIN || path.join(TARGET, 'debug/hotpath');
 const EMBEDDED = process.env.HOTPATH_EMBEDDED_BIN || path.join(TARGET, 'debug/examples/embedded');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ETCD = process.env.ETCD_BIN || '/usr/bin/etcd';
 const SHOTS = path.join(TARGET, 'browser');
 const WAIT = 20_000;
 
@@ -255,4 +258,78 @@ test('typed knobs: integers, log scales and choices; readable at a narrow width'
   await context.close();
   embedded.child.stdin.end();
   assert.equal(await embedded.exited, 0);
+});
+
+/** A loopback port nothing listens on (the kernel's pick, released). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `probe` every 50 ms until it returns a truthy value, within WAIT. */
+async function until(what, probe) {
+  const deadline = Date.now() + WAIT;
+  while (Date.now() < deadline) {
+    const found = await probe().catch(() => null);
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`no ${what} within ${WAIT} ms`);
+}
+
+test("fleet: a standby's page names the leader, shows its decisions and freezes the fleet", { timeout: 90_000 }, async () => {
+  const dir = tempDir();
+  const [client, peer, leaderPort, standbyPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const etcdUrl = `http://127.0.0.1:${client}`;
+  const etcd = spawn(ETCD, ['--name=browser', `--data-dir=${path.join(dir, 'etcd')}`,
+    `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
+    `--listen-peer-urls=http://127.0.0.1:${peer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+    `--initial-cluster=browser=http://127.0.0.1:${peer}`, '--log-level=error'], { stdio: 'ignore' });
+  children.push(etcd);
+  await until('etcd', async () => (await fetch(`${etcdUrl}/health`)).ok);
+  writeFileSync(path.join(dir, 'tuning.toml'), FAST_CONFIG);
+  const token = 'browser-fleet-token-0123456789';
+  writeFileSync(path.join(dir, 'token'), `${token}\n`);
+  const instance = (name, port) => start(HOTPATH, ['serve', '--config', path.join(dir, 'tuning.toml'),
+    '--data', path.join(dir, name), '--listen', `127.0.0.1:${port}`, '--token-file', path.join(dir, 'token'),
+    '--fleet', 'browser', '--etcd', etcdUrl, '--lease-ttl', '2', '--instance', name]);
+  const status = async (port) => (await fetch(`http://127.0.0.1:${port}/v1/status`)).json();
+  const leader = instance('i0', leaderPort);
+  await leader.first(/listening on/);
+  await until('a leader', async () => (await status(leaderPort)).fleet.role === 'leader');
+  const standby = instance('i1', standbyPort);
+  await standby.first(/listening on/);
+  await until('a standby that knows the leader', async () => {
+    const fleet = (await status(standbyPort)).fleet;
+    return fleet.role === 'standby' && fleet.leader && fleet.leader.instance === 'i0';
+  });
+
+  const { page, context, problems } = await open(`http://127.0.0.1:${standbyPort}/`);
+  await page.locator('#fleet').waitFor({ state: 'visible', timeout: WAIT });
+  assert.equal(await page.locator('#role').innerText(), `i1: standby, leader i0 at 127.0.0.1:${leaderPort}`);
+  // The leader's trail, relayed: its start is on the standby's page.
+  await page.locator('#decisions li.kind-started').first().waitFor({ timeout: WAIT });
+
+  // Freeze from the standby's page: forwarded to the leader, published,
+  // and shown from the relayed feed and the standby's own status.
+  await page.getByRole('button', { name: 'Freeze' }).click();
+  await page.getByLabel('Token', { exact: true }).fill(token);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.locator('#decisions li.kind-safe-mode-entered').first().waitFor({ timeout: WAIT });
+  await page.locator('#reasons li[data-reason="Manual"]').waitFor({ timeout: WAIT });
+  assert.equal((await status(leaderPort)).safe_mode.active, true);
+  await page.screenshot({ path: path.join(SHOTS, 'fleet-standby.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  await context.close();
+  for (const served of [standby, leader]) {
+    served.child.kill('SIGTERM');
+    assert.equal(await served.exited, 0);
+  }
+  etcd.kill('SIGKILL');
 });
