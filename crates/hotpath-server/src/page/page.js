@@ -334,12 +334,14 @@
       reasons.append(item);
     }
     const counts = status.counts;
+    const standby = Boolean(status.fleet) && status.fleet.role === 'standby';
+    $('counts-standby').hidden = !standby;
     const rows = [
       ['applied', counts.applied], ['refused', counts.refused], ['rollbacks', counts.rollbacks],
       ['digests accepted', counts.telemetry.accepted], ['digests stale', counts.telemetry.stale],
       ['windows stepped', counts.telemetry.windows_stepped],
-      ['audit events durable', status.audit.durable_seq === null ? 'none yet' : `up to #${status.audit.durable_seq}`],
-      ['audit log', status.audit.log_failing ? 'FAILING (retrying)' : 'writing'],
+      ['audit events durable', standby ? 'on the leader' : status.audit.durable_seq === null ? 'none yet' : `up to #${status.audit.durable_seq}`],
+      ['audit log', standby ? 'kept by the leader' : status.audit.log_failing ? 'FAILING (retrying)' : 'writing'],
     ];
     const list = $('counts');
     list.replaceChildren();

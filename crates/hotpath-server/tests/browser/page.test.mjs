@@ -313,6 +313,7 @@ test("fleet: a standby's page names the leader, shows its decisions and freezes 
   const { page, context, problems } = await open(`http://127.0.0.1:${standbyPort}/`);
   await page.locator('#fleet').waitFor({ state: 'visible', timeout: WAIT });
   assert.equal(await page.locator('#role').innerText(), `i1: standby, leader i0 at 127.0.0.1:${leaderPort}`);
+  await page.locator('#counts-standby').waitFor({ state: 'visible', timeout: WAIT });
   // The leader's trail, relayed: its start is on the standby's page.
   await page.locator('#decisions li.kind-started').first().waitFor({ timeout: WAIT });
 
