@@ -366,22 +366,9 @@ fn etcd_outage_halts_adaptation_and_reads_go_on() {
     check_audit(&cluster, &history.publications);
 }
 
-/// The next event named `name` whose data contains `needle`, within `wait`.
-fn wait_for_event(watch: &mut http::Watch, name: &str, needle: &str, wait: Duration) -> String {
-    let deadline = Instant::now() + wait;
-    while let Some(event) = watch.next_event(deadline.saturating_duration_since(Instant::now())) {
-        if event.name == name && event.data.contains(needle) {
-            return event.data;
-        }
-    }
-    panic!("no {name} event with {needle:?} within {wait:?}");
-}
-
 /// The value of the unlabelled metric `name` on instance `i`.
 fn metric(cluster: &Cluster, i: usize, name: &str) -> Option<f64> {
-    let text = cluster.get(i, "/metrics")?.text();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    http::metric(&cluster.get(i, "/metrics")?.text(), name)
 }
 
 #[test]
@@ -413,8 +400,7 @@ fn a_standby_relays_the_leaders_feed_and_trail_and_its_metrics_follow_a_failover
     );
     let frozen = cluster.operate(standby, "/v1/freeze");
     assert_eq!(frozen.status, 200, "{}", frozen.text());
-    wait_for_event(
-        &mut feed,
+    feed.wait_for(
         "audit",
         "\"type\":\"safe-mode-entered\"",
         Duration::from_secs(5),

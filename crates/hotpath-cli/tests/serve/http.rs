@@ -291,6 +291,19 @@ impl Watch {
         }
     }
 
+    /// The data of the next event named `name` whose data contains
+    /// `needle`, reading for at most `wait` in all; panics after it.
+    pub fn wait_for(&mut self, name: &str, needle: &str, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
+        while let Some(event) = self.next_event(deadline.saturating_duration_since(Instant::now()))
+        {
+            if event.name == name && event.data.contains(needle) {
+                return event.data;
+            }
+        }
+        panic!("no {name} event with {needle:?} within {wait:?}");
+    }
+
     /// `true` if the server closes the stream within `wait`.
     pub fn closed_within(&mut self, wait: Duration) -> bool {
         let deadline = Instant::now() + wait;
@@ -309,4 +322,10 @@ impl Watch {
             }
         }
     }
+}
+
+/// The value of the metric line `series value` in the exposition `text`.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
 }

@@ -114,7 +114,6 @@ fn reads(serve: &Serve) {
 /// Auth: 401 without, 403 wrong; the token is in a 0600 file.
 fn auth(serve: &Serve) {
     let addr = &serve.addr;
-    // Auth: 401 without, 403 wrong; the token is in a 0600 file.
     let digest = br#"{"objective": 1.5, "samples": 10}"#;
     let none = request(
         addr,

@@ -35,17 +35,6 @@ fn page_is_served(addr: &str) {
         .contains("<title>hotpath: live status</title>"));
 }
 
-/// Reads the stream until an event named `name` whose data contains
-/// `needle`.
-fn wait_for(watch: &mut Watch, name: &str, needle: &str) -> String {
-    while let Some(event) = watch.next_event(WAIT) {
-        if event.name == name && event.data.contains(needle) {
-            return event.data;
-        }
-    }
-    panic!("no {name} event with {needle:?} within {WAIT:?}");
-}
-
 #[test]
 fn serve_shows_the_page_and_streams_its_decisions_and_objectives() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -65,12 +54,12 @@ fn serve_shows_the_page_and_streams_its_decisions_and_objectives() {
     assert_eq!(events.header("content-type"), Some("text/event-stream"));
     super::drive(&serve, WAIT, |g| g >= 2);
     let point: serde_json::Value =
-        serde_json::from_str(&wait_for(&mut events, "objective", "\"objective\":")).expect("JSON");
+        serde_json::from_str(&events.wait_for("objective", "\"objective\":", WAIT)).expect("JSON");
     assert!(
         point["objective"].is_f64() && point["generation"].is_u64(),
         "{point}"
     );
-    wait_for(&mut events, "audit", "\"type\":\"applied\"");
+    events.wait_for("audit", "\"type\":\"applied\"", WAIT);
 }
 
 #[test]
@@ -99,7 +88,7 @@ fn the_demo_serves_the_same_page_while_it_runs() {
     let knobs = get(&addr, "/v1/knobs").json();
     assert_eq!(knobs["knobs"][1]["name"], "linger_ms", "{knobs}");
     let mut events = Watch::open_path(&addr, "/v1/events", None);
-    wait_for(&mut events, "objective", "\"objective\":");
+    events.wait_for("objective", "\"objective\":", WAIT);
 
     let token = std::fs::read_to_string(out.join("token")).expect("the token file");
     assert!(!first.contains(token.trim()), "the token is printed");
@@ -114,7 +103,7 @@ fn the_demo_serves_the_same_page_while_it_runs() {
     let frozen = post(&addr, "/v1/freeze", token.trim(), "application/json", b"");
     assert_eq!(frozen.status, 200, "{}", frozen.text());
     assert_eq!(frozen.json()["safe_mode"]["reasons"][0]["reason"], "Manual");
-    wait_for(&mut events, "audit", "\"type\":\"safe-mode-entered\"");
+    events.wait_for("audit", "\"type\":\"safe-mode-entered\"", WAIT);
     let digest = br#"{"objective": 1.0, "samples": 1}"#;
     let refused = post(
         &addr,

@@ -4,7 +4,7 @@
 //! knob's value and a choice's live option, and tuning keeps them so.
 
 use super::drive_on;
-use super::http::{get, Watch};
+use super::http::{get, metric, Watch};
 use super::process::{Serve, FAST_CONFIG};
 use serde_json::Value;
 use std::time::Duration;
@@ -58,12 +58,6 @@ fn typed(config: &Value) -> (i64, f64, String) {
     assert!((0.5..=50.0).contains(&linger), "{config}");
     assert!(OPTIONS.contains(&codec), "{config}");
     (batch, linger, codec.to_owned())
-}
-
-/// The metric line `series value`, parsed.
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
 }
 
 #[test]
