@@ -210,11 +210,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         if around <= reference + self.noise_allowance(2.0 * cal.rejection_sigmas, reference) {
             return false;
         }
-        self.carry.fill(0.0);
-        self.carried.fill(0);
-        self.forget_average();
-        self.uncommitted_iterations = 0;
-        self.probe_reference = None;
+        self.drop_carry();
         // Measured again, a centre worse than before is a drift (see
         // `detect_drift`), exactly as after a revert.
         if let Some(before) = self.centre_objective {
@@ -311,6 +307,16 @@ impl<C: Clock> AdaptiveEngine<C> {
     /// measured, and every move counts as pushed, as before.
     fn slope_pushes(&self, i: usize, offset: f64) -> bool {
         self.config.calibration.is_none() || self.slope_sign[i] == -offset.signum()
+    }
+
+    /// The iterate is back at the centre: its carry, the carry's average
+    /// and the reference its probes were compared with are dropped.
+    pub(super) fn drop_carry(&mut self) {
+        self.carry.fill(0.0);
+        self.carried.fill(0);
+        self.forget_average();
+        self.uncommitted_iterations = 0;
+        self.probe_reference = None;
     }
 
     /// Books a committed `Update`: its movement leaves the carry and the

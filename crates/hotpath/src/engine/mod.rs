@@ -789,11 +789,7 @@ impl<C: Clock> AdaptiveEngine<C> {
         self.offered = None;
         self.previous = None;
         self.reverted_from = None;
-        self.carry.fill(0.0);
-        self.carried.fill(0);
-        self.forget_average();
-        self.uncommitted_iterations = 0;
-        self.probe_reference = None;
+        self.drop_carry();
         self.centre_objective = None;
         self.phase = Phase::Centre;
         self.restart_window();
