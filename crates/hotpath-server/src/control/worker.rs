@@ -434,7 +434,7 @@ impl Worker {
     pub(super) fn set_fleet(&mut self, status: FleetStatus) -> bool {
         let changed = self.fleet.as_ref() != Some(&status);
         if changed {
-            self.metrics.on_fleet(&status);
+            self.metrics.on_fleet(self.fleet.as_ref(), &status);
         }
         self.fleet = Some(status);
         changed

@@ -31,7 +31,6 @@ struct FleetMetrics {
     term: Gauge,
     published_generation: Gauge,
     role_changes: Counter,
-    role: Option<Role>,
 }
 
 /// The control thread's metrics (it alone touches them: no locks).
@@ -108,9 +107,10 @@ impl HostMetrics {
     }
 
     /// Sets the fleet's gauges from `status` and counts a change of role
-    /// (the first status is not a change). The term and the published
-    /// generation keep their last known values while unknown.
-    pub(crate) fn on_fleet(&mut self, status: &FleetStatus) {
+    /// from `before`, the previous status (the first is not a change). The
+    /// term and the published generation keep their last known values
+    /// while unknown.
+    pub(crate) fn on_fleet(&mut self, before: Option<&FleetStatus>, status: &FleetStatus) {
         let metrics = &self.metrics;
         let fleet = self.fleet.get_or_insert_with(|| {
             let gauge = |name| metrics.gauge(name, vec![]);
@@ -120,13 +120,11 @@ impl HostMetrics {
                 term: gauge("hotpath_fleet_term"),
                 published_generation: gauge("hotpath_fleet_published_generation"),
                 role_changes: metrics.counter("hotpath_fleet_role_changes_total", vec![]),
-                role: None,
             }
         });
-        if fleet.role.is_some_and(|role| role != status.role) {
+        if before.is_some_and(|b| b.role != status.role) {
             fleet.role_changes.increment(1);
         }
-        fleet.role = Some(status.role);
         fleet
             .leader
             .set(f64::from(u8::from(status.role == Role::Leader)));
